@@ -1,0 +1,1 @@
+"""The system's language: event structs, the envelope, subjects, streams and the event bus."""

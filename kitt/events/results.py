@@ -1,0 +1,84 @@
+"""The KARR result document: one run of a model on an engine, with every benchmark's metrics.
+
+These structs are both the payload of run events and the lossless export/import format.
+"""
+
+from datetime import datetime
+
+import msgspec
+
+RESULT_SCHEMA_VERSION = 1
+
+
+class Gpu(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    index: int
+    name: str
+    memory_mib: int | None = None
+    compute_capability: str | None = None
+    driver: str | None = None
+    uuid: str | None = None
+
+
+class Hardware(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    fingerprint: str
+    hostname: str | None = None
+    os: str | None = None
+    arch: str | None = None
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
+    ram_mib: int | None = None
+    unified_memory: bool = False
+    gpus: tuple[Gpu, ...] = ()
+
+
+class Metric(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One figure. Nested figures (ttft.p99, mmlu.subject.anatomy) become labels, never dropped."""
+
+    name: str
+    value: float | None
+    unit: str = ""
+    percentile: str | None = None
+    labels: dict[str, str] = {}
+
+
+Sample = dict[str, float | int | str | bool | None]
+
+
+class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    kind: str  # "performance" | "quality" | "custom"
+    status: str = "succeeded"  # "succeeded" | "failed"
+    mode: str | None = None  # quality mode: "loglikelihood" | "generative"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    metrics: tuple[Metric, ...] = ()
+    samples: tuple[Sample, ...] = ()
+    settings: dict[str, str | int | float | bool | None] = {}
+
+
+class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    model: str
+    engine: str
+    engine_version: str | None = None
+    engine_image: str | None = None
+    suite: str | None = None
+    agent: str | None = None
+    kitt_version: str | None = None
+    simulated: bool = False
+    hardware: Hardware | None = None
+    started_at: datetime
+
+
+class ResultDocument(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    schema_version: int = RESULT_SCHEMA_VERSION
+    run_id: str
+    info: RunInfo
+    status: str = "running"  # "running" | "succeeded" | "failed" | "cancelled"
+    finished_at: datetime | None = None
+    error: str | None = None
+    benchmarks: tuple[BenchmarkResult, ...] = ()
+
+
+RUN_STATUSES = frozenset({"running", "succeeded", "failed", "cancelled"})
+FINAL_RUN_STATUSES = RUN_STATUSES - {"running"}

@@ -1,0 +1,232 @@
+"""Every event KITT records, one frozen Struct per fact, in one tagged union.
+
+`aggregate` names the stream of facts the event belongs to (its subject is ev.<aggregate>.<id>.<type>);
+`version` is bumped when a payload changes shape, and an upcaster in `codec` lifts old versions on read.
+"""
+
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+from kitt.events.results import BenchmarkResult, Hardware, RunInfo
+
+Scalar = str | int | float | bool | None
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=True):
+    aggregate: ClassVar[str]
+    version: ClassVar[int] = 1
+
+
+class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    model: str
+    engine: str
+    suite: str = "quick"
+    runtime: str = "docker"
+    engine_profile: str | None = None
+    force: bool = False
+    auto_pull: bool = True
+
+
+class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    models: tuple[str, ...]
+    engines: tuple[str, ...]
+    suites: tuple[str, ...] = ("quick",)
+    agent: str | None = None
+    max_retries: int = 0
+    test_timeout_s: float = 3600.0
+
+
+# --- agent -------------------------------------------------------------------------------------------
+
+
+class AgentProvisioned(Event, frozen=True, tag="agent_provisioned"):
+    aggregate = "agent"
+    name: str
+    token_hash: str
+
+
+class AgentRegistered(Event, frozen=True, tag="agent_registered"):
+    aggregate = "agent"
+    name: str
+    hardware: Hardware | None = None
+    engines: tuple[str, ...] = ()
+    kitt_version: str | None = None
+    capacity: int = 1
+    simulated: bool = False
+
+
+class AgentTokenRotated(Event, frozen=True, tag="agent_token_rotated"):
+    aggregate = "agent"
+    token_hash: str
+
+
+class AgentRevoked(Event, frozen=True, tag="agent_revoked"):
+    aggregate = "agent"
+    reason: str = ""
+
+
+class AgentSettingsChanged(Event, frozen=True, tag="agent_settings_changed"):
+    aggregate = "agent"
+    settings: dict[str, Scalar]
+
+
+class DispatchRequested(Event, frozen=True, tag="dispatch_requested"):
+    """Recorded on the agent's subject: DISPATCH sources exactly these into the agent's work queue."""
+
+    aggregate = "agent"
+    test_id: str
+    spec: TestSpec
+
+
+# --- test --------------------------------------------------------------------------------------------
+
+
+class TestRequested(Event, frozen=True, tag="test_requested"):
+    aggregate = "test"
+    spec: TestSpec
+    agent: str | None = None
+    campaign_id: str | None = None
+
+
+class TestDispatched(Event, frozen=True, tag="test_dispatched"):
+    aggregate = "test"
+    agent: str
+
+
+class TestStarted(Event, frozen=True, tag="test_started"):
+    aggregate = "test"
+    agent: str
+    run_id: str | None = None
+
+
+class TestFinished(Event, frozen=True, tag="test_finished"):
+    aggregate = "test"
+    status: str  # succeeded | failed | cancelled
+    run_id: str | None = None
+    error: str | None = None
+
+
+class TestCancelRequested(Event, frozen=True, tag="test_cancel_requested"):
+    aggregate = "test"
+    reason: str = ""
+
+
+# --- campaign ----------------------------------------------------------------------------------------
+
+
+class CampaignCreated(Event, frozen=True, tag="campaign_created"):
+    aggregate = "campaign"
+    name: str
+    spec: CampaignSpec
+
+
+class CampaignLaunched(Event, frozen=True, tag="campaign_launched"):
+    aggregate = "campaign"
+
+
+class CampaignItemFinished(Event, frozen=True, tag="campaign_item_finished"):
+    aggregate = "campaign"
+    test_id: str
+    status: str
+
+
+class CampaignCompleted(Event, frozen=True, tag="campaign_completed"):
+    aggregate = "campaign"
+    status: str  # succeeded | failed
+
+
+class CampaignCancelled(Event, frozen=True, tag="campaign_cancelled"):
+    aggregate = "campaign"
+    reason: str = ""
+
+
+# --- run (KARR) --------------------------------------------------------------------------------------
+
+
+class RunStarted(Event, frozen=True, tag="run_started"):
+    aggregate = "run"
+    info: RunInfo
+
+
+class BenchmarkCompleted(Event, frozen=True, tag="benchmark_completed"):
+    aggregate = "run"
+    result: BenchmarkResult
+
+
+class RunFinished(Event, frozen=True, tag="run_finished"):
+    aggregate = "run"
+    status: str
+    finished_at: datetime
+    error: str | None = None
+
+
+# --- settings, engine profiles, schedules ------------------------------------------------------------
+
+
+class SettingChanged(Event, frozen=True, tag="setting_changed"):
+    aggregate = "setting"
+    key: str
+    value: Scalar
+
+
+class EngineProfileSaved(Event, frozen=True, tag="engine_profile_saved"):
+    aggregate = "engine_profile"
+    engine: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    description: str = ""
+
+
+class EngineProfileDeleted(Event, frozen=True, tag="engine_profile_deleted"):
+    aggregate = "engine_profile"
+
+
+class ScheduleCreated(Event, frozen=True, tag="schedule_created"):
+    aggregate = "schedule"
+    name: str
+    cron: str
+    campaign_id: str
+
+
+class ScheduleDeleted(Event, frozen=True, tag="schedule_deleted"):
+    aggregate = "schedule"
+
+
+AnyEvent = (
+    AgentProvisioned
+    | AgentRegistered
+    | AgentTokenRotated
+    | AgentRevoked
+    | AgentSettingsChanged
+    | DispatchRequested
+    | TestRequested
+    | TestDispatched
+    | TestStarted
+    | TestFinished
+    | TestCancelRequested
+    | CampaignCreated
+    | CampaignLaunched
+    | CampaignItemFinished
+    | CampaignCompleted
+    | CampaignCancelled
+    | RunStarted
+    | BenchmarkCompleted
+    | RunFinished
+    | SettingChanged
+    | EngineProfileSaved
+    | EngineProfileDeleted
+    | ScheduleCreated
+    | ScheduleDeleted
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+}
+AGGREGATES: frozenset[str] = frozenset(cls.aggregate for cls in EVENT_TYPES.values())
+
+
+def type_name(event: Event) -> str:
+    return type(event).__struct_config__.tag  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Read models (KARR, agents, tests, campaigns, settings) and the projectors that build them."""

@@ -1,0 +1,148 @@
+"""KARR projector: folds run events into runs, benchmark results, metrics and the full result document.
+
+Written for batches: one SELECT for the runs a batch touches that it did not start, then three bulk
+writes. Every run row carries the sequence of its last event, so a replayed batch changes nothing.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kitt.events.envelope import StoredEvent
+from kitt.events.results import BenchmarkResult, ResultDocument
+from kitt.events.types import BenchmarkCompleted, RunFinished, RunStarted
+from kitt.projections import sql
+from kitt.projections.models import BenchmarkRow, MetricRow, RunRow
+
+_runs = RunRow.__table__
+_benchmarks = BenchmarkRow.__table__
+_metrics = MetricRow.__table__
+_encoder = msgspec.json.Encoder()
+_doc_decoder = msgspec.json.Decoder(ResultDocument)
+
+
+@dataclass
+class _Run:
+    document: ResultDocument
+    last_seq: int
+    dirty: bool = False
+
+
+class KarrProjection:
+    name = "karr"
+    subjects = ("ev.run.>",)
+    tables = (_metrics, _benchmarks, _runs)
+
+    async def apply(
+        self, conn: AsyncConnection, events: Sequence[StoredEvent]
+    ) -> list[tuple[StoredEvent, str]]:
+        runs = await self._load(conn, events)
+        benchmarks: list[sql.Row] = []
+        metrics: list[sql.Row] = []
+        rejected: list[tuple[StoredEvent, str]] = []
+        for stored in events:
+            run_id = stored.envelope.aggregate_id
+            event = stored.envelope.event
+            run = runs.get(run_id)
+            if run is not None and stored.seq <= run.last_seq:
+                continue  # already applied: a replay
+            if isinstance(event, RunStarted):
+                if run is not None:
+                    rejected.append((stored, f"run {run_id} was already started"))
+                    continue
+                runs[run_id] = _Run(ResultDocument(run_id=run_id, info=event.info), stored.seq, dirty=True)
+                continue
+            if run is None:
+                rejected.append((stored, f"{stored.envelope.type} for run {run_id}, which was never started"))
+                continue
+            if isinstance(event, BenchmarkCompleted):
+                position = len(run.document.benchmarks)
+                benchmarks.append(_benchmark_row(run_id, position, event.result))
+                metrics.extend(_metric_rows(run_id, position, event.result))
+                run.document = msgspec.structs.replace(
+                    run.document, benchmarks=(*run.document.benchmarks, event.result)
+                )
+            elif isinstance(event, RunFinished):
+                run.document = msgspec.structs.replace(
+                    run.document, status=event.status, finished_at=event.finished_at, error=event.error
+                )
+            run.last_seq = stored.seq
+            run.dirty = True
+        await sql.upsert(conn, _runs, [_run_row(r) for r in runs.values() if r.dirty], key=("run_id",))
+        await sql.insert_missing(conn, _benchmarks, benchmarks)
+        await sql.insert_missing(conn, _metrics, metrics)
+        return rejected
+
+    async def _load(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> dict[str, _Run]:
+        wanted = {s.envelope.aggregate_id for s in events}
+        runs: dict[str, _Run] = {}
+        ids = list(wanted)
+        for start in range(0, len(ids), 500):
+            rows = await conn.execute(
+                select(_runs.c.run_id, _runs.c.document, _runs.c.last_event_seq).where(
+                    _runs.c.run_id.in_(ids[start : start + 500])
+                )
+            )
+            for run_id, document, last_seq in rows:
+                runs[run_id] = _Run(_doc_decoder.decode(document), last_seq)
+        return runs
+
+
+def _run_row(run: _Run) -> sql.Row:
+    doc = run.document
+    info = doc.info
+    duration = (doc.finished_at - info.started_at).total_seconds() if doc.finished_at else None
+    return {
+        "run_id": doc.run_id,
+        "model": info.model,
+        "engine": info.engine,
+        "engine_version": info.engine_version,
+        "engine_image": info.engine_image,
+        "suite": info.suite,
+        "agent": info.agent,
+        "kitt_version": info.kitt_version,
+        "simulated": info.simulated,
+        "status": doc.status,
+        "error": doc.error,
+        "hardware_fingerprint": info.hardware.fingerprint if info.hardware else None,
+        "started_at": info.started_at,
+        "finished_at": doc.finished_at,
+        "duration_s": duration,
+        "benchmark_count": len(doc.benchmarks),
+        "document": _encoder.encode(doc).decode(),
+        "last_event_seq": run.last_seq,
+    }
+
+
+def _benchmark_row(run_id: str, position: int, result: BenchmarkResult) -> sql.Row:
+    return {
+        "run_id": run_id,
+        "position": position,
+        "name": result.name,
+        "kind": result.kind,
+        "mode": result.mode,
+        "status": result.status,
+        "error": result.error,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "sample_count": len(result.samples),
+    }
+
+
+def _metric_rows(run_id: str, position: int, result: BenchmarkResult) -> list[sql.Row]:
+    return [
+        {
+            "run_id": run_id,
+            "benchmark_position": position,
+            "position": index,
+            "name": metric.name,
+            "value": metric.value,
+            "unit": metric.unit,
+            "percentile": metric.percentile,
+            "labels": _encoder.encode(metric.labels).decode(),
+        }
+        for index, metric in enumerate(result.metrics)
+    ]

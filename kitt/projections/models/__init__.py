@@ -1,0 +1,23 @@
+"""SQLAlchemy 2.0 typed read models. Only projectors write these tables."""
+
+from kitt.projections.models.base import Base
+from kitt.projections.models.bookkeeping import Checkpoint, DeadLetter
+from kitt.projections.models.campaigns import CampaignRow
+from kitt.projections.models.config import EngineProfileRow, ScheduleRow, SettingRow
+from kitt.projections.models.fleet import AgentRow, TestRow
+from kitt.projections.models.karr import BenchmarkRow, MetricRow, RunRow
+
+__all__ = [
+    "AgentRow",
+    "Base",
+    "BenchmarkRow",
+    "CampaignRow",
+    "Checkpoint",
+    "DeadLetter",
+    "EngineProfileRow",
+    "MetricRow",
+    "RunRow",
+    "ScheduleRow",
+    "SettingRow",
+    "TestRow",
+]

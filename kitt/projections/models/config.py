@@ -1,0 +1,34 @@
+"""Settings, named engine profiles and schedules."""
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kitt.projections.models.base import Base, Timestamp, Versioned
+
+
+class SettingRow(Versioned, Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)  # JSON scalar
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class EngineProfileRow(Versioned, Base):
+    __tablename__ = "engine_profiles"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    engine: Mapped[str] = mapped_column(String(64), nullable=False)
+    args: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    env: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class ScheduleRow(Versioned, Base):
+    __tablename__ = "schedules"
+    schedule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    cron: Mapped[str] = mapped_column(String(128), nullable=False)
+    campaign_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)

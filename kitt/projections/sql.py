@@ -1,0 +1,46 @@
+"""Dialect-aware write helpers shared by projectors: idempotent upserts guarded by `last_event_seq`."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+Row = Mapping[str, Any]  # one row's column values, only ever inside a projector's transaction
+
+
+def _insert(conn: AsyncConnection, table: Table):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+async def upsert(conn: AsyncConnection, table: Table, rows: Sequence[Row], key: Sequence[str]) -> None:
+    """Insert rows, or update them where the incoming `last_event_seq` is newer than the stored one."""
+    if not rows:
+        return
+    stmt = _insert(conn, table)
+    columns = [c for c in rows[0] if c not in key]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c: stmt.excluded[c] for c in columns},
+        where=table.c.last_event_seq < stmt.excluded.last_event_seq,
+    )
+    await conn.execute(stmt, list(rows))
+
+
+async def insert_missing(conn: AsyncConnection, table: Table, rows: Sequence[Row]) -> None:
+    """Insert rows whose primary key is new; rows already there are left alone (replays are no-ops)."""
+    if rows:
+        await conn.execute(_insert(conn, table).on_conflict_do_nothing(), list(rows))
+
+
+async def guarded_update(
+    conn: AsyncConnection, table: Table, key: str, key_value: str, seq: int, values: Row
+) -> bool:
+    """Apply an event's change to one row unless the row has already seen this event. True if applied."""
+    result = await conn.execute(
+        update(table)
+        .where(table.c[key] == key_value, table.c.last_event_seq < seq)
+        .values(**values, last_event_seq=seq)
+    )
+    return result.rowcount > 0

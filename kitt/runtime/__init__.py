@@ -1,0 +1,1 @@
+"""Embedded mode: nats-server child, migrations, projectors and command handlers in one process tree."""

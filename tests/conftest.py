@@ -1,0 +1,84 @@
+"""Real parts: a nats-server with JetStream per test, SQLite files and throwaway PostgreSQL databases."""
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+
+from kitt.events import streams
+from kitt.projections import migrate
+from kitt.projections.db import create_engine
+from kitt.runtime.nats_server import NatsServer
+
+PG_ADMIN_DSN = os.environ.get("KITT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path):
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def nc(nats_server: NatsServer):
+    client = await nats.connect(nats_server.url, max_reconnect_attempts=1)
+    await streams.apply(client.jetstream())
+    yield client
+    await client.close()
+
+
+async def _create_pg_database() -> str:
+    name = f"kitt_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+async def _drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request, tmp_path: Path):
+    """Every projection test runs on both backends."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'karr.db'}"
+        return
+    url = await _create_pg_database()
+    yield url
+    await _drop_pg_database(url)
+
+
+@pytest.fixture
+async def engine(database_url: str):
+    db = create_engine(database_url)
+    await migrate.upgrade(db)
+    yield db
+    await db.dispose()
+
+
+async def eventually(predicate, timeout: float = 15.0, interval: float = 0.05):
+    """Poll an async predicate until it is truthy; return its value or fail with the last one."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = None
+    while asyncio.get_running_loop().time() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")

@@ -1,0 +1,103 @@
+"""Projectors over a real JetStream and both databases."""
+
+import asyncio
+
+import msgspec
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kitt.events.bus import EventBus
+from kitt.events.results import ResultDocument
+from kitt.projections.karr import KarrProjection
+from kitt.projections.models import BenchmarkRow, Checkpoint, DeadLetter, MetricRow, RunRow
+from kitt.projections.runner import Projector
+from tests.conftest import eventually
+from tests.factories import document, run_events
+
+
+async def _count(engine, model) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def _checkpoint(engine, name: str) -> int:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(Checkpoint.last_seq).where(Checkpoint.name == name))).first()
+    return row[0] if row else 0
+
+
+@pytest.fixture
+async def karr(nc, engine):
+    stop = asyncio.Event()
+    projector = Projector(KarrProjection(), nc, engine)
+    task = asyncio.create_task(projector.run(stop))
+    yield projector
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_run_events_land_in_karr_with_nested_metrics(nc, engine, karr):
+    bus = EventBus(nc)
+    doc = document("run-a")
+    result = await bus.append(run_events(doc), msg_id="import-run-a", expected_seq=0)
+    await eventually(lambda: _reached(engine, result.seq))
+    async with AsyncSession(engine) as session:
+        run = (await session.scalars(select(RunRow))).one()
+        order = (MetricRow.benchmark_position, MetricRow.position)
+        metrics = (await session.scalars(select(MetricRow).order_by(*order))).all()
+    assert run.status == "succeeded" and run.benchmark_count == 2
+    assert run.hardware_fingerprint == "rtx4090-x86_64-64g"
+    assert msgspec.json.decode(run.document, type=ResultDocument) == doc
+    assert [(m.name, m.percentile) for m in metrics[:3]] == [
+        ("ttft", "p50"),
+        ("ttft", "p90"),
+        ("ttft", "p99"),
+    ]
+    assert any(m.labels == '{"subject":"anatomy"}' for m in metrics)
+    assert await _count(engine, BenchmarkRow) == 2
+
+
+async def _reached(engine, seq: int) -> bool:
+    return await _checkpoint(engine, "karr") >= seq
+
+
+async def test_duplicate_publish_has_one_effect(nc, engine, karr):
+    bus = EventBus(nc)
+    events = run_events(document("run-dup"))
+    first = await bus.append(events, msg_id="cmd-1")
+    again = await bus.append(events, msg_id="cmd-1")
+    assert not first.duplicate and again.duplicate
+    assert again.seq == first.seq
+    await eventually(lambda: _reached(engine, first.seq))
+    assert await _count(engine, RunRow) == 1
+    assert await _count(engine, BenchmarkRow) == 2
+    assert await _count(engine, MetricRow) == 8
+
+
+async def test_malformed_and_unknown_messages_do_not_stop_the_projector(nc, engine, karr):
+    js = nc.jetstream()
+    await js.publish(
+        "ev.run.bad-1.run_started",
+        b"{not json",
+        headers={"Kitt-Event-Type": "run_started", "Kitt-Event-Version": "1"},
+    )
+    await js.publish(
+        "ev.run.bad-2.future_thing",
+        b"{}",
+        headers={"Kitt-Event-Type": "future_thing", "Kitt-Event-Version": "1"},
+    )
+    await js.publish("ev.run.bad-3.run_started", b'{"type":"run_started","version":1}')
+    orphan = run_events(document("orphan"))[1]  # a benchmark for a run that never started
+    await EventBus(nc).append([orphan])
+    good = await EventBus(nc).append(run_events(document("run-good")))
+    await eventually(lambda: _reached(engine, good.seq))
+    async with AsyncSession(engine) as session:
+        letters = (await session.scalars(select(DeadLetter).order_by(DeadLetter.stream_seq))).all()
+        cp = (await session.scalars(select(Checkpoint).where(Checkpoint.name == "karr"))).one()
+    assert [d.stream_seq for d in letters] == [1, 3, 4]
+    assert "not valid JSON" in letters[0].reason
+    assert "missing object field `event`" in letters[1].reason
+    assert "never started" in letters[2].reason
+    assert cp.unknown_skipped == 1 and cp.dead_letters == 3
+    assert await _count(engine, RunRow) == 1
