@@ -1,0 +1,1 @@
+"""The `kitt` command line (click)."""

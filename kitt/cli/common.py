@@ -1,0 +1,58 @@
+"""What every command shares: settings, running coroutines, and one-line errors for known failures."""
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from kitt import config
+from kitt.commands.client import CommandFailed
+from kitt.events.bus import AppendError
+from kitt.projections.db import DatabaseUrlError
+from kitt.runtime.embedded import RuntimeUnavailable
+from kitt.runtime.nats_server import NatsServerError
+from kitt.storage.documents import DocumentError
+
+T = TypeVar("T")
+
+KNOWN_ERRORS = (
+    RuntimeUnavailable,
+    DatabaseUrlError,
+    DocumentError,
+    NatsServerError,
+    AppendError,
+    KeyError,
+)
+
+
+def settings() -> config.Settings:
+    try:
+        return config.load()
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; turn known failures into a one-line error and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except CommandFailed as exc:
+        raise click.ClickException(f"{exc.reply.code}: {exc.reply.error}") from None
+    except KNOWN_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        raise click.ClickException(str(message)) from None
+
+
+def async_command(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def print_json(value: object) -> None:
+    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())

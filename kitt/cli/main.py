@@ -1,0 +1,36 @@
+"""`kitt`: the entry point and its command groups."""
+
+import click
+
+from kitt import __version__
+from kitt import logging as kitt_logging
+from kitt.cli.events import events
+from kitt.cli.projections import project, projections
+from kitt.cli.storage import storage
+from kitt.cli.streams import streams
+from kitt.cli.up import up
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="kitt")
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option(
+    "--json-logs/--pretty-logs", default=None, help="Log format (default: pretty on a terminal, else JSON)."
+)
+def cli(log_level: str, json_logs: bool | None) -> None:
+    """KITT: test LLM inference engines end to end, and keep every result in KARR."""
+    kitt_logging.configure(log_level, json=json_logs)
+
+
+cli.add_command(up)
+cli.add_command(streams)
+cli.add_command(events)
+cli.add_command(projections)
+cli.add_command(project)
+cli.add_command(storage)
+
+
+def main() -> None:
+    cli(prog_name="kitt")

@@ -1,0 +1,98 @@
+"""`kitt projections status|reset|rebuild` and `kitt project` (projectors only, for distributed mode)."""
+
+import asyncio
+import signal
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kitt.cli.common import async_command, print_json, settings
+from kitt.projections import admin
+from kitt.projections.registry import all_projections, by_name
+from kitt.projections.runner import Projector
+from kitt.runtime import instance
+from kitt.runtime.embedded import connect_nats, open_database, session
+
+
+@click.group()
+def projections() -> None:
+    """Read models built from the event streams."""
+
+
+@projections.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@async_command
+async def status(as_json: bool) -> None:
+    """Checkpoint, lag, skipped and dead-lettered events of each projection."""
+    async with session(settings(), services=False) as s:
+        rows = await admin.status(s.nc, s.engine, all_projections())
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("projection", "checkpoint", "lag", "unknown skipped", "dead letters")
+    for r in rows:
+        table.add_row(r.name, str(r.last_seq), str(r.lag), str(r.unknown_skipped), str(r.dead_letters))
+    Console().print(table)
+
+
+def _selected(names: tuple[str, ...]):
+    return [by_name(n) for n in names] if names else all_projections()
+
+
+def _refuse_if_running() -> None:
+    running = instance.find_running(settings().instance_file)
+    if running is not None:
+        raise click.ClickException(
+            f"KITT is running (pid {running.pid}): stop `kitt up` before resetting or rebuilding projections"
+        )
+
+
+@projections.command("reset")
+@click.argument("names", nargs=-1)
+@click.confirmation_option(prompt="Empty these read models? They are rebuilt from the streams on next start.")
+@async_command
+async def reset(names: tuple[str, ...]) -> None:
+    """Empty read models and their checkpoints (all, or the NAMES given)."""
+    _refuse_if_running()
+    async with session(settings(), services=False) as s:
+        for projection in _selected(names):
+            await admin.reset(s.engine, projection)
+            click.echo(f"{projection.name}: reset")
+
+
+@projections.command("rebuild")
+@click.argument("names", nargs=-1)
+@async_command
+async def rebuild(names: tuple[str, ...]) -> None:
+    """Replay the streams into empty read models (all, or the NAMES given)."""
+    _refuse_if_running()
+    async with session(settings(), services=False) as s:
+        for projection in _selected(names):
+            seq = await admin.rebuild(s.nc, s.engine, projection)
+            click.echo(f"{projection.name}: rebuilt up to event {seq}")
+
+
+@click.command()
+@click.option("--only", multiple=True, help="Run only these projections.")
+@click.option("--batch-size", type=int, default=2000, show_default=True)
+@async_command
+async def project(only: tuple[str, ...], batch_size: int) -> None:
+    """Run projectors against KITT_NATS_URL and KITT_DATABASE_URL until SIGTERM (distributed mode)."""
+    cfg = settings()
+    if cfg.nats_url is None:
+        raise click.ClickException(
+            "`kitt project` needs KITT_NATS_URL (embedded mode runs projectors in `kitt up`)"
+        )
+    nc = await connect_nats(cfg.nats_url)
+    engine = await open_database(cfg.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    projectors = [Projector(p, nc, engine, batch_size=batch_size) for p in _selected(only)]
+    try:
+        await asyncio.gather(*(p.run(stop) for p in projectors))
+    finally:
+        await nc.close()
+        await engine.dispose()

@@ -1,0 +1,1 @@
+"""Commands: requests that handlers validate against current state and turn into events."""

@@ -1,0 +1,213 @@
+"""Decisions: given a command and the events its aggregate already has, the events to append.
+
+Pure functions; no I/O. A refusal raises `Rejected` with the reply code and a precise message.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kitt.commands import messages as m
+from kitt.events import types as ev
+from kitt.events.ids import derived_id
+from kitt.events.results import FINAL_RUN_STATUSES
+
+TEST_FINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Decision:
+    aggregate: str
+    aggregate_id: str
+    events: list[ev.Event]
+
+
+Decider = Callable[[m.Command, str, Sequence[ev.Event]], list[ev.Event]]
+
+
+def _need(history: Sequence[ev.Event], what: str, aggregate_id: str) -> None:
+    if not history:
+        raise Rejected("not_found", f"{what} {aggregate_id!r} does not exist")
+
+
+def _new(history: Sequence[ev.Event], what: str, aggregate_id: str) -> None:
+    if history:
+        raise Rejected("conflict", f"{what} {aggregate_id!r} already exists")
+
+
+def _last(history: Sequence[ev.Event], *types: type[ev.Event]) -> ev.Event | None:
+    return next((e for e in reversed(history) if isinstance(e, types)), None)
+
+
+# --- runs --------------------------------------------------------------------------------------------
+
+
+def _run_finished(history: Sequence[ev.Event]) -> bool:
+    return _last(history, ev.RunFinished) is not None
+
+
+def import_result(cmd: m.ImportResult, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _new(history, "run", run_id)
+    doc = cmd.document
+    if doc.status not in FINAL_RUN_STATUSES or doc.finished_at is None:
+        raise Rejected("invalid", f"run {run_id}: only finished runs can be imported (status {doc.status!r})")
+    events: list[ev.Event] = [ev.RunStarted(info=doc.info)]
+    events += [ev.BenchmarkCompleted(result=b) for b in doc.benchmarks]
+    events.append(ev.RunFinished(status=doc.status, finished_at=doc.finished_at, error=doc.error))
+    return events
+
+
+def start_run(cmd: m.StartRun, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _new(history, "run", run_id)
+    return [ev.RunStarted(info=cmd.info)]
+
+
+def record_benchmark(cmd: m.RecordBenchmark, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "run", run_id)
+    if _run_finished(history):
+        raise Rejected("conflict", f"run {run_id} has already finished")
+    return [ev.BenchmarkCompleted(result=cmd.result)]
+
+
+def finish_run(cmd: m.FinishRun, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "run", run_id)
+    if _run_finished(history):
+        raise Rejected("conflict", f"run {run_id} has already finished")
+    if cmd.status not in FINAL_RUN_STATUSES:
+        raise Rejected("invalid", f"status must be one of {sorted(FINAL_RUN_STATUSES)}, not {cmd.status!r}")
+    return [ev.RunFinished(status=cmd.status, finished_at=cmd.finished_at, error=cmd.error)]
+
+
+# --- campaigns ---------------------------------------------------------------------------------------
+
+
+def create_campaign(cmd: m.CreateCampaign, campaign_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _new(history, "campaign", campaign_id)
+    spec = cmd.spec
+    if not cmd.name.strip():
+        raise Rejected("invalid", "a campaign needs a name")
+    for field, values in (("models", spec.models), ("engines", spec.engines), ("suites", spec.suites)):
+        if not values:
+            raise Rejected("invalid", f"campaign spec: `{field}` must list at least one entry")
+    return [ev.CampaignCreated(name=cmd.name.strip(), spec=spec)]
+
+
+def launch_campaign(cmd: m.LaunchCampaign, campaign_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "campaign", campaign_id)
+    if _last(history, ev.CampaignLaunched, ev.CampaignCancelled, ev.CampaignCompleted):
+        raise Rejected("conflict", f"campaign {campaign_id} was already launched or ended")
+    return [ev.CampaignLaunched()]
+
+
+def cancel_campaign(cmd: m.CancelCampaign, campaign_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "campaign", campaign_id)
+    if _last(history, ev.CampaignCancelled, ev.CampaignCompleted):
+        raise Rejected("conflict", f"campaign {campaign_id} has already ended")
+    return [ev.CampaignCancelled(reason=cmd.reason)]
+
+
+# --- tests -------------------------------------------------------------------------------------------
+
+
+def request_test(cmd: m.RequestTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _new(history, "test", test_id)
+    if not cmd.spec.model or not cmd.spec.engine:
+        raise Rejected("invalid", "a test needs a model and an engine")
+    return [ev.TestRequested(spec=cmd.spec, agent=cmd.agent, campaign_id=cmd.campaign_id)]
+
+
+def cancel_test(cmd: m.CancelTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "test", test_id)
+    finished = _last(history, ev.TestFinished)
+    if finished is not None:
+        raise Rejected("conflict", f"test {test_id} has already finished ({finished.status})")  # type: ignore[attr-defined]
+    return [ev.TestCancelRequested(reason=cmd.reason)]
+
+
+# --- agents ------------------------------------------------------------------------------------------
+
+
+def _live_agent(history: Sequence[ev.Event], agent_id: str) -> None:
+    _need(history, "agent", agent_id)
+    if isinstance(_last(history, ev.AgentRevoked, ev.AgentProvisioned), ev.AgentRevoked):
+        raise Rejected("conflict", f"agent {agent_id} has been revoked")
+
+
+def provision_agent(cmd: m.ProvisionAgent, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    last = _last(history, ev.AgentProvisioned, ev.AgentRevoked)
+    if last is not None and not isinstance(last, ev.AgentRevoked):
+        raise Rejected("conflict", f"agent {agent_id} is already provisioned: rotate its token instead")
+    return [ev.AgentProvisioned(name=cmd.name, token_hash=cmd.token_hash)]
+
+
+def rotate_agent_token(cmd: m.RotateAgentToken, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _live_agent(history, agent_id)
+    return [ev.AgentTokenRotated(token_hash=cmd.token_hash)]
+
+
+def revoke_agent(cmd: m.RevokeAgent, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _live_agent(history, agent_id)
+    return [ev.AgentRevoked(reason=cmd.reason)]
+
+
+# --- settings, engine profiles, schedules ------------------------------------------------------------
+
+
+def change_setting(cmd: m.ChangeSetting, key: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    last = _last(history, ev.SettingChanged)
+    if last is not None and last.value == cmd.value:  # type: ignore[attr-defined]
+        return []  # already so: nothing to record
+    return [ev.SettingChanged(key=key, value=cmd.value)]
+
+
+def save_engine_profile(cmd: m.SaveEngineProfile, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    return [ev.EngineProfileSaved(engine=cmd.engine, args=cmd.args, env=cmd.env, description=cmd.description)]
+
+
+def delete_engine_profile(
+    cmd: m.DeleteEngineProfile, name: str, history: Sequence[ev.Event]
+) -> list[ev.Event]:
+    if not isinstance(_last(history, ev.EngineProfileSaved, ev.EngineProfileDeleted), ev.EngineProfileSaved):
+        raise Rejected("not_found", f"engine profile {name!r} does not exist")
+    return [ev.EngineProfileDeleted()]
+
+
+def create_schedule(cmd: m.CreateSchedule, schedule_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _new(history, "schedule", schedule_id)
+    if len(cmd.cron.split()) != 5:
+        raise Rejected("invalid", f"cron expression {cmd.cron!r} must have 5 fields (min hour dom month dow)")
+    return [ev.ScheduleCreated(name=cmd.name, cron=cmd.cron, campaign_id=cmd.campaign_id)]
+
+
+def delete_schedule(cmd: m.DeleteSchedule, schedule_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "schedule", schedule_id)
+    if _last(history, ev.ScheduleDeleted):
+        raise Rejected("not_found", f"schedule {schedule_id!r} was deleted")
+    return [ev.ScheduleDeleted()]
+
+
+# command type -> (aggregate, how the target id is found, decider)
+ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] = {
+    m.ImportResult: ("run", lambda c: c.document.run_id, import_result),
+    m.StartRun: ("run", lambda c: c.run_id, start_run),
+    m.RecordBenchmark: ("run", lambda c: c.run_id, record_benchmark),
+    m.FinishRun: ("run", lambda c: c.run_id, finish_run),
+    m.CreateCampaign: ("campaign", lambda c: derived_id("campaign", c.command_id), create_campaign),
+    m.LaunchCampaign: ("campaign", lambda c: c.campaign_id, launch_campaign),
+    m.CancelCampaign: ("campaign", lambda c: c.campaign_id, cancel_campaign),
+    m.RequestTest: ("test", lambda c: derived_id("test", c.command_id), request_test),
+    m.CancelTest: ("test", lambda c: c.test_id, cancel_test),
+    m.ProvisionAgent: ("agent", lambda c: c.name, provision_agent),
+    m.RotateAgentToken: ("agent", lambda c: c.agent_id, rotate_agent_token),
+    m.RevokeAgent: ("agent", lambda c: c.agent_id, revoke_agent),
+    m.ChangeSetting: ("setting", lambda c: c.key, change_setting),
+    m.SaveEngineProfile: ("engine_profile", lambda c: c.name, save_engine_profile),
+    m.DeleteEngineProfile: ("engine_profile", lambda c: c.name, delete_engine_profile),
+    m.CreateSchedule: ("schedule", lambda c: derived_id("schedule", c.command_id), create_schedule),
+    m.DeleteSchedule: ("schedule", lambda c: c.schedule_id, delete_schedule),
+}

@@ -1,0 +1,144 @@
+"""Command and reply structs.
+
+A command travels on `kitt.cmd.<name>`; its `command_id` is its idempotency key.
+"""
+
+from datetime import datetime
+
+import msgspec
+
+from kitt.events.ids import uuid7
+from kitt.events.results import BenchmarkResult, ResultDocument, RunInfo
+from kitt.events.types import CampaignSpec, Scalar, TestSpec
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", forbid_unknown_fields=True):
+    command_id: str = msgspec.field(default_factory=uuid7)
+    actor: str = "cli"
+
+
+class ImportResult(Command, frozen=True, tag="import_result"):
+    document: ResultDocument
+
+
+class StartRun(Command, frozen=True, tag="start_run"):
+    run_id: str
+    info: RunInfo
+
+
+class RecordBenchmark(Command, frozen=True, tag="record_benchmark"):
+    run_id: str
+    result: BenchmarkResult
+
+
+class FinishRun(Command, frozen=True, tag="finish_run"):
+    run_id: str
+    status: str
+    finished_at: datetime
+    error: str | None = None
+
+
+class CreateCampaign(Command, frozen=True, tag="create_campaign"):
+    name: str
+    spec: CampaignSpec
+
+
+class LaunchCampaign(Command, frozen=True, tag="launch_campaign"):
+    campaign_id: str
+
+
+class CancelCampaign(Command, frozen=True, tag="cancel_campaign"):
+    campaign_id: str
+    reason: str = ""
+
+
+class RequestTest(Command, frozen=True, tag="request_test"):
+    spec: TestSpec
+    agent: str | None = None
+    campaign_id: str | None = None
+
+
+class CancelTest(Command, frozen=True, tag="cancel_test"):
+    test_id: str
+    reason: str = ""
+
+
+class ProvisionAgent(Command, frozen=True, tag="provision_agent"):
+    name: str
+    token_hash: str
+
+
+class RotateAgentToken(Command, frozen=True, tag="rotate_agent_token"):
+    agent_id: str
+    token_hash: str
+
+
+class RevokeAgent(Command, frozen=True, tag="revoke_agent"):
+    agent_id: str
+    reason: str = ""
+
+
+class ChangeSetting(Command, frozen=True, tag="change_setting"):
+    key: str
+    value: Scalar
+
+
+class SaveEngineProfile(Command, frozen=True, tag="save_engine_profile"):
+    name: str
+    engine: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    description: str = ""
+
+
+class DeleteEngineProfile(Command, frozen=True, tag="delete_engine_profile"):
+    name: str
+
+
+class CreateSchedule(Command, frozen=True, tag="create_schedule"):
+    name: str
+    cron: str
+    campaign_id: str
+
+
+class DeleteSchedule(Command, frozen=True, tag="delete_schedule"):
+    schedule_id: str
+
+
+AnyCommand = (
+    ImportResult
+    | StartRun
+    | RecordBenchmark
+    | FinishRun
+    | CreateCampaign
+    | LaunchCampaign
+    | CancelCampaign
+    | RequestTest
+    | CancelTest
+    | ProvisionAgent
+    | RotateAgentToken
+    | RevokeAgent
+    | ChangeSetting
+    | SaveEngineProfile
+    | DeleteEngineProfile
+    | CreateSchedule
+    | DeleteSchedule
+)
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in AnyCommand.__args__  # type: ignore[attr-defined]
+}
+
+
+def command_name(command: Command) -> str:
+    return type(command).__struct_config__.tag  # type: ignore[return-value]
+
+
+class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    ok: bool
+    ids: tuple[str, ...] = ()  # the aggregates the command created or changed
+    seq: int = 0  # stream sequence of the last event appended: wait for projections to reach it
+    duplicate: bool = False  # the command had already been applied; nothing new was appended
+    error: str | None = None
+    code: str | None = None  # invalid | not_found | conflict | rejected | internal

@@ -1,0 +1,219 @@
+"""The runtime: NATS (embedded child or external), streams, migrations, command service and projectors.
+
+`kitt up` runs it until SIGTERM/SIGINT; other commands borrow a running one or start it for their duration.
+Stopping drains in order: stop taking commands, let projectors finish their batch, close NATS, stop the
+server. Nothing is lost: whatever a projector had not committed is read again from its checkpoint.
+"""
+
+import asyncio
+import os
+from urllib.parse import urlparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kitt.commands.service import CommandService
+from kitt.config import Settings
+from kitt.events import streams
+from kitt.projections import migrate
+from kitt.projections.db import create_engine
+from kitt.projections.registry import all_projections
+from kitt.projections.runner import Projector
+from kitt.runtime import instance
+from kitt.runtime.nats_server import NatsServer
+
+log = structlog.get_logger(__name__)
+
+
+class RuntimeUnavailable(Exception):
+    """A one-line, user-facing reason the runtime could not start."""
+
+
+async def connect_nats(url: str) -> Client:
+    async def _quiet(_exc: Exception) -> None:
+        return None
+
+    parsed = urlparse(url)
+    try:
+        # A plain TCP probe first: nats-py retries an unreachable server for a long time before failing.
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222), 3
+        )
+        writer.close()
+    except (OSError, TimeoutError) as exc:
+        raise RuntimeUnavailable(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+    try:
+        return await nats.connect(
+            url,
+            connect_timeout=3,
+            max_reconnect_attempts=-1,
+            allow_reconnect=True,
+            error_cb=_quiet,
+            reconnect_time_wait=0.5,
+        )
+    except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
+        raise RuntimeUnavailable(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+
+
+async def open_database(url: str, *, migrate_schema: bool = True) -> AsyncEngine:
+    engine = create_engine(url)
+    try:
+        if migrate_schema:
+            await migrate.upgrade(engine)
+        else:
+            async with engine.connect():
+                pass
+    except (OperationalError, DBAPIError, OSError) as exc:
+        await engine.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise RuntimeUnavailable(f"cannot use the database {_redact(url)}: {reason}") from None
+    return engine
+
+
+def _redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, services: bool = True, batch_size: int = 2000) -> None:
+        self.settings = settings
+        self._services = services  # False: only NATS, streams and the database (for admin commands)
+        self._batch_size = batch_size
+        self.server: NatsServer | None = None
+        self.nc: Client | None = None
+        self.engine: AsyncEngine | None = None
+        self.projectors: list[Projector] = []
+        self._commands: CommandService | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = instance.HomeLock(settings.home)
+
+    @property
+    def nats_url(self) -> str:
+        return self.server.url if self.server else (self.settings.nats_url or "")
+
+    async def start(self) -> None:
+        home = self.settings.home
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._start(home)
+        except BaseException:
+            await self.stop()
+            raise
+        log.debug(
+            "kitt runtime started",
+            home=str(home),
+            nats=self.nats_url,
+            database=_redact(self.settings.database_url),
+        )
+
+    async def _start(self, home) -> None:
+        if not self._lock.acquire():
+            raise RuntimeUnavailable(f"another KITT runtime is starting or running for {home}")
+        if self.settings.nats_url is None:
+            self.server = NatsServer(self.settings.nats_store)
+            await asyncio.to_thread(self.server.start)
+        self.nc = await connect_nats(self.nats_url)
+        await streams.apply(self.nc.jetstream())
+        self.engine = await open_database(self.settings.database_url)
+        if self._services:
+            await self._start_services()
+            self._record()
+
+    async def _start_services(self) -> None:
+        assert self.nc is not None and self.engine is not None
+        self._commands = CommandService(self.nc)
+        await self._commands.start()
+        for projection in all_projections():
+            projector = Projector(projection, self.nc, self.engine, batch_size=self._batch_size)
+            self.projectors.append(projector)
+            self._tasks.append(
+                asyncio.create_task(projector.run(self._stop), name=f"projector:{projection.name}")
+            )
+
+    def _record(self) -> None:
+        instance.write(
+            self.settings.instance_file,
+            instance.InstanceRecord(
+                pid=os.getpid(),
+                nats_url=self.nats_url,
+                database_url=self.settings.database_url,
+                started_at=instance.now(),
+            ),
+        )
+
+    async def wait(self) -> None:
+        """Until stop() is called; a projector that crashes takes the runtime down (loudly)."""
+        stopped = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait([stopped, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception():
+                raise task.exception()  # type: ignore[misc]
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        instance.remove(self.settings.instance_file, os.getpid())
+        if self._commands is not None:
+            await _quietly(self._commands.stop())
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=15)
+        for task in self._tasks:
+            task.cancel()
+        if self.nc is not None and not self.nc.is_closed:
+            await _quietly(self.nc.close())
+        if self.engine is not None:
+            await self.engine.dispose()
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+        self._lock.release()
+        log.debug("kitt runtime stopped")
+
+
+async def _quietly(awaitable) -> None:
+    try:
+        await asyncio.wait_for(awaitable, 10)
+    except Exception as exc:  # shutting down: report, do not mask the original cause
+        log.warning("error while stopping", error=str(exc))
+
+
+@dataclass
+class Session:
+    """What a CLI command needs: a NATS connection and the read-model database."""
+
+    nc: Client
+    engine: AsyncEngine
+    runtime: Runtime | None  # set when this command started the runtime itself
+
+
+@asynccontextmanager
+async def session(settings: Settings, *, services: bool = True) -> AsyncIterator[Session]:
+    """Use the `kitt up` running for this home, or run the embedded runtime for this command's duration."""
+    running = instance.find_running(settings.instance_file)
+    if running is not None:
+        nc = await connect_nats(running.nats_url)
+        engine = await open_database(running.database_url, migrate_schema=False)
+        try:
+            yield Session(nc, engine, None)
+        finally:
+            await _quietly(nc.drain())
+            await engine.dispose()
+        return
+    runtime = Runtime(settings, services=services)
+    await runtime.start()
+    try:
+        assert runtime.nc is not None and runtime.engine is not None
+        yield Session(runtime.nc, runtime.engine, runtime)
+    finally:
+        await runtime.stop()

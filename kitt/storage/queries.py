@@ -1,0 +1,89 @@
+"""Read-side queries over KARR (the UI and CLI read here; only the projector writes)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kitt.events.results import ResultDocument
+from kitt.projections.models import MetricRow, RunRow
+
+_runs = RunRow.__table__
+_doc = msgspec.json.Decoder(ResultDocument)
+
+
+class RunSummary(msgspec.Struct, frozen=True):
+    run_id: str
+    model: str
+    engine: str
+    suite: str | None
+    agent: str | None
+    status: str
+    simulated: bool
+    started_at: datetime
+    duration_s: float | None
+    benchmark_count: int
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    model: str | None = None
+    engine: str | None = None
+    status: str | None = None
+    limit: int = 50
+
+
+async def list_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> list[RunSummary]:
+    cols = [_runs.c[f] for f in RunSummary.__struct_fields__]
+    query = select(*cols).order_by(_runs.c.started_at.desc(), _runs.c.run_id).limit(flt.limit)
+    if flt.model:
+        query = query.where(_runs.c.model.contains(flt.model))
+    if flt.engine:
+        query = query.where(_runs.c.engine == flt.engine)
+    if flt.status:
+        query = query.where(_runs.c.status == flt.status)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [RunSummary(*row) for row in rows]
+
+
+async def documents(engine: AsyncEngine, run_ids: list[str] | None = None) -> list[ResultDocument]:
+    query = select(_runs.c.document).order_by(_runs.c.started_at, _runs.c.run_id)
+    if run_ids is not None:
+        query = query.where(_runs.c.run_id.in_(run_ids))
+    async with engine.connect() as conn:
+        return [_doc.decode(row[0]) for row in await conn.execute(query)]
+
+
+class Stats(msgspec.Struct, frozen=True):
+    runs: int
+    metrics: int
+    by_engine: dict[str, int]
+    by_status: dict[str, int]
+    models: int
+    first_run: datetime | None
+    last_run: datetime | None
+
+
+async def stats(engine: AsyncEngine) -> Stats:
+    async with engine.connect() as conn:
+        runs, models, first, last = (
+            await conn.execute(
+                select(
+                    func.count(),
+                    func.count(_runs.c.model.distinct()),
+                    func.min(_runs.c.started_at),
+                    func.max(_runs.c.started_at),
+                )
+            )
+        ).one()
+        metrics = (await conn.execute(select(func.count()).select_from(MetricRow))).scalar_one()
+        by_engine = dict(
+            (await conn.execute(select(_runs.c.engine, func.count()).group_by(_runs.c.engine))).all()
+        )
+        by_status = dict(
+            (await conn.execute(select(_runs.c.status, func.count()).group_by(_runs.c.status))).all()
+        )
+    return Stats(runs, metrics, by_engine, by_status, models, first, last)
