@@ -34,3 +34,7 @@ cli.add_command(storage)
 
 def main() -> None:
     cli(prog_name="kitt")
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,7 @@ class KarrProjection:
     ) -> list[tuple[StoredEvent, str]]:
         runs = await self._load(conn, events)
         benchmarks: list[sql.Row] = []
-        metrics: list[sql.Row] = []
+        metrics: list[tuple[object, ...]] = []
         rejected: list[tuple[StoredEvent, str]] = []
         for stored in events:
             run_id = stored.envelope.aggregate_id
@@ -73,7 +73,7 @@ class KarrProjection:
             run.dirty = True
         await sql.upsert(conn, _runs, [_run_row(r) for r in runs.values() if r.dirty], key=("run_id",))
         await sql.insert_missing(conn, _benchmarks, benchmarks)
-        await sql.insert_missing(conn, _metrics, metrics)
+        await sql.insert_missing_fast(conn, _metrics, metrics)
         return rejected
 
     async def _load(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> dict[str, _Run]:
@@ -132,17 +132,18 @@ def _benchmark_row(run_id: str, position: int, result: BenchmarkResult) -> sql.R
     }
 
 
-def _metric_rows(run_id: str, position: int, result: BenchmarkResult) -> list[sql.Row]:
+def _metric_rows(run_id: str, position: int, result: BenchmarkResult) -> list[tuple[object, ...]]:
+    # In MetricRow's column order (see sql.insert_missing_fast).
     return [
-        {
-            "run_id": run_id,
-            "benchmark_position": position,
-            "position": index,
-            "name": metric.name,
-            "value": metric.value,
-            "unit": metric.unit,
-            "percentile": metric.percentile,
-            "labels": _encoder.encode(metric.labels).decode(),
-        }
+        (
+            run_id,
+            position,
+            index,
+            metric.name,
+            metric.value,
+            metric.unit,
+            metric.percentile,
+            _encoder.encode(metric.labels).decode() if metric.labels else "{}",
+        )
         for index, metric in enumerate(result.metrics)
     ]

@@ -49,7 +49,7 @@ class Projector:
         self._engine = engine
         self._batch_size = batch_size
         self._linger_s = linger_s
-        self._buffer: list[Msg] = []
+        self._buffer: list[tuple[int, Msg]] = []
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
         self.checkpoint = 0
@@ -90,8 +90,9 @@ class Projector:
         )
 
     async def _on_message(self, msg: Msg) -> None:
-        self._buffer.append(msg)
-        self.pending = msg.metadata.num_pending
+        metadata = msg.metadata  # parsed from the reply subject on each access: read it once
+        self._buffer.append((metadata.sequence.stream, msg))
+        self.pending = metadata.num_pending
         self._arrived.set()
         if len(self._buffer) >= 2 * self._batch_size:
             # Backpressure: stop taking deliveries until the database catches up.
@@ -121,19 +122,18 @@ class Projector:
             stopping.cancel()
             self._drained.set()
 
-    async def flush(self, batch: list[Msg]) -> None:
+    async def flush(self, batch: list[tuple[int, Msg]]) -> None:
         events: list[StoredEvent] = []
         dead: list[sql.Row] = []
         unknown = 0
-        for msg in batch:
-            seq = msg.metadata.sequence.stream
+        for seq, msg in batch:
             try:
                 events.append(StoredEvent(seq, msg.subject, codec.decode(msg.data, msg.headers)))
             except codec.UnknownEventType:
                 unknown += 1
             except codec.MalformedEvent as exc:
                 dead.append(_dead_letter(self.projection.name, seq, msg.subject, str(exc), msg.data))
-        last = batch[-1].metadata.sequence.stream
+        last = batch[-1][0]
         async with self._engine.begin() as conn:
             for stored, reason in await self.projection.apply(conn, events):
                 dead.append(

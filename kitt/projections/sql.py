@@ -44,3 +44,19 @@ async def guarded_update(
         .values(**values, last_event_seq=seq)
     )
     return result.rowcount > 0
+
+
+async def insert_missing_fast(conn: AsyncConnection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """`insert_missing` for hot paths: plain values (no dates), straight to the driver's executemany.
+
+    SQLAlchemy's per-row parameter processing costs more than the insert itself at KARR's volumes.
+    """
+    if not rows:
+        return
+    names = ", ".join(c.name for c in table.columns)
+    if conn.dialect.name == "postgresql":
+        marks = ", ".join(f"${i}" for i in range(1, len(table.columns) + 1))
+    else:
+        marks = ", ".join("?" for _ in table.columns)
+    statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    await conn.exec_driver_sql(statement, list(rows))

@@ -1,0 +1,169 @@
+"""Event ingest and projection throughput, printed (not asserted).
+
+For each backend (SQLite, PostgreSQL):
+  (a) append rate: N ~1 KB run events published to JetStream with pipelined acks;
+  (b) end to end: from the first publish until the KARR projector (a separate `kitt project` process, as in
+      production) has committed the last sequence;
+  (c) projection lag percentiles at a fixed offered rate.
+
+    python bench/events.py --events 100000 --rate 5000 --seconds 10
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import nats
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kitt.events import codec, streams, subjects  # noqa: E402
+from kitt.events.envelope import Envelope  # noqa: E402
+from kitt.projections import migrate  # noqa: E402
+from kitt.projections.db import create_engine  # noqa: E402
+from kitt.projections.models import Checkpoint  # noqa: E402
+from kitt.runtime.nats_server import NatsServer  # noqa: E402
+from tests.factories import document, run_events  # noqa: E402
+
+PG_ADMIN = os.environ.get("KITT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def build_messages(n_events: int, prefix: str) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Realistic run events: RunStarted (hardware), BenchmarkCompleted (metrics, samples), RunFinished."""
+    out: list[tuple[str, bytes, dict[str, str]]] = []
+    run = 0
+    while len(out) < n_events:
+        envelopes: list[Envelope] = run_events(document(f"{prefix}-{run}", seed=run % 50))
+        for env in envelopes:
+            data, headers = codec.encode(env)
+            headers["Nats-Msg-Id"] = env.event_id
+            out.append((subjects.event(env.aggregate, env.aggregate_id, env.type), data, headers))
+        run += 1
+    return out[: n_events - (n_events % 4) or n_events]
+
+
+async def publish_all(js, messages, rate: float | None = None) -> list[float]:
+    """Publish with pipelined acks; with `rate`, on an absolute schedule. Returns each send time."""
+    sent: list[float] = []
+    start = time.perf_counter()
+    for i, (subject, data, headers) in enumerate(messages):
+        if rate:
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        sent.append(time.perf_counter())
+        await js.publish_async(subject, data, headers=headers)
+    await js.publish_async_completed()
+    return sent
+
+
+async def checkpoint(engine) -> int:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(Checkpoint.last_seq).where(Checkpoint.name == "karr"))).first()
+    return row[0] if row else 0
+
+
+def start_projector(nats_url: str, db_url: str) -> subprocess.Popen:
+    env = {**os.environ, "KITT_NATS_URL": nats_url, "KITT_DATABASE_URL": db_url}
+    cmd = [sys.executable, "-m", "kitt.cli.main", "--log-level", "warning", "project", "--only", "karr"]
+    return subprocess.Popen(cmd, env=env)
+
+
+async def one_backend(name: str, db_url: str, n_events: int, rate: float, seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp) / "nats")
+        server.start()
+        engine = create_engine(db_url)
+        await migrate.upgrade(engine)
+        nc = await nats.connect(server.url)
+        js = nc.jetstream(publish_async_max_pending=4000)
+        await streams.apply(js)
+        messages = build_messages(n_events, "bulk")
+        size = statistics.mean(len(d) for _, d, _ in messages)
+
+        # (a) append rate alone
+        t0 = time.perf_counter()
+        await publish_all(js, messages)
+        append_s = time.perf_counter() - t0
+        last = (await js.stream_info(streams.EVENTS)).state.last_seq
+
+        # (b) projection of the same events, then end to end with publishing concurrent
+        proc = start_projector(server.url, db_url)
+        t0 = time.perf_counter()
+        while await checkpoint(engine) < last:
+            await asyncio.sleep(0.01)
+        catchup_s = time.perf_counter() - t0
+        more = build_messages(n_events, "e2e")
+        t0 = time.perf_counter()
+        await publish_all(js, more)
+        target = (await js.stream_info(streams.EVENTS)).state.last_seq
+        while await checkpoint(engine) < target:
+            await asyncio.sleep(0.01)
+        e2e_s = time.perf_counter() - t0
+
+        # (c) lag at a fixed offered rate
+        paced = build_messages(int(rate * seconds), "paced")
+        base = target
+        lags: list[float] = []
+        sent_task = asyncio.create_task(publish_all(js, paced, rate))
+        seen = base
+        while seen < base + len(paced):
+            cp = await checkpoint(engine)
+            if cp > seen:  # every event up to cp became visible in KARR by now
+                lags.extend([time.perf_counter()] * (cp - seen))
+                seen = cp
+            await asyncio.sleep(0.005)
+        sent_times = await sent_task
+        lag_ms = sorted((lags[i] - sent_times[i]) * 1000 for i in range(len(sent_times)))
+        proc.terminate()
+        proc.wait(10)
+        await nc.close()
+        await engine.dispose()
+        server.stop()
+
+    def pct(p: float) -> float:
+        return lag_ms[min(len(lag_ms) - 1, int(p / 100 * len(lag_ms)))]
+
+    print(f"\n== {name}  ({len(messages)} events, mean {size:.0f} B)")
+    print(f"(a) append to JetStream:            {len(messages) / append_s:10,.0f} events/s")
+    print(f"    projection catch-up (backlog):  {len(messages) / catchup_s:10,.0f} events/s")
+    print(f"(b) end to end (publish+project):   {len(more) / e2e_s:10,.0f} events/s")
+    print(
+        f"(c) lag at {rate:,.0f} events/s offered: p50 {pct(50):.0f} ms  p90 {pct(90):.0f} ms  "
+        f"p99 {pct(99):.0f} ms  max {lag_ms[-1]:.0f} ms"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=5000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            await one_backend("SQLite", f"sqlite:///{tmp}/karr.db", args.events, args.rate, args.seconds)
+    if args.backend in ("postgresql", "both"):
+        name = f"kitt_bench_{os.getpid()}"
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+            await one_backend("PostgreSQL", url, args.events, args.rate, args.seconds)
+        finally:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
