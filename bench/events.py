@@ -25,13 +25,13 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kitt.events import codec, streams, subjects  # noqa: E402
-from kitt.events.envelope import Envelope  # noqa: E402
-from kitt.projections import migrate  # noqa: E402
-from kitt.projections.db import create_engine  # noqa: E402
-from kitt.projections.models import Checkpoint  # noqa: E402
-from kitt.runtime.nats_server import NatsServer  # noqa: E402
-from tests.factories import document, run_events  # noqa: E402
+from kitt.events import codec, streams, subjects
+from kitt.events.envelope import Envelope
+from kitt.projections import migrate
+from kitt.projections.db import create_engine
+from kitt.projections.models import Checkpoint
+from kitt.runtime.nats_server import NatsServer
+from tests.factories import document, run_events
 
 PG_ADMIN = os.environ.get("KITT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -4,9 +4,9 @@ import msgspec
 import pytest
 
 from kitt.events import streams
+from kitt.events import types as ev
 from kitt.events.bus import AppendConflict, EventBus
 from kitt.events.envelope import wrap
-from kitt.events import types as ev
 from kitt.events.types import DispatchRequested, SettingChanged
 from tests.factories import document, run_events
 

@@ -45,7 +45,9 @@ async def test_concurrent_commands_on_one_aggregate_retry_their_conflicts(nc, se
     doc = document("run-busy")
     await send(nc, m.StartRun(run_id=doc.run_id, info=doc.info))
     results = [performance_result(seed) for seed in range(4)]
-    replies = await asyncio.gather(*(send(nc, m.RecordBenchmark(run_id=doc.run_id, result=r)) for r in results))
+    replies = await asyncio.gather(
+        *(send(nc, m.RecordBenchmark(run_id=doc.run_id, result=r)) for r in results)
+    )
     assert all(r.ok for r in replies)
     history, _ = await EventBus(nc).load("run", doc.run_id)
     recorded = sorted(s.envelope.event.result.metrics[3].value for s in history[1:])
@@ -70,7 +72,11 @@ async def test_refusals_are_precise(nc, service, command, code, message):
 
 async def test_malformed_and_unknown_commands_get_clear_errors(nc, service):
     reply = msgspec.json.decode((await nc.request("kitt.cmd.launch_campaign", b"{oops", timeout=5)).data)
-    assert reply["ok"] is False and reply["code"] == "invalid" and "invalid launch_campaign command" in reply["error"]
+    assert (
+        reply["ok"] is False
+        and reply["code"] == "invalid"
+        and "invalid launch_campaign command" in reply["error"]
+    )
     reply = msgspec.json.decode((await nc.request("kitt.cmd.self_destruct", b"{}", timeout=5)).data)
     assert reply["error"] == "unknown command 'self_destruct'"
 

@@ -60,7 +60,11 @@ def test_envelope_that_lies_about_its_type_is_malformed():
 def test_old_versions_are_upcast_on_read(monkeypatch):
     """Version 1 of setting_changed called its field `name`; pretend the current version (2) renamed it."""
     monkeypatch.setattr(SettingChanged, "version", 2)
-    monkeypatch.setitem(codec.UPCASTERS, ("setting_changed", 1), lambda p: {("key" if k == "name" else k): v for k, v in p.items()})
+    monkeypatch.setitem(
+        codec.UPCASTERS,
+        ("setting_changed", 1),
+        lambda p: {("key" if k == "name" else k): v for k, v in p.items()},
+    )
     old = msgspec.json.encode(
         {
             "event_id": "e1",

@@ -6,6 +6,7 @@ writes. Every run row carries the sequence of its last event, so a replayed batc
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import select
@@ -91,6 +92,11 @@ class KarrProjection:
         return runs
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite keeps no offset: store every instant in UTC so both backends sort and compare alike.
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
 def _run_row(run: _Run) -> sql.Row:
     doc = run.document
     info = doc.info
@@ -108,8 +114,8 @@ def _run_row(run: _Run) -> sql.Row:
         "status": doc.status,
         "error": doc.error,
         "hardware_fingerprint": info.hardware.fingerprint if info.hardware else None,
-        "started_at": info.started_at,
-        "finished_at": doc.finished_at,
+        "started_at": _utc(info.started_at),
+        "finished_at": _utc(doc.finished_at),
         "duration_s": duration,
         "benchmark_count": len(doc.benchmarks),
         "document": _encoder.encode(doc).decode(),
@@ -126,8 +132,8 @@ def _benchmark_row(run_id: str, position: int, result: BenchmarkResult) -> sql.R
         "mode": result.mode,
         "status": result.status,
         "error": result.error,
-        "started_at": result.started_at,
-        "finished_at": result.finished_at,
+        "started_at": _utc(result.started_at),
+        "finished_at": _utc(result.finished_at),
         "sample_count": len(result.samples),
     }
 

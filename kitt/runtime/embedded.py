@@ -7,10 +7,10 @@ server. Nothing is lost: whatever a projector had not committed is read again fr
 
 import asyncio
 import os
-from urllib.parse import urlparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import nats
 import nats.errors

@@ -1,0 +1,159 @@
+"""The `kitt` CLI as a user runs it: subprocesses in a temporary KITT_HOME."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kitt.projections.db import create_engine
+from kitt.storage.documents import dumps
+from tests.factories import document
+from tests.snapshots import snapshot
+
+KITT = [sys.executable, "-m", "kitt.cli.main"]
+
+
+def kitt(
+    home: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "KITT_HOME": str(home), **(env or {})}
+    full_env.pop("KITT_NATS_URL", None) if "KITT_NATS_URL" not in (env or {}) else None
+    result = subprocess.run([*KITT, *args], env=full_env, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kitt {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def _nats_children(home: Path) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", str(home / "nats")], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+@pytest.fixture
+def docs_file(tmp_path: Path) -> Path:
+    path = tmp_path / "results.json"
+    path.write_bytes(dumps([document("run-1"), document("run-2", seed=5)]))
+    return path
+
+
+def test_version():
+    assert subprocess.run([*KITT, "--version"], capture_output=True, text=True).stdout.startswith(
+        "kitt, version "
+    )
+    agent = subprocess.run(
+        [sys.executable, "-c", "from kitt.agent.cli import main; main()", "--version"],
+        capture_output=True,
+        text=True,
+    )
+    assert agent.stdout.startswith("kitt-agent, version ")
+
+
+def test_events_schema_lists_every_event(tmp_path):
+    schema = json.loads(kitt(tmp_path, "events", "schema").stdout)
+    assert "RunStarted" in schema["$defs"] and "DispatchRequested" in schema["$defs"]
+
+
+@pytest.mark.slow
+def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path, docs_file):
+    home = tmp_path / "home"
+    env = {**os.environ, "KITT_HOME": str(home)}
+    env.pop("KITT_NATS_URL", None)
+    env.pop("KITT_DATABASE_URL", None)
+    up = subprocess.Popen([*KITT, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (home / "instance.json").exists():
+            assert up.poll() is None, up.stderr.read()
+            assert time.monotonic() < deadline, "kitt up did not start"
+            time.sleep(0.1)
+        record = json.loads((home / "instance.json").read_text())
+        assert record["pid"] == up.pid and record["nats_url"].startswith("nats://127.0.0.1:")
+        assert not record["nats_url"].endswith(":4222")
+        assert len(_nats_children(home)) == 1
+        # Another command uses the running instance: no second nats-server, and its write lands.
+        kitt(home, "storage", "import", str(docs_file))
+        listed = json.loads(kitt(home, "storage", "list", "--json").stdout)
+        assert sorted(r["run_id"] for r in listed) == ["run-1", "run-2"]
+        assert len(_nats_children(home)) == 1
+        second = kitt(home, "up", check=False)
+        assert second.returncode == 1 and "already running" in second.stderr
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0
+    assert not (home / "instance.json").exists()
+    assert _nats_children(home) == []
+
+
+def test_a_stale_instance_record_is_replaced(tmp_path, docs_file):
+    home = tmp_path / "home"
+    home.mkdir()
+    stale = {
+        "pid": 999999,
+        "nats_url": "nats://127.0.0.1:1",
+        "database_url": "sqlite:///x",
+        "started_at": "2026-01-01T00:00:00Z",
+    }
+    (home / "instance.json").write_text(json.dumps(stale))
+    kitt(home, "storage", "import", str(docs_file))
+    assert len(json.loads(kitt(home, "storage", "list", "--json").stdout)) == 2
+    assert _nats_children(home) == []
+
+
+async def test_export_import_round_trip_is_lossless(tmp_path, docs_file, database_url):
+    """import -> export -> import (into a fresh home) -> export: same documents, same rows."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    db_first = {"KITT_DATABASE_URL": database_url}
+    kitt(first, "storage", "import", str(docs_file), env=db_first)
+    exported = tmp_path / "export.json"
+    kitt(first, "storage", "export", "-o", str(exported), env=db_first)
+    kitt(second, "storage", "import", str(exported))
+    again = kitt(second, "storage", "export").stdout
+    assert again == exported.read_text() == docs_file.read_text()
+    engines = [create_engine(database_url), create_engine(f"sqlite:///{second / 'karr.db'}")]
+    try:
+        a, b = [await snapshot(e) for e in engines]
+    finally:
+        for e in engines:
+            await e.dispose()
+    assert a["karr_runs"] == b["karr_runs"] and a["karr_metrics"] == b["karr_metrics"]
+    assert a["karr_benchmarks"] == b["karr_benchmarks"]
+    # Importing the same runs again changes nothing.
+    repeat = kitt(first, "storage", "import", str(exported), env=db_first)
+    assert "run-1: skipped" in repeat.stdout
+
+
+def test_invalid_result_document_is_refused_and_nothing_is_written(tmp_path, docs_file):
+    bad = tmp_path / "bad.json"
+    good = json.loads(docs_file.read_text())
+    good[1]["benchmarks"][0]["metrics"][0]["value"] = "fast"
+    bad.write_text(json.dumps(good))
+    result = kitt(tmp_path, "storage", "import", str(bad), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {bad}[1]: Expected `float | null`, got `str` - at `$.benchmarks[0].metrics[0].value`"
+    ]
+    assert (
+        not (tmp_path / "karr.db").exists()
+        or json.loads(kitt(tmp_path, "storage", "list", "--json").stdout) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KITT_DATABASE_URL": "mysql://root@localhost/kitt"}, "unsupported database 'mysql'"),
+        ({"KITT_DATABASE_URL": "postgresql://kitt@127.0.0.1:1/kitt"}, "cannot use the database"),
+        ({"KITT_DATABASE_URL": "not a url"}, "is not a database URL"),
+        ({"KITT_NATS_URL": "nats://127.0.0.1:1"}, "cannot reach NATS at nats://127.0.0.1:1"),
+    ],
+)
+def test_bad_environment_is_a_one_line_error(tmp_path, docs_file, env, message):
+    result = kitt(tmp_path, "storage", "import", str(docs_file), env=env, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
