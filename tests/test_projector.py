@@ -101,3 +101,17 @@ async def test_malformed_and_unknown_messages_do_not_stop_the_projector(nc, engi
     assert "never started" in letters[2].reason
     assert cp.unknown_skipped == 1 and cp.dead_letters == 3
     assert await _count(engine, RunRow) == 1
+
+
+async def test_a_second_start_of_a_run_is_a_dead_letter_and_changes_nothing(nc, engine, karr):
+    bus = EventBus(nc)
+    events = run_events(document("run-twice"))
+    await bus.append(events)
+    restart = run_events(document("run-twice", seed=9))[0]  # published without the command's checks
+    again = await bus.append([restart])
+    await eventually(lambda: _reached(engine, again.seq))
+    async with AsyncSession(engine) as session:
+        run = (await session.scalars(select(RunRow))).one()
+        letter = (await session.scalars(select(DeadLetter))).one()
+    assert run.benchmark_count == 2 and run.status == "succeeded"
+    assert letter.stream_seq == again.seq and "already started" in letter.reason

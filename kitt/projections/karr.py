@@ -78,6 +78,7 @@ class KarrProjection:
         return rejected
 
     async def _load(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> dict[str, _Run]:
+        # Every run the batch touches, started here or not: a second start must be seen as one.
         wanted = {s.envelope.aggregate_id for s in events}
         runs: dict[str, _Run] = {}
         ids = list(wanted)

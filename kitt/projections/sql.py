@@ -3,9 +3,10 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Table, Text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 Row = Mapping[str, Any]  # one row's column values, only ever inside a projector's transaction
 
@@ -55,8 +56,27 @@ async def insert_missing_fast(conn: AsyncConnection, table: Table, rows: Sequenc
         return
     names = ", ".join(c.name for c in table.columns)
     if conn.dialect.name == "postgresql":
-        marks = ", ".join(f"${i}" for i in range(1, len(table.columns) + 1))
-    else:
-        marks = ", ".join("?" for _ in table.columns)
+        # One statement for the whole batch: each column travels as one typed array.
+        arrays = ", ".join(f"${i}::{_pg_array(c.type)}" for i, c in enumerate(table.columns, start=1))
+        statement = (
+            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+        )
+        await conn.exec_driver_sql(statement, tuple(list(column) for column in zip(*rows, strict=True)))
+        return
+    marks = ", ".join("?" for _ in table.columns)
     statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
     await conn.exec_driver_sql(statement, list(rows))
+
+
+def _pg_array(column_type: TypeEngine[Any]) -> str:
+    if isinstance(column_type, Boolean):
+        return "boolean[]"
+    if isinstance(column_type, BigInteger):
+        return "bigint[]"
+    if isinstance(column_type, Integer):
+        return "integer[]"
+    if isinstance(column_type, Float):
+        return "double precision[]"
+    if isinstance(column_type, String | Text):
+        return "text[]"
+    raise TypeError(f"no fast path for {column_type!r} columns")
