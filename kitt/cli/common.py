@@ -12,6 +12,7 @@ from kitt import config
 from kitt.commands.client import CommandFailed
 from kitt.events.bus import AppendError
 from kitt.projections.db import DatabaseUrlError
+from kitt.projections.registry import UnknownProjection
 from kitt.runtime.embedded import RuntimeUnavailable
 from kitt.runtime.nats_server import NatsServerError
 from kitt.storage.documents import DocumentError
@@ -24,7 +25,7 @@ KNOWN_ERRORS = (
     DocumentError,
     NatsServerError,
     AppendError,
-    KeyError,
+    UnknownProjection,
 )
 
 
@@ -42,8 +43,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except CommandFailed as exc:
         raise click.ClickException(f"{exc.reply.code}: {exc.reply.error}") from None
     except KNOWN_ERRORS as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        raise click.ClickException(str(message)) from None
+        raise click.ClickException(str(exc)) from None
 
 
 def async_command(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:

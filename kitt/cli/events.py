@@ -4,6 +4,8 @@ import asyncio
 
 import click
 import msgspec
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
 
 from kitt.cli.common import async_command, print_json, settings
 from kitt.events import codec
@@ -29,12 +31,10 @@ def schema() -> None:
 @async_command
 async def tail(subject: str, from_start: bool, count: int | None) -> None:
     """Print committed events as JSON lines (follows until Ctrl-C)."""
-    from nats.js.api import DeliverPolicy
-
     async with session(settings(), services=False) as s:
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
 
-        async def on_msg(msg) -> None:
+        async def on_msg(msg: Msg) -> None:
             await queue.put(msg)
 
         policy = DeliverPolicy.ALL if from_start else DeliverPolicy.NEW

@@ -17,9 +17,13 @@ def all_projections() -> list[Projection]:
     ]
 
 
+class UnknownProjection(LookupError):
+    pass
+
+
 def by_name(name: str) -> Projection:
     for projection in all_projections():
         if projection.name == name:
             return projection
     names = ", ".join(p.name for p in all_projections())
-    raise KeyError(f"unknown projection {name!r} (known: {names})")
+    raise UnknownProjection(f"unknown projection {name!r} (known: {names})")

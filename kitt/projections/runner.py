@@ -6,6 +6,7 @@ crash mid-batch rolls both back and the batch is simply read again.
 """
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 
@@ -61,17 +62,34 @@ class Projector:
         return self.pending + len(self._buffer)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Project until `stop`; an outage (database, NATS) is retried with backoff from the checkpoint."""
+        backoff = 0.5
         while not stop.is_set():
-            self.checkpoint = await load_checkpoint(self._engine, self.projection.name)
-            sub = await self._subscribe(self.checkpoint + 1)
             try:
-                await self._consume(stop)
+                await self._run_once(stop)
                 return
             except StaleCheckpoint:
                 log.warning("checkpoint moved by another instance; resuming", projection=self.projection.name)
-            finally:
-                await _quietly_unsubscribe(sub)
-                self._buffer.clear()
+            except Exception as exc:
+                log.error(
+                    "projector failed; retrying",
+                    projection=self.projection.name,
+                    error=str(exc),
+                    retry_s=backoff,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
+        self.checkpoint = await load_checkpoint(self._engine, self.projection.name)
+        sub = await self._subscribe(self.checkpoint + 1)
+        try:
+            await self._consume(stop)
+        finally:
+            await _quietly_unsubscribe(sub)
+            self._buffer.clear()
+            self._drained.set()
 
     async def _subscribe(self, start_seq: int):
         subjects = list(self.projection.subjects)
