@@ -8,7 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kitt.events.bus import EventBus
+from kitt.events.envelope import wrap
 from kitt.events.results import ResultDocument
+from kitt.events.types import CampaignLaunched
+from kitt.projections import admin
+from kitt.projections.campaigns import CampaignsProjection
 from kitt.projections.karr import KarrProjection
 from kitt.projections.models import BenchmarkRow, Checkpoint, DeadLetter, MetricRow, RunRow
 from kitt.projections.runner import Projector
@@ -115,3 +119,12 @@ async def test_a_second_start_of_a_run_is_a_dead_letter_and_changes_nothing(nc, 
         letter = (await session.scalars(select(DeadLetter))).one()
     assert run.benchmark_count == 2 and run.status == "succeeded"
     assert letter.stream_seq == again.seq and "already started" in letter.reason
+
+
+async def test_a_change_to_an_aggregate_that_was_never_created_is_a_dead_letter(nc, engine):
+    orphan = await EventBus(nc).append([wrap(CampaignLaunched(), "no-such-campaign")])
+    assert await admin.catch_up(nc, engine, CampaignsProjection()) == orphan.seq
+    async with AsyncSession(engine) as session:
+        letter = (await session.scalars(select(DeadLetter))).one()
+    assert letter.projection == "campaigns"
+    assert letter.reason == "campaign_launched for campaign no-such-campaign, which does not exist"

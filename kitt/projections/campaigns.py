@@ -1,10 +1,6 @@
 """Campaigns read model: status and progress of each models x engines x suites sweep."""
 
-from collections.abc import Sequence
-
 import msgspec
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kitt.events.envelope import StoredEvent
 from kitt.events.types import (
@@ -15,62 +11,48 @@ from kitt.events.types import (
     CampaignLaunched,
 )
 from kitt.projections import sql
+from kitt.projections.keyed import KeyedProjection
 from kitt.projections.models import CampaignRow
 
 _campaigns = CampaignRow.__table__
 _json = msgspec.json.Encoder()
 
 
-class CampaignsProjection:
+class CampaignsProjection(KeyedProjection):
     name = "campaigns"
     subjects = ("ev.campaign.>",)
-    tables = (_campaigns,)
+    table = _campaigns
+    key = "campaign_id"
+    noun = "campaign"
 
-    async def apply(
-        self, conn: AsyncConnection, events: Sequence[StoredEvent]
-    ) -> list[tuple[StoredEvent, str]]:
-        rejected: list[tuple[StoredEvent, str]] = []
-        for stored in events:
-            env = stored.envelope
-            event = env.event
-            at = env.occurred_at
-            if isinstance(event, CampaignCreated):
-                spec = event.spec
-                row = {
-                    "campaign_id": env.aggregate_id,
-                    "name": event.name,
-                    "status": "draft",
-                    "spec": _json.encode(spec).decode(),
-                    "total_items": len(spec.models) * len(spec.engines) * len(spec.suites),
-                    "finished_items": 0,
-                    "failed_items": 0,
-                    "created_at": at,
-                    "last_event_seq": stored.seq,
-                }
-                await sql.upsert(conn, _campaigns, [row], key=("campaign_id",))
-                continue
-            if isinstance(event, CampaignLaunched):
-                values: sql.Row = {"status": "running", "launched_at": at}
-            elif isinstance(event, CampaignItemFinished):
-                values = {
-                    "finished_items": _campaigns.c.finished_items + 1,
-                    "failed_items": _campaigns.c.failed_items + (0 if event.status == "succeeded" else 1),
-                }
-            elif isinstance(event, CampaignCompleted):
-                values = {"status": event.status, "finished_at": at}
-            elif isinstance(event, CampaignCancelled):
-                values = {"status": "cancelled", "finished_at": at}
-            else:
-                continue
-            applied = await sql.guarded_update(
-                conn, _campaigns, "campaign_id", env.aggregate_id, stored.seq, values
-            )
-            if not applied:
-                exists = await conn.execute(
-                    select(_campaigns.c.campaign_id).where(_campaigns.c.campaign_id == env.aggregate_id)
-                )
-                if exists.first() is None:
-                    rejected.append(
-                        (stored, f"{env.type} for campaign {env.aggregate_id}, which does not exist")
-                    )
-        return rejected
+    def created(self, stored: StoredEvent) -> sql.Row | None:
+        event = stored.envelope.event
+        if not isinstance(event, CampaignCreated):
+            return None
+        spec = event.spec
+        return {
+            "name": event.name,
+            "status": "draft",
+            "spec": _json.encode(spec).decode(),
+            "total_items": len(spec.models) * len(spec.engines) * len(spec.suites),
+            "finished_items": 0,
+            "failed_items": 0,
+            "created_at": stored.envelope.occurred_at,
+        }
+
+    def changed(self, stored: StoredEvent) -> sql.Row | None:
+        event = stored.envelope.event
+        at = stored.envelope.occurred_at
+        if isinstance(event, CampaignLaunched):
+            return {"status": "running", "launched_at": at}
+        if isinstance(event, CampaignItemFinished):
+            failed = 0 if event.status == "succeeded" else 1
+            return {
+                "finished_items": _campaigns.c.finished_items + 1,
+                "failed_items": _campaigns.c.failed_items + failed,
+            }
+        if isinstance(event, CampaignCompleted):
+            return {"status": event.status, "finished_at": at}
+        if isinstance(event, CampaignCancelled):
+            return {"status": "cancelled", "finished_at": at}
+        return None
