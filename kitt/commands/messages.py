@@ -9,6 +9,7 @@ import msgspec
 
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, ResultDocument, RunInfo
+from kitt.events.tags import registry, tag_of
 from kitt.events.types import CampaignSpec, Scalar, TestSpec
 
 
@@ -125,14 +126,11 @@ AnyCommand = (
     | DeleteSchedule
 )
 
-COMMAND_TYPES: dict[str, type[Command]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in AnyCommand.__args__  # type: ignore[attr-defined]
-}
+COMMAND_TYPES: dict[str, type[Command]] = registry(AnyCommand)
 
 
 def command_name(command: Command) -> str:
-    return type(command).__struct_config__.tag  # type: ignore[return-value]
+    return tag_of(command)
 
 
 class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -11,6 +11,7 @@ import msgspec
 
 from kitt.events.envelope import Envelope
 from kitt.events.subjects import HEADER_TYPE, HEADER_VERSION
+from kitt.events.tags import tag_of
 from kitt.events.types import EVENT_TYPES
 
 _encoder = msgspec.json.Encoder()
@@ -53,10 +54,10 @@ def decode(data: bytes, headers: Mapping[str, str] | None = None) -> Envelope:
 
 def _consistent(envelope: Envelope) -> Envelope:
     event_cls = type(envelope.event)
-    if envelope.type != event_cls.__struct_config__.tag or envelope.aggregate != event_cls.aggregate:
+    if envelope.type != tag_of(envelope.event) or envelope.aggregate != event_cls.aggregate:
         raise MalformedEvent(
             f"envelope says {envelope.aggregate}/{envelope.type} but carries "
-            f"{event_cls.aggregate}/{event_cls.__struct_config__.tag}"
+            f"{event_cls.aggregate}/{tag_of(envelope.event)}"
         )
     return envelope
 

@@ -10,6 +10,7 @@ from typing import ClassVar
 import msgspec
 
 from kitt.events.results import BenchmarkResult, Hardware, RunInfo
+from kitt.events.tags import registry, tag_of
 
 Scalar = str | int | float | bool | None
 
@@ -221,12 +222,9 @@ AnyEvent = (
     | ScheduleDeleted
 )
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
-}
+EVENT_TYPES: dict[str, type[Event]] = registry(AnyEvent)
 AGGREGATES: frozenset[str] = frozenset(cls.aggregate for cls in EVENT_TYPES.values())
 
 
 def type_name(event: Event) -> str:
-    return type(event).__struct_config__.tag  # type: ignore[return-value]
+    return tag_of(event)

@@ -1,5 +1,3 @@
-from datetime import datetime
-
 from sqlalchemy import BigInteger, DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -23,4 +21,4 @@ class Versioned:
     last_event_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
-__all__ = ["Base", "Timestamp", "Versioned", "datetime"]
+__all__ = ["Base", "Timestamp", "Versioned"]
