@@ -157,3 +157,22 @@ def test_bad_environment_is_a_one_line_error(tmp_path, docs_file, env, message):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_tail_status_and_rebuild_from_the_command_line(tmp_path, docs_file):
+    kitt(tmp_path, "storage", "import", str(docs_file))
+    lines = kitt(tmp_path, "events", "tail", "--from-start", "-n", "3", "--subject", "ev.run.run-1.>").stdout
+    events = [json.loads(line) for line in lines.splitlines()]
+    assert [e["seq"] for e in events] == [1, 2, 3]
+    assert [e["event"]["type"] for e in events] == [
+        "run_started",
+        "benchmark_completed",
+        "benchmark_completed",
+    ]
+    rebuilt = kitt(tmp_path, "projections", "rebuild", "karr").stdout
+    assert rebuilt.strip() == "karr: rebuilt up to event 8"
+    status = {s["name"]: s for s in json.loads(kitt(tmp_path, "projections", "status", "--json").stdout)}
+    assert status["karr"]["last_seq"] == 8 and status["karr"]["lag"] == 0
+    assert len(json.loads(kitt(tmp_path, "storage", "list", "--json").stdout)) == 2
+    unknown = kitt(tmp_path, "projections", "rebuild", "nope", check=False)
+    assert unknown.returncode == 1 and "unknown projection 'nope'" in unknown.stderr
