@@ -55,11 +55,6 @@ class Projector:
         self._drained = asyncio.Event()
         self.checkpoint = 0
         self.pending = 0  # messages the server still holds for us after the last one delivered
-        self.applied = 0
-
-    @property
-    def lag(self) -> int:
-        return self.pending + len(self._buffer)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Project until `stop`; an outage (database, NATS) is retried with backoff from the checkpoint."""
@@ -161,7 +156,6 @@ class Projector:
             await sql.insert_missing(conn, _dead, dead)
             await advance_checkpoint(conn, self.projection.name, last, unknown=unknown, dead=len(dead))
         self.checkpoint = last
-        self.applied += len(events)
         if dead:
             log.warning("dead letters recorded", projection=self.projection.name, count=len(dead))
 
