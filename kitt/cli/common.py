@@ -9,13 +9,19 @@ import click
 import msgspec
 
 from kitt import config
+from kitt.bench.prompts import PromptError
 from kitt.commands.client import CommandFailed
+from kitt.engines.formats import ModelError
+from kitt.engines.preflight import PreflightError
+from kitt.engines.profiles import ProfileError
+from kitt.engines.runtime import EngineError
 from kitt.events.bus import AppendError
 from kitt.projections.db import DatabaseUrlError
 from kitt.projections.registry import UnknownProjection
 from kitt.runtime.embedded import RuntimeUnavailable
 from kitt.runtime.nats_server import NatsServerError
 from kitt.storage.documents import DocumentError
+from kitt.yamlfile import YamlError
 
 T = TypeVar("T")
 
@@ -26,6 +32,12 @@ KNOWN_ERRORS = (
     NatsServerError,
     AppendError,
     UnknownProjection,
+    PreflightError,
+    ModelError,
+    EngineError,
+    ProfileError,
+    PromptError,
+    YamlError,
 )
 
 

@@ -4,8 +4,11 @@ import click
 
 from kitt import __version__
 from kitt import logging as kitt_logging
+from kitt.cli.engines import engines, fingerprint_cmd
 from kitt.cli.events import events
+from kitt.cli.models import models
 from kitt.cli.projections import project, projections
+from kitt.cli.run import run
 from kitt.cli.storage import storage
 from kitt.cli.streams import streams
 from kitt.cli.up import up
@@ -30,6 +33,10 @@ cli.add_command(events)
 cli.add_command(projections)
 cli.add_command(project)
 cli.add_command(storage)
+cli.add_command(run)
+cli.add_command(engines)
+cli.add_command(fingerprint_cmd)
+cli.add_command(models)
 
 
 def main() -> None:

@@ -74,6 +74,13 @@ def record_benchmark(cmd: m.RecordBenchmark, run_id: str, history: Sequence[ev.E
     return [ev.BenchmarkCompleted(result=cmd.result)]
 
 
+def record_run_progress(cmd: m.RecordRunProgress, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "run", run_id)
+    if _run_finished(history):
+        raise Rejected("conflict", f"run {run_id} has already finished")
+    return [cmd.event]
+
+
 def finish_run(cmd: m.FinishRun, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     _need(history, "run", run_id)
     if _run_finished(history):
@@ -196,6 +203,7 @@ ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] =
     m.ImportResult: ("run", lambda c: c.document.run_id, import_result),
     m.StartRun: ("run", lambda c: c.run_id, start_run),
     m.RecordBenchmark: ("run", lambda c: c.run_id, record_benchmark),
+    m.RecordRunProgress: ("run", lambda c: c.run_id, record_run_progress),
     m.FinishRun: ("run", lambda c: c.run_id, finish_run),
     m.CreateCampaign: ("campaign", lambda c: derived_id("campaign", c.command_id), create_campaign),
     m.LaunchCampaign: ("campaign", lambda c: c.campaign_id, launch_campaign),

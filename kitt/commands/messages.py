@@ -10,7 +10,7 @@ import msgspec
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, ResultDocument, RunInfo
 from kitt.events.tags import registry, tag_of
-from kitt.events.types import CampaignSpec, Scalar, TestSpec
+from kitt.events.types import BenchmarkStarted, CampaignSpec, EngineReady, Scalar, TestSpec
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", forbid_unknown_fields=True):
@@ -30,6 +30,11 @@ class StartRun(Command, frozen=True, tag="start_run"):
 class RecordBenchmark(Command, frozen=True, tag="record_benchmark"):
     run_id: str
     result: BenchmarkResult
+
+
+class RecordRunProgress(Command, frozen=True, tag="record_run_progress"):
+    run_id: str
+    event: EngineReady | BenchmarkStarted
 
 
 class FinishRun(Command, frozen=True, tag="finish_run"):
@@ -110,6 +115,7 @@ AnyCommand = (
     ImportResult
     | StartRun
     | RecordBenchmark
+    | RecordRunProgress
     | FinishRun
     | CreateCampaign
     | LaunchCampaign

@@ -48,7 +48,7 @@ class CommandService:
         except Exception as exc:  # a bug or an outage must still produce an answer
             log.exception("command failed", command=name)
             return CommandReply(ok=False, code="internal", error=f"{type(exc).__name__}: {exc}")
-        log.info(
+        log.debug(
             "command", command=name, ok=reply.ok, ids=reply.ids, code=reply.code, duplicate=reply.duplicate
         )
         return reply

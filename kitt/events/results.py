@@ -47,7 +47,7 @@ Sample = dict[str, float | int | str | bool | None]
 class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     kind: str  # "performance" | "quality" | "custom"
-    status: str = "succeeded"  # "succeeded" | "failed"
+    status: str = "succeeded"  # "succeeded" | "failed" | "invalid" (the client, not the engine, set the pace)
     mode: str | None = None  # quality mode: "loglikelihood" | "generative"
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -62,6 +62,9 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     engine: str
     engine_version: str | None = None
     engine_image: str | None = None
+    runtime: str | None = None  # docker | native | external
+    engine_profile: str | None = None
+    model_format: str | None = None
     suite: str | None = None
     agent: str | None = None
     kitt_version: str | None = None

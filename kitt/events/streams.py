@@ -34,7 +34,7 @@ class StreamLimits:
     logs_max_bytes: int = 2 * 1024**3
     metrics_max_age_s: float = 2 * DAY
     heartbeat_ttl_s: float = 90.0
-    max_msg_size: int = 1024 * 1024
+    max_msg_size: int = 8 * 1024 * 1024  # a benchmark result carries its raw per-request records
 
 
 def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:

@@ -151,6 +151,23 @@ class RunStarted(Event, frozen=True, tag="run_started"):
     info: RunInfo
 
 
+class EngineReady(Event, frozen=True, tag="engine_ready"):
+    """The run's engine answered its health check: what it is and how long it took to come up."""
+
+    aggregate = "run"
+    runtime: str
+    endpoint: str
+    launch_s: float
+    engine_version: str | None = None
+    engine_image: str | None = None
+
+
+class BenchmarkStarted(Event, frozen=True, tag="benchmark_started"):
+    aggregate = "run"
+    name: str
+    kind: str
+
+
 class BenchmarkCompleted(Event, frozen=True, tag="benchmark_completed"):
     aggregate = "run"
     result: BenchmarkResult
@@ -213,6 +230,8 @@ AnyEvent = (
     | CampaignCompleted
     | CampaignCancelled
     | RunStarted
+    | EngineReady
+    | BenchmarkStarted
     | BenchmarkCompleted
     | RunFinished
     | SettingChanged

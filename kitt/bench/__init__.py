@@ -1,0 +1,1 @@
+"""Benchmarks: the load generator, its metrics, suites, and the figures they produce."""

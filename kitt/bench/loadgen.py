@@ -1,0 +1,317 @@
+"""The load generator: fixed concurrency or an arrival schedule, spread over worker processes.
+
+Each worker runs its own event loop over keep-alive connections, sends pre-built request bytes, stamps
+each socket read before parsing it, and decodes the stream only after the response has ended. Workers
+share one absolute start time (CLOCK_MONOTONIC is system-wide), so their records line up.
+"""
+
+import asyncio
+import contextlib
+import gc
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import BinaryIO, Literal
+
+import msgspec
+
+from kitt.bench.records import RequestRecord, WorkerStats
+from kitt.engines import dialects, httpconn
+
+LAG_TICK_S = 0.01
+
+
+class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    port: int
+    dialect: str
+    streams_usage: bool = True
+    min_tokens: bool = False
+    path: str
+    bodies: tuple[bytes, ...]  # rotated through; built once
+    mode: Literal["concurrency", "rate"] = "concurrency"
+    concurrency: int = 1
+    arrivals: tuple[float, ...] = ()  # rate mode: send times, seconds after t0
+    max_requests: int | None = None
+    max_duration_s: float | None = None
+    warmup_requests: int = 0
+    request_timeout_s: float = 300.0
+
+
+class LoadResult(msgspec.Struct, kw_only=True):
+    records: list[RequestRecord]
+    workers: list[WorkerStats]
+    t0: float
+    duration_s: float
+
+
+def poisson_arrivals(rate: float, count: int, *, burstiness: float = 1.0, seed: int = 0) -> tuple[float, ...]:
+    """Send times for `count` requests at `rate` per second (inf: all at once).
+
+    Gaps are gamma-distributed with shape `burstiness` (1.0 is Poisson; lower is burstier), as in vLLM's
+    serving benchmark.
+    """
+    if rate == float("inf"):
+        return tuple(0.0 for _ in range(count))
+    rng = random.Random(seed)
+    t, out = 0.0, []
+    for _ in range(count):
+        out.append(t)
+        t += rng.gammavariate(burstiness, 1.0 / (rate * burstiness))
+    return tuple(out)
+
+
+def constant_arrivals(rate: float, count: int) -> tuple[float, ...]:
+    return tuple(i / rate for i in range(count))
+
+
+def split(plan: LoadPlan, workers: int) -> list[LoadPlan]:
+    """Share a plan between workers: concurrency slots, request budget and arrivals round-robin."""
+
+    def share(total: int | None, w: int) -> int | None:
+        return None if total is None else total // workers + (1 if w < total % workers else 0)
+
+    plans = []
+    for w in range(workers):
+        concurrency = share(plan.concurrency, w) or 0
+        plans.append(
+            msgspec.structs.replace(
+                plan,
+                concurrency=concurrency,
+                arrivals=plan.arrivals[w::workers],
+                max_requests=share(plan.max_requests, w),
+                warmup_requests=share(plan.warmup_requests, w) or 0,
+            )
+        )
+    return [p for p in plans if p.concurrency or p.arrivals]
+
+
+class _Worker:
+    def __init__(self, plan: LoadPlan, worker: int, t0: float) -> None:
+        self.plan = plan
+        self.worker = worker
+        self.t0 = t0
+        self.dialect = dialects.for_engine(
+            plan.dialect,  # type: ignore[arg-type]
+            streams_usage=plan.streams_usage,
+            min_tokens=plan.min_tokens,
+        )
+        self.requests = [
+            httpconn.build_request(plan.host, plan.port, "POST", plan.path, body, accept="text/event-stream")
+            for body in plan.bodies
+        ]
+        self.records: list[RequestRecord] = []
+        self.issued = 0
+        self.lag: list[float] = []
+        self.lateness: list[float] = []
+        self.idle: list[httpconn.Connection] = []
+        self.decoding: asyncio.Queue[tuple[RequestRecord, httpconn.Response]] = asyncio.Queue()
+        self.running = True
+
+    def _claim(self) -> int | None:
+        plan = self.plan
+        if plan.max_requests is not None and self.issued >= plan.max_requests + plan.warmup_requests:
+            return None
+        if plan.max_duration_s is not None and time.perf_counter() - self.t0 >= plan.max_duration_s:
+            return None
+        self.issued += 1
+        return self.issued - 1
+
+    async def _connection(self) -> httpconn.Connection:
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                return conn
+        return await httpconn.Connection.open(self.plan.host, self.plan.port)
+
+    async def _one(self, index: int, scheduled: float | None) -> None:
+        record = RequestRecord(index=index, worker=self.worker, start=0.0, scheduled=scheduled)
+        record.warmup = index < self.plan.warmup_requests
+        try:
+            conn = await self._connection()
+        except httpconn.HttpError as exc:
+            record.start = time.perf_counter() - self.t0
+            record.error = str(exc)
+            self.records.append(record)
+            return
+        future = conn.request(self.requests[index % len(self.requests)])
+        record.start = conn.sent_at - self.t0
+        try:
+            response = await asyncio.wait_for(future, self.plan.request_timeout_s)
+        except TimeoutError:
+            conn.close()
+            record.end = time.perf_counter() - self.t0 - record.start
+            record.error = f"no complete response within {self.plan.request_timeout_s:g}s"
+            self.records.append(record)
+            return
+        if not conn.closed:
+            self.idle.append(conn)
+        self.decoding.put_nowait((record, response))
+
+    async def _decode(self) -> None:
+        """Decode finished responses one at a time, yielding between them.
+
+        Streams that end together (they often do) would otherwise be decoded in one burst that delays
+        every socket read behind it, and so every timestamp.
+        """
+        while True:
+            record, response = await self.decoding.get()
+            generation = dialects.decode_stream(self.dialect, response)
+            sent = response.sent_at
+            record.chunk_offsets = [t - sent for t in generation.chunk_times]
+            record.end = response.ended_at - sent
+            record.output_tokens = generation.output_tokens
+            record.prompt_tokens = generation.prompt_tokens
+            record.token_source = generation.token_source
+            record.error = generation.error
+            if record.error is None and not record.chunk_offsets:
+                record.error = "the response carried no tokens"
+            self.records.append(record)
+            self.decoding.task_done()
+            await asyncio.sleep(0)
+
+    async def _slot(self) -> None:
+        while (index := self._claim()) is not None:
+            await self._one(index, None)
+
+    async def _schedule(self) -> None:
+        tasks = set()
+        for index, due in enumerate(self.plan.arrivals):
+            if self.plan.max_duration_s is not None and due >= self.plan.max_duration_s:
+                break
+            delay = self.t0 + due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.lateness.append(max(0.0, (time.perf_counter() - self.t0 - due) * 1000))
+            task = asyncio.create_task(self._one(index, due))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _watch_loop(self) -> None:
+        while self.running:
+            before = time.perf_counter()
+            await asyncio.sleep(LAG_TICK_S)
+            self.lag.append(max(0.0, (time.perf_counter() - before - LAG_TICK_S) * 1000))
+
+    async def _preconnect(self) -> None:
+        # Fixed concurrency: every slot's connection is open before t0, so no first request pays for it.
+        async def one() -> None:
+            with contextlib.suppress(httpconn.HttpError):
+                self.idle.append(await httpconn.Connection.open(self.plan.host, self.plan.port))
+
+        await asyncio.gather(*(one() for _ in range(self.plan.concurrency)))
+
+    async def run(self) -> tuple[list[RequestRecord], WorkerStats]:
+        if self.plan.mode == "concurrency":
+            await self._preconnect()
+        delay = self.t0 - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        # A full collection over thousands of live records pauses the loop for tens of ms, which would
+        # show up as latency: collect before the clock starts and not while it runs.
+        gc.collect()
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        watcher = asyncio.create_task(self._watch_loop())
+        decoder = asyncio.create_task(self._decode())
+        if self.plan.mode == "rate":
+            await self._schedule()
+        else:
+            await asyncio.gather(*(self._slot() for _ in range(self.plan.concurrency)))
+        self.running = False
+        await watcher
+        await self.decoding.join()
+        decoder.cancel()
+        if gc_was_enabled:
+            gc.enable()
+        for conn in self.idle:
+            conn.close()
+        stats = WorkerStats(
+            worker=self.worker,
+            cpu_s=time.process_time() - cpu0,
+            wall_s=time.perf_counter() - wall0,
+            loop_lag_ms=self.lag,
+            lateness_ms=self.lateness,
+        )
+        return self.records, stats
+
+
+_result_type = tuple[list[RequestRecord], WorkerStats]
+
+
+def worker_main() -> None:
+    """A worker process: the plan arrives on stdin, then t0; records leave on stdout (msgpack frames)."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    plan = msgspec.msgpack.decode(_read_frame(stdin), type=LoadPlan)
+    worker = int(sys.argv[1])
+    _write_frame(stdout, b"ready")
+    t0 = msgspec.msgpack.decode(_read_frame(stdin), type=float)
+    records, stats = asyncio.run(_Worker(plan, worker, t0).run())
+    _write_frame(stdout, msgspec.msgpack.encode((records, stats)))
+
+
+def _read_frame(stream: BinaryIO) -> bytes:
+    header = stream.read(4)
+    if len(header) < 4:
+        raise EOFError("load-generator worker pipe closed")
+    size = int.from_bytes(header, "big")
+    return stream.read(size)
+
+
+def _write_frame(stream: BinaryIO, data: bytes) -> None:
+    stream.write(len(data).to_bytes(4, "big") + data)
+    stream.flush()
+
+
+async def run(plan: LoadPlan, *, workers: int = 1, start_delay_s: float = 0.2) -> LoadResult:
+    """Run a plan. One worker runs in this event loop; more run in their own processes."""
+    if workers <= 1:
+        t0 = time.perf_counter() + start_delay_s
+        records, stats = await _Worker(plan, 0, t0).run()
+        return _result([records], [stats], t0)
+    return await asyncio.to_thread(_run_processes, split(plan, workers), start_delay_s)
+
+
+def _run_processes(plans: Sequence[LoadPlan], start_delay_s: float) -> LoadResult:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", "from kitt.bench.loadgen import worker_main; worker_main()", str(w)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for w in range(len(plans))
+    ]
+    try:
+        for proc, plan in zip(procs, plans, strict=True):
+            assert proc.stdin is not None
+            _write_frame(proc.stdin, msgspec.msgpack.encode(plan))
+        for proc in procs:
+            assert proc.stdout is not None
+            _read_frame(proc.stdout)  # every worker has imported and connected: start together
+        t0 = time.perf_counter() + start_delay_s
+        for proc in procs:
+            assert proc.stdin is not None
+            _write_frame(proc.stdin, msgspec.msgpack.encode(t0))
+        outputs = []
+        for proc in procs:
+            assert proc.stdout is not None
+            outputs.append(msgspec.msgpack.decode(_read_frame(proc.stdout), type=_result_type))
+    finally:
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return _result([r for r, _ in outputs], [s for _, s in outputs], t0)
+
+
+def _result(records: list[list[RequestRecord]], stats: list[WorkerStats], t0: float) -> LoadResult:
+    flat = sorted((r for rs in records for r in rs), key=lambda r: r.start)
+    end = max((r.start + r.end for r in flat), default=0.0)
+    return LoadResult(records=flat, workers=stats, t0=t0, duration_s=end)

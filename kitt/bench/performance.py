@@ -1,0 +1,144 @@
+"""A performance test from a suite, run against an endpoint: one BenchmarkResult per test."""
+
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from kitt.bench import loadgen, metrics, prompts
+from kitt.bench.suites import PerformanceTest, Sampling
+from kitt.engines import dialects
+from kitt.engines.runtime import Endpoint
+from kitt.events.results import BenchmarkResult, Metric, Sample
+from kitt.hardware.memory import MemorySampler
+
+log = structlog.get_logger(__name__)
+SLOTS_PER_WORKER = 128
+
+
+def _workers(test: PerformanceTest, concurrency: int) -> int:
+    if test.workers is not None:
+        return max(1, test.workers)
+    return max(1, min(os.cpu_count() or 1, math.ceil(concurrency / SLOTS_PER_WORKER)))
+
+
+def _plan(
+    test: PerformanceTest, sampling: Sampling, endpoint: Endpoint, level: float, mode: str
+) -> loadgen.LoadPlan:
+    spec = endpoint.spec
+    dialect = dialects.for_engine(spec.dialect, streams_usage=spec.streams_usage, min_tokens=spec.min_tokens)
+    budget = test.max_requests if test.max_requests is not None else 10_000
+    count = budget + test.warmup_requests
+    texts = (
+        prompts.from_file(Path(test.dataset).expanduser(), count)
+        if test.dataset
+        else prompts.synthetic(count, test.input_tokens, seed=test.seed)
+    )
+    requests = [
+        dialects.GenRequest(
+            model=endpoint.model,
+            prompt=text,
+            max_tokens=sampling.max_tokens,
+            force_length=test.force_length,
+            chat=sampling.chat,
+            temperature=sampling.temperature,
+        )
+        for text in texts
+    ]
+    arrivals: tuple[float, ...] = ()
+    if mode == "rate":
+        make = loadgen.poisson_arrivals if test.arrival == "poisson" else None
+        arrivals = (
+            make(level, count, burstiness=test.burstiness, seed=test.seed)
+            if make
+            else loadgen.constant_arrivals(level, count)
+        )
+    return loadgen.LoadPlan(
+        host=endpoint.host,
+        port=endpoint.port,
+        dialect=spec.dialect,
+        streams_usage=spec.streams_usage,
+        min_tokens=spec.min_tokens,
+        path=dialect.path(requests[0]),
+        bodies=tuple(dialect.body(r) for r in requests),
+        mode="rate" if mode == "rate" else "concurrency",
+        concurrency=int(level) if mode == "concurrency" else 0,
+        arrivals=arrivals,
+        max_requests=test.max_requests,
+        max_duration_s=test.max_duration_s,
+        warmup_requests=test.warmup_requests,
+        request_timeout_s=test.request_timeout_s,
+    )
+
+
+async def run_test(
+    test: PerformanceTest,
+    sampling: Sampling,
+    endpoint: Endpoint,
+    *,
+    run_index: int = 0,
+    unified_memory: bool = False,
+) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
+    """Every level of the test (a concurrency sweep or rates); the first level's load feeds warm-up analysis."""
+    started = datetime.now(UTC)
+    levels = [("rate", r) for r in test.rate] or [("concurrency", float(c)) for c in test.concurrency]
+    all_metrics: list[Metric] = []
+    samples: list[Sample] = []
+    invalid: list[str] = []
+    first: loadgen.LoadResult | None = None
+    errors: list[str] = []
+    for mode, level in levels:
+        plan = _plan(test, sampling, endpoint, level, mode)
+        key = "rate" if mode == "rate" else "concurrency"
+        labels = {key: f"{level:g}", "run": str(run_index)}
+        log.info("bench.level", test=test.name, **labels)
+        with MemorySampler(unified=unified_memory) as memory:
+            result = await loadgen.run(
+                plan, workers=_workers(test, int(level) if mode == "concurrency" else 64)
+            )
+        first = first or result
+        concurrency = int(level) if mode == "concurrency" else None
+        all_metrics += metrics.serving_metrics(
+            result.records, concurrency=concurrency, slo=test.slo, labels=labels
+        )
+        health = metrics.client_health(result.workers, labels)
+        all_metrics += health.metrics
+        all_metrics += memory.metrics(labels)
+        if not health.valid and health.reason:
+            invalid.append(f"{key} {level:g}: {health.reason}")
+        samples += [r.to_sample(**{key: level, "run": run_index}) for r in result.records]
+        failed = [r.error for r in result.records if r.error]
+        if failed and not any(r.ok for r in result.records if not r.warmup):
+            errors.append(f"{key} {level:g}: every request failed; first error: {failed[0]}")
+    status = "failed" if errors else ("invalid" if invalid else "succeeded")
+    token_sources = sorted({str(s["token_source"]) for s in samples if not s["error"]})
+    return (
+        BenchmarkResult(
+            name=test.name,
+            kind="performance",
+            status=status,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            error="; ".join(errors + invalid) or None,
+            metrics=tuple(all_metrics),
+            samples=tuple(samples),
+            settings={
+                "mode": levels[0][0],
+                "levels": ",".join(f"{lv:g}" for _, lv in levels),
+                "max_tokens": sampling.max_tokens,
+                "temperature": sampling.temperature,
+                "input_tokens": test.input_tokens,
+                "max_requests": test.max_requests,
+                "max_duration_s": test.max_duration_s,
+                "warmup_requests": test.warmup_requests,
+                "force_length": test.force_length,
+                "dataset": test.dataset,
+                "token_counts": ",".join(token_sources),
+                "run": run_index,
+                "valid": not invalid,
+            },
+        ),
+        first,
+    )

@@ -1,0 +1,184 @@
+"""A reference OpenAI-compatible streaming server that knows the truth about its own timing.
+
+It emits one token per stream on a shared absolute tick (default every 10 ms), so the true TTFT and ITL
+are known on the server side: the time each token was written. `bench/loadgen.py` and the load
+generator's tests compare what a client measures with `GET /truth`. Run it with
+`python -m kitt.bench.stubserver --port P [--tick-ms 10]`.
+"""
+
+import argparse
+import asyncio
+import signal
+import time
+
+import msgspec
+
+from kitt.bench import stats
+
+_CHUNK = (
+    b'data: {"id":"cmpl-stub","object":"text_completion",'
+    b'"choices":[{"index":0,"text":" tok","finish_reason":null}]}\n\n'
+)
+
+
+class _Body(msgspec.Struct):
+    max_tokens: int = 16
+    prompt: str = ""
+
+
+def _chunk(payload: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+class Truth:
+    def __init__(self) -> None:
+        self.ttft: list[float] = []
+        self.itl: list[float] = []
+        self.completed = 0
+
+    def summary(self) -> dict[str, float]:
+        out: dict[str, float] = {"completed": float(self.completed)}
+        for name, values in (("ttft", self.ttft), ("itl", self.itl)):
+            if values:
+                ordered = sorted(values)
+                out[f"{name}_p50_ms"] = stats.percentile(ordered, 50) * 1000
+                out[f"{name}_p99_ms"] = stats.percentile(ordered, 99) * 1000
+        return out
+
+
+class _Stream:
+    __slots__ = ("arrived", "last", "left", "protocol", "sent", "transport")
+
+    def __init__(self, protocol: "_Handler", transport: asyncio.Transport, tokens: int) -> None:
+        self.protocol = protocol
+        self.transport = transport
+        self.left = tokens
+        self.sent = 0
+        self.arrived = time.perf_counter()
+        self.last = 0.0
+
+
+class StubServer:
+    def __init__(self, tick_s: float = 0.01) -> None:
+        self.tick_s = tick_s
+        self.streams: list[_Stream] = []
+        self.truth = Truth()
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        start = time.perf_counter()
+        n = 0
+        while True:
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * self.tick_s - time.perf_counter()))
+            now = time.perf_counter()
+            alive = []
+            for s in self.streams:
+                if s.transport.is_closing():
+                    continue
+                s.transport.write(_chunk(_CHUNK))
+                if s.sent == 0:
+                    self.truth.ttft.append(now - s.arrived)
+                else:
+                    self.truth.itl.append(now - s.last)
+                s.sent += 1
+                s.last = now
+                s.left -= 1
+                if s.left > 0:
+                    alive.append(s)
+                else:
+                    usage = (
+                        b'data: {"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d}}\n\n'
+                        % (1, s.sent)
+                    )
+                    s.transport.write(_chunk(usage) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+                    self.truth.completed += 1
+                    s.protocol.busy = False
+            self.streams = alive
+
+    def start(self) -> None:
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    def protocol(self) -> "_Handler":
+        return _Handler(self)
+
+
+class _Handler(asyncio.Protocol):
+    def __init__(self, server: StubServer) -> None:
+        self.server = server
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1")
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
+            self._route(head.split(" ", 2), body)
+
+    def _route(self, request_line: list[str], body: bytes) -> None:
+        assert self.transport is not None
+        method, path = request_line[0], request_line[1]
+        if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
+            tokens = msgspec.json.decode(body, type=_Body).max_tokens
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            self.busy = True
+            self.server.streams.append(_Stream(self, self.transport, max(1, tokens)))
+        elif path == "/truth":
+            self._json(msgspec.json.encode(self.server.truth.summary()))
+        elif path == "/reset":
+            self.server.truth = Truth()
+            self._json(b"{}")
+        elif path in ("/health", "/v1/models"):
+            self._json(b'{"status":"ok","data":[{"id":"stub"}]}')
+        else:
+            self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+    def _json(self, payload: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(payload), payload)
+        )
+
+
+async def serve(port: int, tick_s: float, host: str = "127.0.0.1") -> None:
+    stub = StubServer(tick_s)
+    stub.start()
+    server = await asyncio.get_running_loop().create_server(stub.protocol, host, port, backlog=1024)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tick-ms", type=float, default=10.0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.tick_ms / 1000))
+
+
+if __name__ == "__main__":
+    main()

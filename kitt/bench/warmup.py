@@ -1,0 +1,87 @@
+"""Warm-up analysis: how long the engine took to serve, and how long until its latency settled."""
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from kitt.bench import stats
+from kitt.bench.records import RequestRecord
+from kitt.engines import dialects, httpconn
+from kitt.engines.runtime import Endpoint
+from kitt.events.results import BenchmarkResult, Metric
+
+WINDOW = 3  # requests in the rolling window that must sit near the steady latency
+TOLERANCE = 0.25  # "near": within 25 % of the steady median
+
+
+def stabilised_after(ttfts: Sequence[float]) -> int | None:
+    """The index of the first request from which every rolling window stays near the steady median."""
+    if len(ttfts) < 2 * WINDOW:
+        return None
+    steady = stats.median(ttfts[len(ttfts) // 2 :])
+    near = [abs(t - steady) <= TOLERANCE * steady for t in ttfts]
+    for start in range(len(ttfts) - WINDOW + 1):
+        if all(near[start:]):
+            return start
+    return None
+
+
+async def first_token(endpoint: Endpoint, timeout_s: float = 300.0) -> float | None:
+    """Seconds from now to the first token of one short request: the last leg of a cold start."""
+    spec = endpoint.spec
+    dialect = dialects.for_engine(spec.dialect, streams_usage=spec.streams_usage, min_tokens=spec.min_tokens)
+    request = dialects.GenRequest(model=endpoint.model, prompt="Hello", max_tokens=4)
+    raw = httpconn.build_request(
+        endpoint.host, endpoint.port, "POST", dialect.path(request), dialect.body(request)
+    )
+    try:
+        conn = await httpconn.Connection.open(endpoint.host, endpoint.port)
+    except httpconn.HttpError:
+        return None
+    try:
+        response = await asyncio.wait_for(conn.request(raw), timeout_s)
+    except TimeoutError:
+        return None
+    finally:
+        conn.close()
+    generation = dialects.decode_stream(dialect, response)
+    if generation.error or not generation.chunk_times:
+        return None
+    return generation.chunk_times[0] - response.sent_at
+
+
+def analyse(
+    records: Sequence[RequestRecord], *, launch_s: float | None, first_token_s: float | None
+) -> BenchmarkResult:
+    """Cold start (launch → healthy → first token) and how the first requests compare with steady state."""
+    ordered = sorted((r for r in records if r.ok), key=lambda r: r.start)
+    ttfts = [r.ttft * 1000 for r in ordered if r.ttft is not None]
+    metrics: list[Metric] = []
+    if launch_s is not None:
+        metrics.append(Metric(name="cold_start_launch_to_healthy", value=launch_s, unit="s"))
+    if first_token_s is not None:
+        metrics.append(Metric(name="cold_start_healthy_to_first_token", value=first_token_s, unit="s"))
+        if launch_s is not None:
+            metrics.append(
+                Metric(name="cold_start_launch_to_first_token", value=launch_s + first_token_s, unit="s")
+            )
+    if ttfts:
+        steady = stats.median(ttfts[len(ttfts) // 2 :])
+        metrics += [
+            Metric(name="first_request_ttft", value=ttfts[0], unit="ms"),
+            Metric(name="first_request_e2e", value=ordered[0].end * 1000, unit="ms"),
+            Metric(name="steady_ttft", value=steady, unit="ms", percentile="p50"),
+            Metric(name="first_to_steady_ttft_ratio", value=ttfts[0] / steady if steady else None, unit="x"),
+            Metric(name="stabilised_after", value=stabilised_after(ttfts), unit="requests"),
+        ]
+    now = datetime.now(UTC)
+    return BenchmarkResult(
+        name="warmup",
+        kind="performance",
+        status="succeeded" if ttfts else "failed",
+        error=None if ttfts else "no successful request to analyse",
+        started_at=now,
+        finished_at=now,
+        metrics=tuple(metrics),
+        settings={"requests": len(ordered), "window": WINDOW, "tolerance": TOLERANCE},
+    )

@@ -1,0 +1,187 @@
+"""`kitt run`: start an engine with a model, run a suite against it, and land the results in KARR."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kitt.cli.common import print_json, settings
+from kitt.cli.common import run as run_coro
+from kitt.engines import profiles, specs
+from kitt.events.ids import uuid7
+from kitt.events.results import BenchmarkResult
+from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
+from kitt.orchestration.reporting import CommandReporter
+from kitt.projections.runner import wait_for_checkpoint
+from kitt.runtime.embedded import session
+
+SUMMARY = (("ttft", "p50"), ("itl", "p50"), ("tpot", "p50"), ("e2e", "p50"))
+
+
+@click.command("run")
+@click.option(
+    "-m", "--model", required=True, help="Model path (file or directory); with --endpoint, its served name."
+)
+@click.option("-e", "--engine", required=True, help=f"One of: {', '.join(specs.ENGINES)}.")
+@click.option("-s", "--suite", default="quick", show_default=True, help="Suite name or YAML file.")
+@click.option(
+    "--runtime",
+    type=click.Choice(specs.RUNTIMES),
+    default=None,
+    help="Where the engine runs (default: external with --endpoint, docker when a daemon is "
+    "reachable, else native).",
+)
+@click.option("--endpoint", help="Benchmark a server that is already running at this URL.")
+@click.option("--profile", help="Named engine profile with extra launch arguments.")
+@click.option("--auto-pull", is_flag=True, help="Pull or build the engine image if it is missing.")
+@click.option("--force", is_flag=True, help="Skip the model-format and platform checks.")
+@click.option(
+    "--health-timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for health."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def run(
+    model: str,
+    engine: str,
+    suite: str,
+    runtime: str | None,
+    endpoint: str | None,
+    profile: str | None,
+    auto_pull: bool,
+    force: bool,
+    health_timeout: float,
+    as_json: bool,
+) -> None:
+    """Run SUITE against MODEL on ENGINE; the run and its metrics land in KARR (`kitt storage list`)."""
+    runtime = runtime or default_runtime(endpoint)
+    try:
+        outcome = run_coro(
+            _run(model, engine, suite, runtime, endpoint, profile, auto_pull, force, health_timeout, as_json)
+        )
+    except KeyboardInterrupt:
+        click.echo("cancelled: the engine was stopped and the run recorded as cancelled", err=True)
+        sys.exit(130)
+    if as_json:
+        print_json(outcome)
+    else:
+        _summary(outcome)
+    if outcome.status != "succeeded":
+        sys.exit(1)
+
+
+async def _run(
+    model: str,
+    engine: str,
+    suite: str,
+    runtime: str,
+    endpoint: str | None,
+    profile: str | None,
+    auto_pull: bool,
+    force: bool,
+    health_timeout: float,
+    as_json: bool,
+) -> RunOutcome:
+    cfg = settings()
+    async with session(cfg) as s:
+        args: tuple[str, ...] = ()
+        env: dict[str, str] = {}
+        if profile:
+            try:
+                found = await profiles.get(s.engine, profile, specs.get(engine).name)
+            except (profiles.ProfileError, specs.UnknownEngine) as exc:
+                raise click.ClickException(str(exc)) from None
+            args, env = found.args, found.env
+        request = RunRequest(
+            run_id=uuid7(),
+            model=model,
+            engine=engine,
+            suite=suite,
+            runtime=runtime,
+            endpoint=endpoint,
+            profile=profile,
+            profile_args=args,
+            profile_env=env,
+            force=force,
+            auto_pull=auto_pull,
+            health_timeout_s=health_timeout,
+        )
+        console = Console(stderr=True)
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(
+            *columns, console=console, transient=True, disable=as_json or not console.is_terminal
+        ) as bar:
+            task = bar.add_task("starting", total=None)
+
+            def progress(what: str, done: int, total: int) -> None:
+                bar.update(task, description=what, completed=done, total=total or None)
+
+            outcome = await Executor(CommandReporter(s.nc), home=cfg.home, progress=progress).run(request)
+        await asyncio.shield(wait_for_checkpoint(s.engine, "karr", outcome.seq))
+        return outcome
+
+
+def _summary(outcome: RunOutcome) -> None:
+    console = Console()
+    table = Table(
+        "benchmark",
+        "level",
+        "status",
+        *(f"{n} {p} (ms)" for n, p in SUMMARY),
+        "req/s",
+        "out tok/s",
+        title=f"run {outcome.run_id}",
+    )
+    for result in outcome.benchmarks:
+        _rows(table, result)
+    console.print(table)
+    for result in outcome.benchmarks:
+        if result.name == "warmup":
+            figures = {m.name: m.value for m in result.metrics}
+            console.print(
+                "warm-up: "
+                + ", ".join(f"{k.replace('_', ' ')} {v:,.3g}" for k, v in figures.items() if v is not None)
+            )
+    colour = "green" if outcome.status == "succeeded" else "red"
+    console.print(f"[{colour}]{outcome.status}[/{colour}]" + (f": {outcome.error}" if outcome.error else ""))
+    console.print(f"stored in KARR: kitt storage show {outcome.run_id}")
+
+
+def _rows(table: Table, result: BenchmarkResult) -> None:
+    levels: dict[str, dict[str, float | None]] = {}
+    for m in result.metrics:
+        level = next((f"{k}={v}" for k, v in m.labels.items() if k in ("concurrency", "rate")), "")
+        if "run" in m.labels and m.labels["run"] != "0":
+            level += f" run {int(m.labels['run']) + 1}"
+        key = f"{m.name} {m.percentile}" if m.percentile else m.name
+        levels.setdefault(level, {})[key] = m.value
+    if not any(levels):
+        return
+    for level, values in levels.items():
+        if level == "":
+            continue
+
+        def fmt(key: str, values: dict[str, float | None] = values) -> str:
+            value = values.get(key)
+            return "-" if value is None else f"{value:,.1f}"
+
+        table.add_row(
+            result.name,
+            level,
+            result.status,
+            *(fmt(f"{n} {p}") for n, p in SUMMARY),
+            fmt("request_throughput"),
+            fmt("output_throughput"),
+        )
+
+
+def default_runtime(endpoint: str | None) -> str:
+    """external with --endpoint; docker when a Docker daemon is reachable; otherwise a native process."""
+    if endpoint:
+        return "external"
+    if os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists():
+        return "docker"
+    return "native"

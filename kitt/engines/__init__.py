@@ -1,0 +1,1 @@
+"""Inference engines: what each is (specs), how to start it (runtimes), how to talk to it (dialects)."""

@@ -1,0 +1,191 @@
+"""The docker runtime: the engine in a container through the Docker Engine API (aiodocker).
+
+Host networking (the engine listens on a free host port), the model's directory mounted read-only,
+every GPU requested when the host has one, logs streamed line by line, and the container removed
+whatever happens.
+"""
+
+import asyncio
+import collections
+import contextlib
+import io
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiodocker
+import structlog
+
+from kitt.engines import health
+from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started, render
+from kitt.hardware import gpus
+
+log = structlog.get_logger(__name__)
+_PACKAGE = Path(__file__).resolve().parent.parent
+# In a wheel the Dockerfiles ship as kitt/_docker; in a source checkout they are docker/ at the top.
+DOCKERFILES = _PACKAGE / "_docker" if (_PACKAGE / "_docker").is_dir() else _PACKAGE.parent / "docker"
+STOP_GRACE_S = 10
+
+
+class DockerError(EngineError):
+    """The Docker daemon is unreachable, or refused to pull, build, create or start."""
+
+
+def _client(url: str | None = None) -> aiodocker.Docker:
+    try:
+        return aiodocker.Docker(url=url)
+    except Exception as exc:  # aiodocker raises plain exceptions when no socket is found
+        raise DockerError(f"cannot reach the Docker daemon: {exc}") from None
+
+
+async def ensure_image(
+    image: str,
+    *,
+    build: str | None = None,
+    log: Callable[[str], object] = print,
+    url: str | None = None,
+    pull: bool = True,
+) -> None:
+    """Pull IMAGE (or build it from docker/<build>.Dockerfile) unless the daemon already has it."""
+    docker = _client(url)
+    try:
+        try:
+            await docker.images.inspect(image)
+            return
+        except aiodocker.DockerError as exc:
+            if exc.status != 404:
+                raise DockerError(f"docker: {exc.message}") from None
+        if not pull:
+            raise DockerError(f"image {image} is not present; pass --auto-pull or run `kitt engines setup`")
+        if build:
+            await _build(docker, image, build, log)
+        else:
+            async for item in docker.images.pull(image, stream=True):
+                if "error" in item:
+                    raise DockerError(f"pulling {image}: {item['error']}")
+                if item.get("status") and not item.get("progressDetail"):
+                    log(f"{image}: {item['status']}")
+    except aiodocker.DockerError as exc:
+        raise DockerError(f"docker: {exc.message}") from None
+    finally:
+        await docker.close()
+
+
+async def _build(docker: aiodocker.Docker, image: str, build: str, log: Callable[[str], object]) -> None:
+    dockerfile = DOCKERFILES / f"{build}.Dockerfile"
+    if not dockerfile.exists():
+        raise DockerError(f"no Dockerfile for {image}: {dockerfile} is missing")
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        tar.add(dockerfile, arcname="Dockerfile")
+    context.seek(0)
+    async for item in docker.images.build(fileobj=context, tag=image, stream=True, encoding="identity"):
+        if "error" in item:
+            raise DockerError(f"building {image}: {item['error']}")
+        if item.get("stream", "").strip():
+            log(item["stream"].rstrip())
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, *, auto_pull: bool = False, url: str | None = None) -> None:
+        self.auto_pull = auto_pull
+        self.url = url
+        self.docker: aiodocker.Docker | None = None
+        self.container: aiodocker.containers.DockerContainer | None = None
+        self.lines: collections.deque[str] = collections.deque(maxlen=50)
+        self._logs: asyncio.Task[None] | None = None
+
+    def _config(self, launch: Launch) -> dict[str, object]:
+        spec = launch.spec
+        model = Path(launch.model_path)
+        in_container = f"{spec.model_mount}/{model.name}"
+        args = render(
+            spec.docker_args,
+            model=in_container,
+            name=launch.served_name,
+            port=launch.port,
+            model_dir=spec.model_mount,
+        )
+        env = [f"{k}={v}" for k, v in launch.env.items()]
+        if spec.name == "ollama":
+            env.append(f"OLLAMA_HOST=127.0.0.1:{launch.port}")
+        host: dict[str, object] = {
+            "NetworkMode": "host",
+            "Binds": [f"{model.parent}:{spec.model_mount}:ro"],
+            "IpcMode": "host",
+        }
+        if gpus.inventory().gpus:
+            host["DeviceRequests"] = [{"Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]}]
+        return {
+            "Image": launch.image,
+            "Cmd": [*args, *launch.extra_args],
+            "Env": env,
+            "Labels": {"kitt.engine": spec.name, "kitt.managed": "true"},
+            "HostConfig": host,
+        }
+
+    async def start(self, launch: Launch, logs: LogSink) -> Started:
+        if launch.image is None:
+            raise DockerError("the docker runtime needs an image")
+        await ensure_image(launch.image, build=None, log=lambda line: None, url=self.url, pull=self.auto_pull)
+        started = time.monotonic()
+        self.docker = _client(self.url)
+        try:
+            self.container = await self.docker.containers.create(self._config(launch))
+            await self.container.start()
+        except aiodocker.DockerError as exc:
+            await self.stop()
+            raise DockerError(f"docker could not start {launch.image}: {exc.message}") from None
+        self._logs = asyncio.create_task(self._pump(logs))
+        endpoint = Endpoint(host="127.0.0.1", port=launch.port, model=launch.served_name, spec=launch.spec)
+        try:
+            await health.wait_healthy(
+                endpoint,
+                timeout_s=launch.health_timeout_s,
+                alive=self.alive,
+                last_logs=lambda: list(self.lines),
+            )
+        except BaseException:
+            await self.stop()
+            raise
+        version = await health.read_version(endpoint)
+        return Started(
+            endpoint=endpoint, version=version, image=launch.image, launch_s=time.monotonic() - started
+        )
+
+    async def _pump(self, logs: LogSink) -> None:
+        assert self.container is not None
+        with contextlib.suppress(aiodocker.DockerError, asyncio.CancelledError):
+            async for chunk in self.container.log(stdout=True, stderr=True, follow=True):
+                for line in chunk.splitlines():
+                    self.lines.append(line)
+                    with contextlib.suppress(Exception):
+                        await logs(line)
+
+    async def alive(self) -> bool:
+        if self.container is None:
+            return False
+        try:
+            info = await self.container.show()
+        except aiodocker.DockerError:
+            return False
+        return bool(info.get("State", {}).get("Running"))
+
+    async def stop(self) -> None:
+        container, self.container = self.container, None
+        if container is not None:
+            with contextlib.suppress(aiodocker.DockerError):
+                await container.stop(t=STOP_GRACE_S)
+            with contextlib.suppress(aiodocker.DockerError):
+                await container.delete(force=True)
+            log.info("engine.container_removed", id=container.id)
+        if self._logs is not None:
+            self._logs.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._logs
+        if self.docker is not None:
+            await self.docker.close()
+            self.docker = None

@@ -1,0 +1,38 @@
+"""The external runtime: benchmark a server someone else runs (`--endpoint URL`); nothing is started."""
+
+import time
+from urllib.parse import urlparse
+
+from kitt.engines import health
+from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started
+
+
+class ExternalRuntime:
+    name = "external"
+
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme != "http" or not parsed.hostname:
+            raise EngineError(f"--endpoint must be an http://host:port URL, not {url!r}")
+        self.host = parsed.hostname
+        self.port = parsed.port or 80
+
+    async def start(self, launch: Launch, logs: LogSink) -> Started:
+        endpoint = Endpoint(host=self.host, port=self.port, model=launch.served_name, spec=launch.spec)
+        started = time.monotonic()
+
+        async def reachable() -> bool:
+            return True
+
+        await health.wait_healthy(
+            endpoint, timeout_s=min(launch.health_timeout_s, 30.0), alive=reachable, last_logs=lambda: []
+        )
+        await logs(f"using the {launch.spec.display} server at {endpoint.url}")
+        version = await health.read_version(endpoint)
+        return Started(endpoint=endpoint, version=version, image=None, launch_s=time.monotonic() - started)
+
+    async def alive(self) -> bool:
+        return True
+
+    async def stop(self) -> None:
+        return None

@@ -1,0 +1,65 @@
+"""Waiting for an engine to become healthy, and asking it its version."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from kitt.engines import httpconn
+from kitt.engines.runtime import Endpoint, EngineError
+
+
+async def wait_healthy(
+    endpoint: Endpoint,
+    *,
+    timeout_s: float,
+    alive: Callable[[], Awaitable[bool]],
+    last_logs: Callable[[], list[str]],
+) -> float:
+    """Poll the health endpoint with backoff until it answers 200; the seconds it took."""
+    started = time.monotonic()
+    delay = 0.05
+    last = "no answer yet"
+    while True:
+        if not await alive():
+            raise EngineError(
+                _with_logs(f"{endpoint.spec.display} exited before becoming healthy", last_logs())
+            )
+        try:
+            response = await httpconn.fetch(
+                endpoint.host, endpoint.port, "GET", endpoint.spec.health_path, timeout=5
+            )
+            if response.status == 200:
+                return time.monotonic() - started
+            last = f"HTTP {response.status}"
+        except (httpconn.HttpError, TimeoutError, OSError) as exc:
+            last = str(exc) or type(exc).__name__
+        elapsed = time.monotonic() - started
+        if elapsed > timeout_s:
+            message = f"{endpoint.spec.display} not healthy after {timeout_s:g}s (last: {last})"
+            raise EngineError(_with_logs(message, last_logs()))
+        await asyncio.sleep(min(delay, max(0.0, timeout_s - elapsed)))
+        delay = min(delay * 1.5, 2.0)
+
+
+def _with_logs(message: str, lines: list[str]) -> str:
+    if not lines:
+        return message + "; it wrote no log lines"
+    return message + "; its last log lines:\n  " + "\n  ".join(lines[-10:])
+
+
+async def read_version(endpoint: Endpoint) -> str | None:
+    """The engine's own report of its version, or None when it offers none."""
+    spec = endpoint.spec
+    if spec.version_path is None or spec.version_field is None:
+        return None
+    try:
+        response = await httpconn.fetch(endpoint.host, endpoint.port, "GET", spec.version_path, timeout=5)
+        if response.status != 200:
+            return None
+        data = msgspec.json.decode(response.body())
+    except (httpconn.HttpError, TimeoutError, OSError, msgspec.DecodeError):
+        return None
+    value = data.get(spec.version_field) if isinstance(data, dict) else None
+    return str(value) if value is not None else None

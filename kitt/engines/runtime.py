@@ -1,0 +1,57 @@
+"""The seam between a run and an engine: start it somewhere, get an endpoint, stop it."""
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import msgspec
+
+from kitt.engines.specs import EngineSpec
+
+LogSink = Callable[[str], Awaitable[None]]  # receives each line the engine writes
+
+
+class EngineError(RuntimeError):
+    """The engine could not start, never became healthy, or died; the message carries its last log lines."""
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    port: int
+    model: str  # the name requests must use
+    spec: EngineSpec
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class Launch(msgspec.Struct, frozen=True, kw_only=True):
+    spec: EngineSpec
+    model_path: str
+    served_name: str
+    port: int
+    extra_args: tuple[str, ...] = ()  # from an engine profile
+    env: dict[str, str] = {}
+    image: str | None = None  # docker
+    health_timeout_s: float = 600.0
+
+
+class Started(msgspec.Struct, frozen=True, kw_only=True):
+    endpoint: Endpoint
+    version: str | None
+    image: str | None
+    launch_s: float  # from launch to healthy
+
+
+class EngineRuntime(Protocol):
+    name: str
+
+    async def start(self, launch: Launch, logs: LogSink) -> Started: ...
+
+    async def alive(self) -> bool: ...
+
+    async def stop(self) -> None: ...
+
+
+def render(args: tuple[str, ...], *, model: str, name: str, port: int, model_dir: str = "") -> list[str]:
+    return [a.format(model=model, name=name, port=port, model_dir=model_dir) for a in args]

@@ -1,0 +1,167 @@
+"""What KITT knows about each engine: formats, runtimes, images per platform, launch, health, dialect.
+
+Adding an engine is adding one `EngineSpec` here; nothing else branches on engine names.
+"""
+
+from typing import Literal
+
+import msgspec
+
+Format = Literal["gguf", "safetensors", "pytorch", "gptq", "exl2"]
+RuntimeName = Literal["docker", "native", "external"]
+Dialect = Literal["openai", "tgi", "ollama"]
+RUNTIMES: tuple[RuntimeName, ...] = ("docker", "native", "external")
+
+
+class PlatformImage(msgspec.Struct, frozen=True, kw_only=True):
+    """An image for hosts matching `arch` (and, when set, a GPU of at least `min_cc` compute capability)."""
+
+    arch: str  # "x86_64" | "aarch64"
+    image: str
+    min_cc: float | None = None
+    build: str | None = None  # a KITT-managed image: the Dockerfile under docker/ that builds it
+
+
+class EngineSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    display: str
+    formats: tuple[Format, ...]
+    runtimes: tuple[RuntimeName, ...]
+    archs: tuple[str, ...]  # CPU architectures it has images or builds for
+    default_image: str
+    platform_images: tuple[PlatformImage, ...] = ()
+    port: int
+    health_path: str
+    dialect: Dialect
+    # Launch: `{model}` is the model path as the engine sees it (the container mount or the host path),
+    # `{port}` the port, `{name}` the model's served name.
+    docker_args: tuple[str, ...]
+    native_command: tuple[str, ...]
+    model_mount: str = "/models"
+    version_path: str | None = None  # GET path whose JSON reports the version
+    version_field: str | None = None
+    version_command: tuple[str, ...] = ()  # native: a command that prints the version
+    served_name_from_model: bool = True
+    streams_usage: bool = True  # honours stream_options.include_usage
+    min_tokens: bool = False  # accepts min_tokens/ignore_eos to force output length
+
+
+ENGINES: dict[str, EngineSpec] = {
+    spec.name: spec
+    for spec in (
+        EngineSpec(
+            name="vllm",
+            display="vLLM",
+            formats=("safetensors", "pytorch", "gptq"),
+            runtimes=("docker", "native", "external"),
+            archs=("x86_64", "aarch64"),
+            default_image="vllm/vllm-openai:latest",
+            platform_images=(
+                PlatformImage(arch="x86_64", min_cc=10.0, image="nvcr.io/nvidia/vllm:25.09-py3"),
+                PlatformImage(arch="aarch64", min_cc=10.0, image="nvcr.io/nvidia/vllm:25.09-py3"),
+            ),
+            port=8000,
+            health_path="/health",
+            dialect="openai",
+            docker_args=("--model", "{model}", "--served-model-name", "{name}", "--port", "{port}"),
+            native_command=("vllm", "serve", "{model}", "--served-model-name", "{name}", "--port", "{port}"),
+            version_path="/version",
+            version_field="version",
+            version_command=("vllm", "--version"),
+            min_tokens=True,
+        ),
+        EngineSpec(
+            name="tgi",
+            display="Text Generation Inference",
+            formats=("safetensors", "pytorch", "gptq"),
+            runtimes=("docker", "native", "external"),
+            archs=("x86_64",),
+            default_image="ghcr.io/huggingface/text-generation-inference:latest",
+            port=8080,
+            health_path="/health",
+            dialect="tgi",
+            docker_args=("--model-id", "{model}", "--port", "{port}"),
+            native_command=("text-generation-launcher", "--model-id", "{model}", "--port", "{port}"),
+            version_path="/info",
+            version_field="version",
+            version_command=("text-generation-launcher", "--version"),
+            streams_usage=False,
+        ),
+        EngineSpec(
+            name="llama_cpp",
+            display="llama.cpp",
+            formats=("gguf",),
+            runtimes=("docker", "native", "external"),
+            archs=("x86_64", "aarch64"),
+            default_image="ghcr.io/ggml-org/llama.cpp:server-cuda",
+            platform_images=(
+                PlatformImage(
+                    arch="x86_64", min_cc=10.0, image="kitt/llama-cpp:spark", build="llama-cpp.spark"
+                ),
+                PlatformImage(arch="aarch64", image="kitt/llama-cpp:arm64", build="llama-cpp.arm64"),
+            ),
+            port=8081,
+            health_path="/health",
+            dialect="openai",
+            docker_args=("-m", "{model}", "--alias", "{name}", "--host", "0.0.0.0", "--port", "{port}"),
+            native_command=(
+                "llama-server",
+                "-m",
+                "{model}",
+                "--alias",
+                "{name}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+            ),
+            version_path="/props",
+            version_field="build_info",
+            version_command=("llama-server", "--version"),
+            min_tokens=True,  # n_predict with ignore_eos
+        ),
+        EngineSpec(
+            name="ollama",
+            display="Ollama",
+            formats=("gguf",),
+            runtimes=("docker", "native", "external"),
+            archs=("x86_64", "aarch64"),
+            default_image="ollama/ollama:latest",
+            port=11434,
+            health_path="/api/version",
+            dialect="ollama",
+            docker_args=(),
+            native_command=("ollama", "serve"),
+            version_path="/api/version",
+            version_field="version",
+            version_command=("ollama", "--version"),
+            streams_usage=False,
+        ),
+        EngineSpec(
+            name="exllamav2",
+            display="ExLlamaV2 (TabbyAPI)",
+            formats=("exl2", "gptq"),
+            runtimes=("docker", "external"),
+            archs=("x86_64",),
+            default_image="ghcr.io/theroyallab/tabbyapi:latest",
+            port=5000,
+            health_path="/health",
+            dialect="openai",
+            docker_args=("--model-dir", "{model_dir}", "--model-name", "{name}", "--port", "{port}"),
+            native_command=(),
+            version_path=None,
+        ),
+    )
+}
+
+
+class UnknownEngine(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown engine {name!r}; known engines: {', '.join(sorted(ENGINES))}")
+
+
+def get(name: str) -> EngineSpec:
+    try:
+        return ENGINES[name.replace("-", "_").replace(".", "_").lower()]
+    except KeyError:
+        raise UnknownEngine(name) from None

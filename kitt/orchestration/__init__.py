@@ -1,0 +1,1 @@
+"""Process managers: a run's lifecycle (executor), and later campaigns, dispatch and schedules."""

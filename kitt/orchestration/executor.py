@@ -1,0 +1,234 @@
+"""One run, start to finish: preflight, engine up, suite, results, engine down — every step an event.
+
+`kitt run` and the agent share this. A failure at any step (bad input, an engine that never becomes
+healthy or dies mid-run, every request failing) finishes the run as failed with the reason; Ctrl-C or a
+cancel finishes it as cancelled. The engine is stopped in every case.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from kitt import __version__
+from kitt.bench import performance, suites, warmup
+from kitt.bench.suites import Suite
+from kitt.engines import formats, images, preflight, specs
+from kitt.engines.external import ExternalRuntime
+from kitt.engines.native import NativeRuntime
+from kitt.engines.runtime import EngineError, EngineRuntime, Launch, Started
+from kitt.events.results import BenchmarkResult, Hardware, RunInfo
+from kitt.events.types import BenchmarkStarted, EngineReady
+from kitt.hardware import fingerprint
+from kitt.orchestration.reporting import RunReporter
+from kitt.runtime.children import free_port
+from kitt.yamlfile import YamlError
+
+log = structlog.get_logger(__name__)
+ENGINE_WATCH_S = 0.5
+
+
+class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    model: str
+    engine: str
+    suite: str = "quick"
+    runtime: str = "native"
+    endpoint: str | None = None
+    profile: str | None = None
+    profile_args: tuple[str, ...] = ()
+    profile_env: dict[str, str] = {}
+    force: bool = False
+    auto_pull: bool = False
+    agent: str | None = None
+    health_timeout_s: float = 600.0
+
+
+class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    status: str
+    error: str | None
+    benchmarks: tuple[BenchmarkResult, ...]
+    seq: int  # the stream sequence of the run's last event: wait for the projection to reach it
+
+
+class RunFailed(Exception):
+    """Raised inside the executor to finish the run as failed with this reason."""
+
+
+Progress = Callable[[str, int, int], None]  # (what is happening, steps done, steps in all)
+
+
+class Executor:
+    def __init__(self, reporter: RunReporter, *, home: Path, progress: Progress | None = None) -> None:
+        self.reporter = reporter
+        self.home = home
+        self.progress = progress or (lambda _what, _done, _total: None)
+
+    async def run(self, request: RunRequest) -> RunOutcome:
+        details = fingerprint.detect(self.home)
+        info = RunInfo(
+            model=request.model,
+            engine=request.engine,
+            suite=request.suite,
+            agent=request.agent,
+            runtime=request.runtime,
+            engine_profile=request.profile,
+            kitt_version=__version__,
+            hardware=details.hardware,
+            started_at=datetime.now(UTC),
+        )
+        await self.reporter.started(request.run_id, info)
+        results: list[BenchmarkResult] = []
+        runtime: EngineRuntime | None = None
+        status, error = "succeeded", None
+        try:
+            checked, suite = self._check(request, details.hardware)
+            runtime = self._runtime(request)
+            started = await self._start_engine(request, checked, runtime, details.hardware)
+            results = await self._watch(runtime, self._benchmarks(request, suite, started, details.hardware))
+            failed = [r for r in results if r.status == "failed"]
+            if failed:
+                status = "failed"
+                error = "; ".join(f"{r.name}: {r.error}" for r in failed)
+        except (RunFailed, EngineError, preflight.PreflightError, YamlError) as exc:
+            status, error = "failed", str(exc)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            status, error = "cancelled", "cancelled by the user"
+        finally:
+            if runtime is not None:
+                self.progress("stopping the engine", 0, 0)
+                await asyncio.shield(runtime.stop())
+        seq = await asyncio.shield(self.reporter.finished(request.run_id, status, error))
+        log.info("run.finished", run_id=request.run_id, status=status, error=error)
+        return RunOutcome(
+            run_id=request.run_id, status=status, error=error, benchmarks=tuple(results), seq=seq
+        )
+
+    def _check(self, request: RunRequest, hardware: Hardware) -> tuple[preflight.Preflight, Suite]:
+        self.progress("preflight", 0, 0)
+        checked = preflight.check(
+            request.engine, request.model, request.runtime, force=request.force, arch=hardware.arch
+        )
+        if request.runtime == "external" and not request.endpoint:
+            raise preflight.PreflightError("the external runtime needs --endpoint URL")
+        suite = suites.load(request.suite, self.home)
+        return checked, suite
+
+    def _runtime(self, request: RunRequest) -> EngineRuntime:
+        if request.runtime == "external":
+            assert request.endpoint is not None
+            return ExternalRuntime(request.endpoint)
+        if request.runtime == "docker":
+            from kitt.engines.docker import DockerRuntime  # aiodocker only when docker is asked for
+
+            return DockerRuntime(auto_pull=request.auto_pull)
+        return NativeRuntime()
+
+    async def _start_engine(
+        self, request: RunRequest, checked: preflight.Preflight, runtime: EngineRuntime, hardware: Hardware
+    ) -> tuple[Started, float | None]:
+        spec = checked.spec
+        path = checked.model_path
+        image = None
+        if request.runtime == "docker":
+            overrides = images.load_overrides(self.home / "engines.yaml")
+            cc = fingerprint.compute_capability(hardware)
+            image = images.choose(
+                spec, arch=hardware.arch or "", compute_capability=cc, overrides=overrides
+            ).image
+        launch = Launch(
+            spec=spec,
+            model_path=str(path) if path is not None else request.model,
+            served_name=formats.served_name(path) if path is not None else request.model,
+            port=free_port() if request.runtime != "external" else 0,
+            extra_args=request.profile_args,
+            env=request.profile_env,
+            image=image,
+            health_timeout_s=request.health_timeout_s,
+        )
+        for warning in checked.warnings:
+            await self.reporter.log(request.run_id, "kitt", f"warning: {warning}")
+        self.progress(f"starting {spec.display} ({request.runtime})", 0, 0)
+
+        async def engine_log(line: str) -> None:
+            await self.reporter.log(request.run_id, "engine", line)
+
+        started = await runtime.start(launch, engine_log)
+        first_token_s = await warmup.first_token(started.endpoint)
+        await self.reporter.progress(
+            request.run_id,
+            EngineReady(
+                runtime=request.runtime,
+                engine_version=started.version,
+                engine_image=started.image,
+                endpoint=started.endpoint.url,
+                launch_s=started.launch_s,
+            ),
+        )
+        return started, first_token_s
+
+    async def _benchmarks(
+        self, request: RunRequest, suite: Suite, engine: tuple[Started, float | None], hardware: Hardware
+    ) -> list[BenchmarkResult]:
+        started, first_token_s = engine
+        results: list[BenchmarkResult] = []
+        total = suite.runs * len(suite.tests) + 1
+        for run_index in range(suite.runs):
+            for test in suite.tests:
+                label = test.name if suite.runs == 1 else f"{test.name} (run {run_index + 1}/{suite.runs})"
+                self.progress(label, len(results), total)
+                await self.reporter.progress(
+                    request.run_id, BenchmarkStarted(name=test.name, kind="performance")
+                )
+                await self.reporter.log(request.run_id, "kitt", f"benchmark {label} started")
+                result, first = await performance.run_test(
+                    test,
+                    suite.sampling_for(test),
+                    started.endpoint,
+                    run_index=run_index,
+                    unified_memory=hardware.unified_memory,
+                )
+                await self.reporter.benchmark(request.run_id, result)
+                await self.reporter.log(request.run_id, "kitt", f"benchmark {label} {result.status}")
+                results.append(result)
+                if len(results) == 1 and first is not None:
+                    analysis = warmup.analyse(
+                        first.records, launch_s=started.launch_s, first_token_s=first_token_s
+                    )
+                    await self.reporter.benchmark(request.run_id, analysis)
+                    results.append(analysis)
+        self.progress("done", total, total)
+        return results
+
+    async def _watch(self, runtime: EngineRuntime, work: "asyncio.Future[list[BenchmarkResult]] | object"):
+        """Run the benchmarks while watching the engine: if it dies, the run fails with its last lines."""
+        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=ENGINE_WATCH_S)
+                if not task.done() and not await runtime.alive():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                    lines = getattr(runtime, "lines", [])
+                    tail = "\n  ".join(list(lines)[-10:]) or "(no log lines)"
+                    raise RunFailed(f"the engine exited mid-run; its last log lines:\n  {tail}")
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+def known_engine(name: str) -> bool:
+    try:
+        specs.get(name)
+    except specs.UnknownEngine:
+        return False
+    return True

@@ -1,0 +1,75 @@
+"""YAML files decoded into typed Structs, with errors that name the file, line and field."""
+
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+import yaml
+
+T = TypeVar("T")
+
+
+class YamlError(ValueError):
+    """A YAML file that does not parse or does not match its schema; the message locates the problem."""
+
+
+def load_yaml(path: Path, type_: type[T]) -> T:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise YamlError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_yaml(text, type_, source=str(path))
+
+
+def parse_yaml(text: str, type_: type[T], *, source: str) -> T:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise YamlError(f"{source}: {where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"{source}: {exc}") from None
+    try:
+        return msgspec.convert(data if data is not None else {}, type_, strict=True)
+    except msgspec.ValidationError as exc:
+        path = _error_path(str(exc))
+        line = _line_of(node, path) if path else None
+        where = f"line {line}: " if line else ""
+        raise YamlError(f"{source}: {where}{exc}") from None
+
+
+def _error_path(message: str) -> list[str]:
+    # msgspec says "... - at `$.benchmarks[0].concurrency`": turn that into keys and indices.
+    if "at `$" not in message:
+        return []
+    raw = message.rsplit("at `$", 1)[1].rstrip("`")
+    parts: list[str] = []
+    for piece in raw.replace("[", ".[").split("."):
+        if piece:
+            parts.append(piece)
+    return parts
+
+
+def _line_of(node: yaml.Node | None, path: list[str]) -> int | None:
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if node is None:
+            break
+        if part.startswith("[") and isinstance(node, yaml.SequenceNode):
+            index = int(part[1:-1])
+            node = node.value[index] if index < len(node.value) else None
+        elif isinstance(node, yaml.MappingNode):
+            key = part.strip("`'\"")
+            match = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            if match is None:
+                # the key is missing or unknown: point at the key itself if present, else the mapping
+                key_node = next((k for k, _ in node.value if getattr(k, "value", None) == key), None)
+                return (key_node.start_mark.line + 1) if key_node is not None else line
+            node = match
+        else:
+            break
+        if node is not None:
+            line = node.start_mark.line + 1
+    return line
