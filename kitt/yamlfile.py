@@ -42,13 +42,13 @@ def parse_yaml(text: str, type_: type[T], *, source: str) -> T:
 
 def _error_path(message: str) -> list[str]:
     # msgspec says "... - at `$.benchmarks[0].concurrency`": turn that into keys and indices.
-    if "at `$" not in message:
-        return []
-    raw = message.rsplit("at `$", 1)[1].rstrip("`")
+    raw = message.rsplit("at `$", 1)[1].rstrip("`") if "at `$" in message else ""
     parts: list[str] = []
     for piece in raw.replace("[", ".[").split("."):
         if piece:
             parts.append(piece)
+    if message.startswith("Object contains unknown field `"):
+        parts.append(message.split("`", 2)[1])  # point at the unknown key itself
     return parts
 
 
@@ -62,12 +62,12 @@ def _line_of(node: yaml.Node | None, path: list[str]) -> int | None:
             node = node.value[index] if index < len(node.value) else None
         elif isinstance(node, yaml.MappingNode):
             key = part.strip("`'\"")
-            match = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-            if match is None:
-                # the key is missing or unknown: point at the key itself if present, else the mapping
-                key_node = next((k for k, _ in node.value if getattr(k, "value", None) == key), None)
-                return (key_node.start_mark.line + 1) if key_node is not None else line
-            node = match
+            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == key), None)
+            if pair is None:
+                return line  # a missing field: the mapping that lacks it
+            line = pair[0].start_mark.line + 1  # where the field is written
+            node = pair[1]
+            continue
         else:
             break
         if node is not None:

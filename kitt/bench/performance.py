@@ -81,7 +81,7 @@ async def run_test(
     run_index: int = 0,
     unified_memory: bool = False,
 ) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
-    """Every level of the test (a concurrency sweep or rates); the first level's load feeds warm-up analysis."""
+    """Every level of the test (a sweep or rates); the first level's load feeds warm-up analysis."""
     started = datetime.now(UTC)
     levels = [("rate", r) for r in test.rate] or [("concurrency", float(c)) for c in test.concurrency]
     all_metrics: list[Metric] = []

@@ -61,13 +61,34 @@ class RunFailed(Exception):
 
 
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, steps in all)
+RuntimeFactory = Callable[[RunRequest], EngineRuntime]
+
+
+def default_runtime(request: RunRequest) -> EngineRuntime:
+    if request.runtime == "external":
+        if not request.endpoint:
+            raise preflight.PreflightError("the external runtime needs --endpoint URL")
+        return ExternalRuntime(request.endpoint)
+    if request.runtime == "docker":
+        from kitt.engines.docker import DockerRuntime  # aiodocker only when docker is asked for
+
+        return DockerRuntime(auto_pull=request.auto_pull)
+    return NativeRuntime()
 
 
 class Executor:
-    def __init__(self, reporter: RunReporter, *, home: Path, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        reporter: RunReporter,
+        *,
+        home: Path,
+        progress: Progress | None = None,
+        runtimes: RuntimeFactory = default_runtime,
+    ) -> None:
         self.reporter = reporter
         self.home = home
         self.progress = progress or (lambda _what, _done, _total: None)
+        self.runtimes = runtimes
 
     async def run(self, request: RunRequest) -> RunOutcome:
         details = fingerprint.detect(self.home)
@@ -88,7 +109,7 @@ class Executor:
         status, error = "succeeded", None
         try:
             checked, suite = self._check(request, details.hardware)
-            runtime = self._runtime(request)
+            runtime = self.runtimes(request)
             started = await self._start_engine(request, checked, runtime, details.hardware)
             results = await self._watch(runtime, self._benchmarks(request, suite, started, details.hardware))
             failed = [r for r in results if r.status == "failed"]
@@ -114,20 +135,8 @@ class Executor:
         checked = preflight.check(
             request.engine, request.model, request.runtime, force=request.force, arch=hardware.arch
         )
-        if request.runtime == "external" and not request.endpoint:
-            raise preflight.PreflightError("the external runtime needs --endpoint URL")
         suite = suites.load(request.suite, self.home)
         return checked, suite
-
-    def _runtime(self, request: RunRequest) -> EngineRuntime:
-        if request.runtime == "external":
-            assert request.endpoint is not None
-            return ExternalRuntime(request.endpoint)
-        if request.runtime == "docker":
-            from kitt.engines.docker import DockerRuntime  # aiodocker only when docker is asked for
-
-            return DockerRuntime(auto_pull=request.auto_pull)
-        return NativeRuntime()
 
     async def _start_engine(
         self, request: RunRequest, checked: preflight.Preflight, runtime: EngineRuntime, hardware: Hardware

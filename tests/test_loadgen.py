@@ -1,0 +1,186 @@
+"""The load generator and its metrics: definitions on known records, and real runs against the stub server."""
+
+import asyncio
+import statistics
+
+import pytest
+
+from kitt.bench import loadgen, metrics, stats
+from kitt.bench.records import RequestRecord, WorkerStats
+from kitt.bench.stubserver import StubServer
+from kitt.engines import dialects
+from kitt.runtime.children import free_port
+
+
+def _rec(i: int, start: float, chunks: list[float], tokens: int | None = None, **kw) -> RequestRecord:
+    return RequestRecord(
+        index=i,
+        worker=0,
+        start=start,
+        chunk_offsets=chunks,
+        end=chunks[-1] + 0.001 if chunks else 0.0,
+        output_tokens=tokens if tokens is not None else len(chunks),
+        token_source="usage",
+        **kw,
+    )
+
+
+def _by_key(ms: list) -> dict:
+    return {(m.name, m.percentile or m.labels.get("stat")): m.value for m in ms}
+
+
+def test_percentiles_interpolate_like_numpy():
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert stats.percentile(values, 50) == 3.0
+    assert stats.percentile(values, 90) == pytest.approx(4.6)
+    assert stats.percentile(values, 99.9) == pytest.approx(4.996)
+    s = stats.summary(values)
+    assert s["mean"] == 3.0 and s["std"] == pytest.approx(statistics.pstdev(values))
+    assert stats.summary([]) == {}
+
+
+def test_serving_metrics_follow_the_vllm_definitions():
+    records = [
+        _rec(0, 0.0, [0.10, 0.12, 0.15]),  # ttft 100 ms, gaps 20 and 30 ms
+        _rec(1, 0.0, [0.20, 0.21, 0.22, 0.23]),  # ttft 200 ms, gaps 10 ms
+        _rec(2, 0.0, [0.05], warmup=True),  # excluded
+        RequestRecord(index=3, worker=0, start=0.1, error="HTTP 500: boom"),
+    ]
+    got = _by_key(metrics.serving_metrics(records, concurrency=None, slo=None, labels={}))
+    assert got[("completed", None)] == 2 and got[("failed", None)] == 1
+    assert got[("ttft", "p50")] == pytest.approx(150.0)
+    # ITL pools every gap of every request: 20, 30, 10, 10, 10
+    assert got[("itl", "mean")] == pytest.approx(16.0)
+    assert got[("itl", "max")] == pytest.approx(30.0)
+    # TPOT = (E2E - TTFT) / (tokens - 1)
+    tpot_0 = (0.151 - 0.10) / 2 * 1000
+    tpot_1 = (0.231 - 0.20) / 3 * 1000
+    assert got[("tpot", "mean")] == pytest.approx((tpot_0 + tpot_1) / 2)
+    assert got[("e2e", "max")] == pytest.approx(231.0)
+
+
+def test_throughput_uses_the_steady_window_and_goodput_the_slo():
+    # Two slots, each doing 10 back-to-back 100 ms requests of 10 tokens.
+    records = []
+    for slot in range(2):
+        for k in range(10):
+            records.append(
+                _rec(len(records), k * 0.1 + slot * 0.01, [0.01 * (j + 1) for j in range(9)] + [0.099])
+            )
+    ms = metrics.serving_metrics(
+        records, concurrency=2, slo=metrics.Slo(ttft_ms=5.0), labels={"concurrency": "2"}
+    )
+    got = {m.name: m for m in ms}
+    assert got["request_throughput"].labels["window"] == "steady"
+    assert got["request_throughput"].value == pytest.approx(20.0, rel=0.15)
+    assert got["output_throughput"].value == pytest.approx(200.0, rel=0.15)
+    assert got["goodput"].value == 0.0  # ttft 10 ms never meets a 5 ms SLO
+    relaxed = {
+        m.name: m
+        for m in metrics.serving_metrics(records, concurrency=2, slo=metrics.Slo(ttft_ms=50), labels={})
+    }
+    assert relaxed["goodput"].value == pytest.approx(relaxed["request_throughput"].value)
+
+
+def test_a_saturated_client_marks_its_result_invalid():
+    busy = WorkerStats(worker=0, cpu_s=9.5, wall_s=10.0, loop_lag_ms=[1.0] * 50 + [40.0] * 5)
+    idle = WorkerStats(worker=1, cpu_s=1.0, wall_s=10.0, loop_lag_ms=[0.5] * 100, lateness_ms=[0.1] * 10)
+    health = metrics.client_health([busy, idle], {})
+    assert not health.valid
+    assert "worker 0 used 95% of a core" in health.reason and "event-loop lag" in health.reason
+    assert metrics.client_health([idle], {}).valid
+
+
+def test_arrival_schedules():
+    constant = loadgen.constant_arrivals(10.0, 5)
+    assert constant == pytest.approx((0.0, 0.1, 0.2, 0.3, 0.4))
+    poisson = loadgen.poisson_arrivals(20.0, 4000, seed=1)
+    gaps = [b - a for a, b in zip(poisson, poisson[1:], strict=False)]
+    assert statistics.mean(gaps) == pytest.approx(0.05, rel=0.05)
+    bursty = loadgen.poisson_arrivals(20.0, 4000, burstiness=0.25, seed=1)
+    bursty_gaps = [b - a for a, b in zip(bursty, bursty[1:], strict=False)]
+    assert statistics.pstdev(bursty_gaps) > 1.5 * statistics.pstdev(gaps)
+    assert loadgen.poisson_arrivals(float("inf"), 3) == (0.0, 0.0, 0.0)
+
+
+def test_a_plan_is_shared_between_workers_without_losing_requests():
+    plan = loadgen.LoadPlan(
+        host="h",
+        port=1,
+        dialect="openai",
+        path="/",
+        bodies=(b"{}",),
+        concurrency=5,
+        max_requests=11,
+        warmup_requests=3,
+        arrivals=tuple(range(7)),
+    )
+    parts = loadgen.split(plan, 2)
+    assert [p.concurrency for p in parts] == [3, 2]
+    assert sum(p.max_requests for p in parts) == 11 and sum(p.warmup_requests for p in parts) == 3
+    assert sorted(a for p in parts for a in p.arrivals) == list(range(7))
+
+
+@pytest.fixture
+async def stub():
+    server = StubServer(tick_s=0.005)
+    server.start()
+    port = free_port()
+    srv = await asyncio.get_running_loop().create_server(server.protocol, "127.0.0.1", port)
+    yield port, server
+    srv.close()
+    server._ticker.cancel()
+
+
+def _plan(port: int, **kw) -> loadgen.LoadPlan:
+    d = dialects.OpenAI()
+    body = d.body(dialects.GenRequest(model="stub", prompt="hi", max_tokens=6))
+    return loadgen.LoadPlan(
+        host="127.0.0.1", port=port, dialect="openai", path="/v1/completions", bodies=(body,), **kw
+    )
+
+
+async def test_fixed_concurrency_against_the_stub(stub):
+    port, server = stub
+    result = await loadgen.run(_plan(port, concurrency=4, max_requests=12, warmup_requests=2))
+    assert len(result.records) == 14 and sum(r.warmup for r in result.records) == 2
+    assert all(r.ok and len(r.chunk_offsets) == 6 and r.output_tokens == 6 for r in result.records)
+    assert {r.token_source for r in result.records} == {"usage"}
+    assert server.truth.completed == 14
+    # Never more than four in flight.
+    events = sorted([(r.start, 1) for r in result.records] + [(r.start + r.end, -1) for r in result.records])
+    level = peak = 0
+    for _, delta in events:
+        level += delta
+        peak = max(peak, level)
+    assert peak <= 4
+
+
+async def test_worker_processes_share_the_load(stub):
+    port, server = stub
+    result = await loadgen.run(_plan(port, concurrency=4, max_requests=8), workers=2)
+    assert len(result.records) == 8 and {r.worker for r in result.records} == {0, 1}
+    assert len(result.workers) == 2 and all(w.cpu_s > 0 for w in result.workers)
+    assert all(r.ok for r in result.records)
+
+
+async def test_request_rate_is_scheduled_on_an_absolute_clock(stub):
+    port, _ = stub
+    arrivals = loadgen.constant_arrivals(40.0, 10)
+    result = await loadgen.run(_plan(port, mode="rate", arrivals=arrivals, max_requests=10))
+    assert [r.scheduled for r in result.records] == pytest.approx(list(arrivals))
+    assert all(r.start >= r.scheduled for r in result.records)
+    assert len(result.workers[0].lateness_ms) == 10
+
+
+async def test_max_duration_stops_issuing(stub):
+    port, _ = stub
+    result = await loadgen.run(_plan(port, concurrency=2, max_requests=None, max_duration_s=0.3))
+    assert 2 <= len(result.records) < 200
+    assert max(r.start for r in result.records) < 0.3
+
+
+async def test_an_unreachable_server_gives_failed_records_not_exceptions():
+    result = await loadgen.run(_plan(free_port(), concurrency=2, max_requests=4))
+    assert len(result.records) == 4
+    assert all(r.error and "cannot connect" in r.error for r in result.records)
