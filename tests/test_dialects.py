@@ -4,6 +4,8 @@ vLLM, TGI and Ollama cannot run here: tests/replay.py serves recorded responses 
 the documented format it follows) over real HTTP/1.1 chunked transfer, one event per chunk, 20 ms apart.
 """
 
+import itertools
+
 import msgspec
 import pytest
 
@@ -29,7 +31,7 @@ async def _generate(
 
 
 def _gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 REQUEST = dialects.GenRequest(model="m", prompt="The capital of France", max_tokens=7, force_length=True)
@@ -63,7 +65,7 @@ async def test_tgi_generate_stream_counts_special_tokens_out():
 
 
 async def test_tgi_error_event_fails_the_request():
-    gen, sent = await _generate("tgi_error", dialects.Tgi(), REQUEST)
+    gen, _sent = await _generate("tgi_error", dialects.Tgi(), REQUEST)
     assert gen.error is not None and "Out of available cache blocks" in gen.error
     assert len(gen.chunk_times) == 1
 
@@ -88,11 +90,11 @@ async def test_token_counts_fall_back_to_chunks_and_say_so():
 
 
 async def test_http_errors_and_malformed_events_are_errors_not_tokens():
-    gen, sent = await _generate("openai_http_error", dialects.OpenAI(), REQUEST)
+    gen, _ = await _generate("openai_http_error", dialects.OpenAI(), REQUEST)
     assert (
         gen.error is not None and gen.error.startswith("HTTP 400: ") and "maximum context length" in gen.error
     )
-    gen, sent = await _generate("openai_malformed", dialects.OpenAI(), REQUEST)
+    gen, _sent = await _generate("openai_malformed", dialects.OpenAI(), REQUEST)
     assert gen.error is not None and gen.error.startswith("malformed SSE event")
     assert len(gen.chunk_times) == 1  # what arrived before the broken event is kept
 

@@ -37,7 +37,7 @@ def test_every_engine_has_a_complete_spec():
 def test_engine_names_are_normalised_and_unknown_ones_refused():
     assert specs.get("llama.cpp").name == "llama_cpp"
     assert specs.get("LLAMA-CPP").name == "llama_cpp"
-    with pytest.raises(specs.UnknownEngine, match="unknown engine 'mlc'.*known engines: exllamav2"):
+    with pytest.raises(specs.UnknownEngine, match=r"unknown engine 'mlc'.*known engines: exllamav2"):
         specs.get("mlc")
 
 
@@ -132,7 +132,7 @@ def test_a_bad_engines_file_names_its_line(tmp_path):
     ):
         images.load_overrides(file)
     file.write_text("image_overides:\n  vllm: x\n")
-    with pytest.raises(YamlError, match="line 1: .*unknown field `image_overides`"):
+    with pytest.raises(YamlError, match=r"line 1: .*unknown field `image_overides`"):
         images.load_overrides(file)
 
 
@@ -169,7 +169,7 @@ def test_invalid_suite_files_say_where(tmp_path, text, message):
 
 
 def test_unknown_suite_lists_the_known_ones(tmp_path):
-    with pytest.raises(YamlError, match="unknown suite 'nope'.*quick"):
+    with pytest.raises(YamlError, match=r"unknown suite 'nope'.*quick"):
         suites.load("nope", tmp_path)
     user = tmp_path / "suites"
     user.mkdir()

@@ -1,6 +1,7 @@
 """The load generator and its metrics: definitions on known records, and real runs against the stub server."""
 
 import asyncio
+import itertools
 import statistics
 
 import pytest
@@ -95,10 +96,10 @@ def test_arrival_schedules():
     constant = loadgen.constant_arrivals(10.0, 5)
     assert constant == pytest.approx((0.0, 0.1, 0.2, 0.3, 0.4))
     poisson = loadgen.poisson_arrivals(20.0, 4000, seed=1)
-    gaps = [b - a for a, b in zip(poisson, poisson[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(poisson)]
     assert statistics.mean(gaps) == pytest.approx(0.05, rel=0.05)
     bursty = loadgen.poisson_arrivals(20.0, 4000, burstiness=0.25, seed=1)
-    bursty_gaps = [b - a for a, b in zip(bursty, bursty[1:], strict=False)]
+    bursty_gaps = [b - a for a, b in itertools.pairwise(bursty)]
     assert statistics.pstdev(bursty_gaps) > 1.5 * statistics.pstdev(gaps)
     assert loadgen.poisson_arrivals(float("inf"), 3) == (0.0, 0.0, 0.0)
 
@@ -157,7 +158,7 @@ async def test_fixed_concurrency_against_the_stub(stub):
 
 
 async def test_worker_processes_share_the_load(stub):
-    port, server = stub
+    port, _server = stub
     result = await loadgen.run(_plan(port, concurrency=4, max_requests=8), workers=2)
     assert len(result.records) == 8 and {r.worker for r in result.records} == {0, 1}
     assert len(result.workers) == 2 and all(w.cpu_s > 0 for w in result.workers)

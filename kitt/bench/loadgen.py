@@ -126,26 +126,34 @@ class _Worker:
                 return conn
         return await httpconn.Connection.open(self.plan.host, self.plan.port)
 
+    async def _fresh(self) -> httpconn.Connection:
+        return await httpconn.Connection.open(self.plan.host, self.plan.port)
+
     async def _one(self, index: int, scheduled: float | None) -> None:
         record = RequestRecord(index=index, worker=self.worker, start=0.0, scheduled=scheduled)
         record.warmup = index < self.plan.warmup_requests
-        try:
-            conn = await self._connection()
-        except httpconn.HttpError as exc:
-            record.start = time.perf_counter() - self.t0
-            record.error = str(exc)
-            self.records.append(record)
-            return
-        future = conn.request(self.requests[index % len(self.requests)])
-        record.start = conn.sent_at - self.t0
-        try:
-            response = await asyncio.wait_for(future, self.plan.request_timeout_s)
-        except TimeoutError:
-            conn.close()
-            record.end = time.perf_counter() - self.t0 - record.start
-            record.error = f"no complete response within {self.plan.request_timeout_s:g}s"
-            self.records.append(record)
-            return
+        for attempt in range(2):
+            try:
+                conn = await (self._connection() if attempt == 0 else self._fresh())
+            except httpconn.HttpError as exc:
+                record.start = time.perf_counter() - self.t0
+                record.error = str(exc)
+                self.records.append(record)
+                return
+            future = conn.request(self.requests[index % len(self.requests)])
+            record.start = conn.sent_at - self.t0
+            try:
+                response = await asyncio.wait_for(future, self.plan.request_timeout_s)
+            except TimeoutError:
+                conn.close()
+                record.end = time.perf_counter() - self.t0 - record.start
+                record.error = f"no complete response within {self.plan.request_timeout_s:g}s"
+                self.records.append(record)
+                return
+            # A kept-alive connection the server had just closed: nothing was processed, so send again
+            # on a new connection (as HTTP clients do for idle connections); a second failure counts.
+            if response.status or not conn.reused:
+                break
         if not conn.closed:
             self.idle.append(conn)
         self.decoding.put_nowait((record, response))
@@ -201,7 +209,9 @@ class _Worker:
         # Fixed concurrency: every slot's connection is open before t0, so no first request pays for it.
         async def one() -> None:
             with contextlib.suppress(httpconn.HttpError):
-                self.idle.append(await httpconn.Connection.open(self.plan.host, self.plan.port))
+                conn = await httpconn.Connection.open(self.plan.host, self.plan.port)
+                conn.preopened = True
+                self.idle.append(conn)
 
         await asyncio.gather(*(one() for _ in range(self.plan.concurrency)))
 

@@ -277,6 +277,8 @@ def for_engine(dialect: DialectName, *, streams_usage: bool = True, min_tokens: 
 
 def decode_stream(dialect: Dialect, response: httpconn.Response) -> Generation:
     """Everything a benchmark needs from one finished streaming response."""
+    if response.status == 0:
+        return _failed(response.error or "no HTTP response")
     if response.status != 200:
         snippet = response.body()[:200].decode("utf-8", "replace").strip()
         return _failed(f"HTTP {response.status}: {snippet}")

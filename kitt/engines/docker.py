@@ -140,6 +140,7 @@ class DockerRuntime:
             await self.stop()
             raise DockerError(f"docker could not start {launch.image}: {exc.message}") from None
         self._logs = asyncio.create_task(self._pump(logs))
+        args = tuple(self._config(launch)["Cmd"])  # type: ignore[arg-type]
         endpoint = Endpoint(host="127.0.0.1", port=launch.port, model=launch.served_name, spec=launch.spec)
         try:
             await health.wait_healthy(
@@ -153,7 +154,11 @@ class DockerRuntime:
             raise
         version = await health.read_version(endpoint)
         return Started(
-            endpoint=endpoint, version=version, image=launch.image, launch_s=time.monotonic() - started
+            endpoint=endpoint,
+            version=version,
+            image=launch.image,
+            launch_s=time.monotonic() - started,
+            args=args,
         )
 
     async def _pump(self, logs: LogSink) -> None:

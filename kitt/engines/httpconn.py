@@ -78,6 +78,8 @@ class Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[Response] | None = None
+        self.requests = 0
+        self.preopened = False
         self._reset()
 
     def _reset(self) -> None:
@@ -100,6 +102,11 @@ class Connection(asyncio.Protocol):
         return conn
 
     @property
+    def reused(self) -> bool:
+        """The request in flight is not the connection's first (a pre-opened idle one counts as reused)."""
+        return self.requests > 1 or self.preopened
+
+    @property
     def closed(self) -> bool:
         return self.transport is None or self.transport.is_closing()
 
@@ -113,6 +120,7 @@ class Connection(asyncio.Protocol):
         if self._waiter is not None:
             raise HttpError("a request is already in flight on this connection")
         self._reset()
+        self.requests += 1
         self._waiter = asyncio.get_running_loop().create_future()
         self.sent_at = time.perf_counter()
         self.transport.write(raw)

@@ -93,7 +93,13 @@ class NativeRuntime:
             await self.stop()
             raise
         version = await health.read_version(endpoint)
-        return Started(endpoint=endpoint, version=version, image=None, launch_s=time.monotonic() - started)
+        return Started(
+            endpoint=endpoint,
+            version=version,
+            image=None,
+            launch_s=time.monotonic() - started,
+            args=tuple(argv[1:]),
+        )
 
     def _last_lines(self) -> list[str]:
         return list(self.lines)

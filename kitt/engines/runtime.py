@@ -41,6 +41,7 @@ class Started(msgspec.Struct, frozen=True, kw_only=True):
     version: str | None
     image: str | None
     launch_s: float  # from launch to healthy
+    args: tuple[str, ...] = ()  # the engine's arguments as launched
 
 
 class EngineRuntime(Protocol):

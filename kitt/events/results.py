@@ -64,6 +64,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     engine_image: str | None = None
     runtime: str | None = None  # docker | native | external
     engine_profile: str | None = None
+    engine_args: tuple[str, ...] = ()  # the launch arguments, profile included
     model_format: str | None = None
     suite: str | None = None
     agent: str | None = None

@@ -160,6 +160,7 @@ class EngineReady(Event, frozen=True, tag="engine_ready"):
     launch_s: float
     engine_version: str | None = None
     engine_image: str | None = None
+    engine_args: tuple[str, ...] = ()
 
 
 class BenchmarkStarted(Event, frozen=True, tag="benchmark_started"):

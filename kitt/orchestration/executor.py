@@ -177,6 +177,7 @@ class Executor:
                 engine_image=started.image,
                 endpoint=started.endpoint.url,
                 launch_s=started.launch_s,
+                engine_args=started.args,
             ),
         )
         return started, first_token_s

@@ -72,6 +72,7 @@ class KarrProjection:
                     engine_version=event.engine_version or run.document.info.engine_version,
                     engine_image=event.engine_image or run.document.info.engine_image,
                     runtime=event.runtime,
+                    engine_args=event.engine_args or run.document.info.engine_args,
                 )
                 run.document = msgspec.structs.replace(run.document, info=info)
             elif isinstance(event, RunFinished):
