@@ -107,6 +107,7 @@ class _Worker:
         self.lag: list[float] = []
         self.lateness: list[float] = []
         self.idle: list[httpconn.Connection] = []
+        self.open: set[httpconn.Connection] = set()  # closed when the worker ends, however it ends
         self.decoding: asyncio.Queue[tuple[RequestRecord, httpconn.Response]] = asyncio.Queue()
         self.running = True
 
@@ -124,10 +125,12 @@ class _Worker:
             conn = self.idle.pop()
             if not conn.closed:
                 return conn
-        return await httpconn.Connection.open(self.plan.host, self.plan.port)
+        return await self._fresh()
 
     async def _fresh(self) -> httpconn.Connection:
-        return await httpconn.Connection.open(self.plan.host, self.plan.port)
+        conn = await httpconn.Connection.open(self.plan.host, self.plan.port)
+        self.open.add(conn)
+        return conn
 
     async def _one(self, index: int, scheduled: float | None) -> None:
         record = RequestRecord(index=index, worker=self.worker, start=0.0, scheduled=scheduled)
@@ -205,42 +208,51 @@ class _Worker:
             await asyncio.sleep(LAG_TICK_S)
             self.lag.append(max(0.0, (time.perf_counter() - before - LAG_TICK_S) * 1000))
 
+    async def _drive(self) -> None:
+        watcher = asyncio.create_task(self._watch_loop())
+        decoder = asyncio.create_task(self._decode())
+        try:
+            if self.plan.mode == "rate":
+                await self._schedule()
+            else:
+                await asyncio.gather(*(self._slot() for _ in range(self.plan.concurrency)))
+            self.running = False
+            await watcher
+            await self.decoding.join()
+        finally:
+            self.running = False
+            watcher.cancel()
+            decoder.cancel()
+
     async def _preconnect(self) -> None:
         # Fixed concurrency: every slot's connection is open before t0, so no first request pays for it.
         async def one() -> None:
             with contextlib.suppress(httpconn.HttpError):
-                conn = await httpconn.Connection.open(self.plan.host, self.plan.port)
+                conn = await self._fresh()
                 conn.preopened = True
                 self.idle.append(conn)
 
         await asyncio.gather(*(one() for _ in range(self.plan.concurrency)))
 
     async def run(self) -> tuple[list[RequestRecord], WorkerStats]:
-        if self.plan.mode == "concurrency":
-            await self._preconnect()
-        delay = self.t0 - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        # A full collection over thousands of live records pauses the loop for tens of ms, which would
-        # show up as latency: collect before the clock starts and not while it runs.
-        gc.collect()
         gc_was_enabled = gc.isenabled()
-        gc.disable()
-        watcher = asyncio.create_task(self._watch_loop())
-        decoder = asyncio.create_task(self._decode())
-        if self.plan.mode == "rate":
-            await self._schedule()
-        else:
-            await asyncio.gather(*(self._slot() for _ in range(self.plan.concurrency)))
-        self.running = False
-        await watcher
-        await self.decoding.join()
-        decoder.cancel()
-        if gc_was_enabled:
-            gc.enable()
-        for conn in self.idle:
-            conn.close()
+        try:
+            if self.plan.mode == "concurrency":
+                await self._preconnect()
+            delay = self.t0 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            # A full collection over thousands of live records pauses the loop for tens of ms, which
+            # would show up as latency: collect before the clock starts and not while it runs.
+            gc.collect()
+            gc.disable()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            await self._drive()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            for conn in self.open:  # cancelled or not, leave no connection to the engine behind
+                conn.close()
         stats = WorkerStats(
             worker=self.worker,
             cpu_s=time.process_time() - cpu0,

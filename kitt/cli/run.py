@@ -69,6 +69,9 @@ def run(
         print_json(outcome)
     else:
         _summary(outcome)
+    if outcome.status == "cancelled":
+        click.echo("cancelled: the engine was stopped and the run recorded as cancelled", err=True)
+        sys.exit(130)
     if outcome.status != "succeeded":
         sys.exit(1)
 

@@ -147,7 +147,7 @@ class DockerRuntime:
                 endpoint,
                 timeout_s=launch.health_timeout_s,
                 alive=self.alive,
-                last_logs=lambda: list(self.lines),
+                last_logs=self.last_lines,
             )
         except BaseException:
             await self.stop()
@@ -160,6 +160,13 @@ class DockerRuntime:
             launch_s=time.monotonic() - started,
             args=args,
         )
+
+    async def last_lines(self) -> list[str]:
+        # A container that just exited ends its log stream: let the pump deliver what is left.
+        if self._logs is not None and not await self.alive():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._logs), 2)
+        return list(self.lines)
 
     async def _pump(self, logs: LogSink) -> None:
         assert self.container is not None

@@ -25,7 +25,7 @@ class ExternalRuntime:
             return True
 
         await health.wait_healthy(
-            endpoint, timeout_s=min(launch.health_timeout_s, 30.0), alive=reachable, last_logs=lambda: []
+            endpoint, timeout_s=min(launch.health_timeout_s, 30.0), alive=reachable, last_logs=self.last_lines
         )
         await logs(f"using the {launch.spec.display} server at {endpoint.url}")
         version = await health.read_version(endpoint)
@@ -33,6 +33,9 @@ class ExternalRuntime:
 
     async def alive(self) -> bool:
         return True
+
+    async def last_lines(self) -> list[str]:
+        return ["(an external server: its logs are wherever it runs)"]
 
     async def stop(self) -> None:
         return None

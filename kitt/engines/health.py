@@ -15,7 +15,7 @@ async def wait_healthy(
     *,
     timeout_s: float,
     alive: Callable[[], Awaitable[bool]],
-    last_logs: Callable[[], list[str]],
+    last_logs: Callable[[], Awaitable[list[str]]],
 ) -> float:
     """Poll the health endpoint with backoff until it answers 200; the seconds it took."""
     started = time.monotonic()
@@ -23,9 +23,8 @@ async def wait_healthy(
     last = "no answer yet"
     while True:
         if not await alive():
-            raise EngineError(
-                _with_logs(f"{endpoint.spec.display} exited before becoming healthy", last_logs())
-            )
+            message = f"{endpoint.spec.display} exited before becoming healthy"
+            raise EngineError(_with_logs(message, await last_logs()))
         try:
             response = await httpconn.fetch(
                 endpoint.host, endpoint.port, "GET", endpoint.spec.health_path, timeout=5
@@ -38,7 +37,7 @@ async def wait_healthy(
         elapsed = time.monotonic() - started
         if elapsed > timeout_s:
             message = f"{endpoint.spec.display} not healthy after {timeout_s:g}s (last: {last})"
-            raise EngineError(_with_logs(message, last_logs()))
+            raise EngineError(_with_logs(message, await last_logs()))
         await asyncio.sleep(min(delay, max(0.0, timeout_s - elapsed)))
         delay = min(delay * 1.5, 2.0)
 

@@ -87,7 +87,7 @@ class NativeRuntime:
         endpoint = Endpoint(host=self.host, port=launch.port, model=launch.served_name, spec=spec)
         try:
             await health.wait_healthy(
-                endpoint, timeout_s=launch.health_timeout_s, alive=self.alive, last_logs=self._last_lines
+                endpoint, timeout_s=launch.health_timeout_s, alive=self.alive, last_logs=self.last_lines
             )
         except BaseException:
             await self.stop()
@@ -101,7 +101,11 @@ class NativeRuntime:
             args=tuple(argv[1:]),
         )
 
-    def _last_lines(self) -> list[str]:
+    async def last_lines(self) -> list[str]:
+        # An engine that just exited may still have output in the pipe: let the reader drain it.
+        if self._reader is not None and not await self.alive():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._reader), 2)
         return list(self.lines)
 
     async def _pump(self, logs: LogSink) -> None:

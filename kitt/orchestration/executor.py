@@ -225,8 +225,7 @@ class Executor:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
-                    lines = getattr(runtime, "lines", [])
-                    tail = "\n  ".join(list(lines)[-10:]) or "(no log lines)"
+                    tail = "\n  ".join((await runtime.last_lines())[-10:]) or "(no log lines)"
                     raise RunFailed(f"the engine exited mid-run; its last log lines:\n  {tail}")
             return task.result()
         finally:
