@@ -19,11 +19,15 @@ _CHUNK = (
     b'data: {"id":"cmpl-stub","object":"text_completion",'
     b'"choices":[{"index":0,"text":" tok","finish_reason":null}]}\n\n'
 )
+_CHAT_CHUNK = (
+    b'data: {"id":"chatcmpl-stub","object":"chat.completion.chunk",'
+    b'"choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}\n\n'
+)
 
 
 class _Body(msgspec.Struct):
-    max_tokens: int = 16
-    prompt: str = ""
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None  # the chat API's name for it
 
 
 def _chunk(payload: bytes) -> bytes:
@@ -47,10 +51,11 @@ class Truth:
 
 
 class _Stream:
-    __slots__ = ("arrived", "last", "left", "protocol", "sent", "transport")
+    __slots__ = ("arrived", "chunk", "last", "left", "protocol", "sent", "transport")
 
-    def __init__(self, protocol: "_Handler", transport: asyncio.Transport, tokens: int) -> None:
+    def __init__(self, protocol: "_Handler", transport: asyncio.Transport, tokens: int, chunk: bytes) -> None:
         self.protocol = protocol
+        self.chunk = _chunk(chunk)
         self.transport = transport
         self.left = tokens
         self.sent = 0
@@ -76,7 +81,7 @@ class StubServer:
             for s in self.streams:
                 if s.transport.is_closing():
                     continue
-                s.transport.write(_chunk(_CHUNK))
+                s.transport.write(s.chunk)
                 if s.sent == 0:
                     self.truth.ttft.append(now - s.arrived)
                 else:
@@ -136,12 +141,14 @@ class _Handler(asyncio.Protocol):
         assert self.transport is not None
         method, path = request_line[0], request_line[1]
         if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
-            tokens = msgspec.json.decode(body, type=_Body).max_tokens
+            request = msgspec.json.decode(body, type=_Body)
+            tokens = request.max_tokens or request.max_completion_tokens or 16
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
             )
             self.busy = True
-            self.server.streams.append(_Stream(self, self.transport, max(1, tokens)))
+            chunk = _CHAT_CHUNK if path.endswith("chat/completions") else _CHUNK
+            self.server.streams.append(_Stream(self, self.transport, max(1, tokens), chunk))
         elif path == "/truth":
             self._json(msgspec.json.encode(self.server.truth.summary()))
         elif path == "/reset":

@@ -1,0 +1,200 @@
+"""KITT's load generator against a stub with known timing, next to guidellm on the same stub (printed).
+
+The stub (kitt.bench.stubserver, its own process) streams 100 tokens per request on an absolute 10 ms
+tick and records the truth: when each request arrived and when each token was written. At each
+concurrency both clients run the same number of requests; the table shows what each measured against
+that truth, its achieved request rate, and its own CPU (share of one core).
+
+guidellm runs from its own virtual environment (it pulls torch and transformers):
+    python3 -m venv /tmp/gl && /tmp/gl/bin/pip install guidellm
+    python bench/loadgen.py --guidellm /tmp/gl/bin/guidellm [--concurrency 1 64 256] [--rounds 4]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kitt.bench import loadgen, metrics
+from kitt.engines import dialects, httpconn
+from kitt.runtime.children import free_port
+
+TOKENS = 100
+_TOKENIZER = """
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+import sys
+words = "the of and to in is was for on that with as by at from it an were are this be or had not".split()
+vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
+tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+tok.pre_tokenizer = pre_tokenizers.Whitespace()
+PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(sys.argv[1])
+"""
+
+
+async def _truth(port: int, reset: bool = False) -> dict[str, float]:
+    response = await httpconn.fetch("127.0.0.1", port, "GET", "/reset" if reset else "/truth")
+    return json.loads(response.body())
+
+
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def run_kitt(port: int, concurrency: int, requests: int) -> dict[str, float]:
+    await _truth(port, reset=True)
+    body = dialects.OpenAI().body(
+        dialects.GenRequest(model="stub", prompt="the of and to", max_tokens=TOKENS)
+    )
+    plan = loadgen.LoadPlan(
+        host="127.0.0.1",
+        port=port,
+        dialect="openai",
+        path="/v1/completions",
+        bodies=(body,),
+        concurrency=concurrency,
+        max_requests=requests,
+    )
+    workers = max(1, -(-concurrency // 128))
+    cpu0, wall0 = time.process_time() + _cpu_children(), time.perf_counter()
+    result = await loadgen.run(plan, workers=workers)
+    cpu = time.process_time() + _cpu_children() - cpu0
+    wall = time.perf_counter() - wall0
+    got = {
+        (m.name, m.percentile): m.value
+        for m in metrics.serving_metrics(result.records, concurrency=concurrency, slo=None, labels={})
+    }
+    health = metrics.client_health(result.workers, {})
+    truth = await _truth(port)
+    return {
+        "req/s": got[("request_throughput", None)],
+        "ttft p50": got[("ttft", "p50")],
+        "ttft p99": got[("ttft", "p99")],
+        "itl p50": got[("itl", "p50")],
+        "itl p99": got[("itl", "p99")],
+        "true ttft p50": truth["ttft_p50_ms"],
+        "true ttft p99": truth["ttft_p99_ms"],
+        "true itl p50": truth["itl_p50_ms"],
+        "true itl p99": truth["itl_p99_ms"],
+        "cpu": cpu / wall,
+        "failed": got[("failed", None)],
+        "valid": float(health.valid),
+    }
+
+
+async def run_guidellm(
+    exe: str, tokenizer: Path, port: int, concurrency: int, requests: int
+) -> dict[str, float]:
+    await _truth(port, reset=True)
+    out = Path(tempfile.mkdtemp()) / "g.json"
+    cmd = [
+        exe,
+        "run",
+        "--backend",
+        f"kind=openai_http,target=http://127.0.0.1:{port},request_format=/v1/completions",
+        "--profile",
+        f"kind=concurrent,streams={concurrency}",
+        "--constraint",
+        f"kind=max_requests,count={requests}",
+        "--tokenizer",
+        f"kind=hf_auto,model={tokenizer}",
+        "--data",
+        f"kind=synthetic_text,prompt_tokens=32,output_tokens={TOKENS}",
+        "--output",
+        f"kind=json,path={out}",
+        "--disable-console",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    cpu0, wall0 = _cpu_children(), time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    cpu, wall = _cpu_children() - cpu0, time.perf_counter() - wall0
+    if proc.returncode != 0:
+        raise RuntimeError(f"guidellm failed: {err.decode()[-800:]}")
+    bench = json.loads(out.read_text())["benchmarks"][0]
+    m = bench["metrics"]
+
+    def pct(name: str, p: str) -> float:
+        return m[name]["successful"]["percentiles"][p]
+
+    truth = await _truth(port)
+    return {
+        "req/s": m["requests_per_second"]["successful"]["mean"],
+        "ttft p50": pct("time_to_first_token_ms", "p50"),
+        "ttft p99": pct("time_to_first_token_ms", "p99"),
+        "itl p50": pct("inter_token_latency_ms", "p50"),
+        "itl p99": pct("inter_token_latency_ms", "p99"),
+        "true ttft p50": truth["ttft_p50_ms"],
+        "true ttft p99": truth["ttft_p99_ms"],
+        "true itl p50": truth["itl_p50_ms"],
+        "true itl p99": truth["itl_p99_ms"],
+        # guidellm's process tree (including its startup) over its wall time, for scale only
+        "cpu": cpu / wall,
+        "failed": float(m["request_totals"]["errored"]),
+        "valid": float("nan"),
+    }
+
+
+def _median(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def _print(label: str, c: int, r: dict[str, float]) -> None:
+    print(
+        f"{label:9} c={c:<4} {r['req/s']:7.1f} req/s"
+        f" | TTFT p50 {r['ttft p50']:7.2f} (true {r['true ttft p50']:6.2f})"
+        f" p99 {r['ttft p99']:7.2f} (true {r['true ttft p99']:6.2f}) | ITL p50 {r['itl p50']:6.2f}"
+        f" (true {r['true itl p50']:6.2f}) p99 {r['itl p99']:6.2f} (true {r['true itl p99']:6.2f})"
+        f" | client CPU {r['cpu']:.2f} core | failed {r['failed']:.0f}",
+        flush=True,
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--rounds", type=int, default=4, help="requests per slot at each concurrency")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per point; the median is printed")
+    parser.add_argument("--guidellm", default=shutil.which("guidellm"), help="guidellm executable")
+    args = parser.parse_args()
+    port = free_port()
+    stub = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kitt.bench.stubserver", "--port", str(port), "--tick-ms", "10"
+    )
+    tokenizer = Path(tempfile.mkdtemp()) / "tokenizer"
+    try:
+        await asyncio.sleep(1.0)
+        if args.guidellm:
+            python = str(Path(args.guidellm).with_name("python"))
+            await asyncio.to_thread(subprocess.run, [python, "-c", _TOKENIZER, str(tokenizer)], check=True)
+        else:
+            print("guidellm not found (--guidellm PATH): printing KITT only")
+        for c in args.concurrency:
+            n = max(c * args.rounds, 20)
+            kitt_rows = [await run_kitt(port, c, n) for _ in range(args.repeat)]
+            _print("kitt", c, _median(kitt_rows))
+            if args.guidellm:
+                peer = [await run_guidellm(args.guidellm, tokenizer, port, c, n) for _ in range(args.repeat)]
+                _print("guidellm", c, _median(peer))
+    finally:
+        stub.terminate()
+        await stub.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
