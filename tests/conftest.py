@@ -9,9 +9,12 @@ import asyncpg
 import nats
 import pytest
 
+from kitt.config import Settings
 from kitt.events import streams
+from kitt.models import tiny
 from kitt.projections import migrate
-from kitt.projections.db import create_engine
+from kitt.projections.db import create_engine, normalize_url
+from kitt.runtime.embedded import Runtime
 from kitt.runtime.nats_server import NatsServer
 
 PG_ADMIN_DSN = os.environ.get("KITT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -82,3 +85,20 @@ async def eventually(predicate, timeout: float = 15.0, interval: float = 0.05):
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny random-weight llama GGUF that the real llama-server loads in milliseconds."""
+    return tiny.write(tmp_path_factory.mktemp("models") / "tiny.gguf")
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path: Path):
+    """The embedded runtime (nats-server child, migrations, command service, projectors) on that database."""
+    home = tmp_path / "home"
+    home.mkdir()
+    rt = Runtime(Settings(home=home, nats_url=None, database_url=normalize_url(database_url)))
+    await rt.start()
+    yield rt
+    await rt.stop()

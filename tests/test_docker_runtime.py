@@ -6,17 +6,16 @@ API v1.47 reference, and "runs" a container by starting a stub OpenAI server on 
 
 import pytest
 
-from kitt.config import Settings
 from kitt.events.ids import uuid7
 from kitt.orchestration.executor import Executor, RunRequest
 from kitt.orchestration.reporting import CommandReporter
-from kitt.projections.db import normalize_url
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Runtime
 from kitt.storage import queries
 from tests.docker_daemon import FakeDockerd
 
 IMAGE = "vllm/vllm-openai:latest"
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # runtime, not projections
 
 
 @pytest.fixture
@@ -26,16 +25,6 @@ def safetensors_model(tmp_path):
     (folder / "model.safetensors").write_bytes(b"\0" * 16)
     (folder / "config.json").write_text("{}")
     return folder
-
-
-@pytest.fixture
-async def runtime(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    rt = Runtime(Settings(home=home, nats_url=None, database_url=normalize_url(f"sqlite:///{home / 'k.db'}")))
-    await rt.start()
-    yield rt
-    await rt.stop()
 
 
 async def _run(rt: Runtime, model, **kw):

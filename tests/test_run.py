@@ -14,15 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from kitt.config import Settings
 from kitt.engines.native import NativeRuntime, find_binary
 from kitt.engines.specs import get as get_spec
 from kitt.events import logs, streams
 from kitt.events.ids import uuid7
-from kitt.models import tiny
 from kitt.orchestration.executor import Executor, RunOutcome, RunRequest, default_runtime
 from kitt.orchestration.reporting import CommandReporter
-from kitt.projections.db import normalize_url
 from kitt.projections.models import MetricRow
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Runtime
@@ -40,21 +37,6 @@ tests:
     input_tokens: 16
 sampling: {max_tokens: 64}
 """
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return tiny.write(tmp_path_factory.mktemp("models") / "tiny.gguf")
-
-
-@pytest.fixture
-async def runtime(database_url: str, tmp_path: Path):
-    home = tmp_path / "home"
-    home.mkdir()
-    rt = Runtime(Settings(home=home, nats_url=None, database_url=normalize_url(database_url)))
-    await rt.start()
-    yield rt
-    await rt.stop()
 
 
 async def _execute(rt: Runtime, request: RunRequest, runtimes=default_runtime) -> tuple[RunOutcome, object]:

@@ -18,7 +18,7 @@ import aiodocker
 import structlog
 
 from kitt.engines import health
-from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started, render
+from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started, launch_env, render
 from kitt.hardware import gpus
 
 log = structlog.get_logger(__name__)
@@ -109,9 +109,7 @@ class DockerRuntime:
             port=launch.port,
             model_dir=spec.model_mount,
         )
-        env = [f"{k}={v}" for k, v in launch.env.items()]
-        if spec.name == "ollama":
-            env.append(f"OLLAMA_HOST=127.0.0.1:{launch.port}")
+        env = [f"{k}={v}" for k, v in launch_env(launch).items()]
         host: dict[str, object] = {
             "NetworkMode": "host",
             "Binds": [f"{model.parent}:{spec.model_mount}:ro"],

@@ -91,6 +91,7 @@ class Connection(asyncio.Protocol):
         self._length: int | None = None
         self._received = 0
         self.sent_at = 0.0
+        self._no_body = False
 
     @classmethod
     async def open(cls, host: str, port: int) -> "Connection":
@@ -114,12 +115,13 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def request(self, raw: bytes) -> "asyncio.Future[Response]":
+    def request(self, raw: bytes, *, head: bool = False) -> "asyncio.Future[Response]":
         if self.closed or self.transport is None:
             raise HttpError("connection is closed")
         if self._waiter is not None:
             raise HttpError("a request is already in flight on this connection")
         self._reset()
+        self._no_body = head
         self.requests += 1
         self._waiter = asyncio.get_running_loop().create_future()
         self.sent_at = time.perf_counter()
@@ -136,6 +138,9 @@ class Connection(asyncio.Protocol):
                     return
                 data = self._head[end + 4 :]
                 self._parse_head(self._head[:end])
+                if self._no_body or self._status in (204, 304) or 100 <= self._status < 200:
+                    self._finish(t)
+                    return
             if self._chunked is not None:
                 self._chunked.feed(data, t, self._pieces)
                 if self._chunked.done:
@@ -232,6 +237,7 @@ async def fetch(
     """One request on a fresh connection (health checks, version probes)."""
     conn = await Connection.open(host, port)
     try:
-        return await asyncio.wait_for(conn.request(build_request(host, port, method, path, body)), timeout)
+        raw = build_request(host, port, method, path, body)
+        return await asyncio.wait_for(conn.request(raw, head=method == "HEAD"), timeout)
     finally:
         conn.close()

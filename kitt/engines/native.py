@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from kitt.engines import health
-from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started, render
+from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started, launch_env, render
 from kitt.engines.specs import EngineSpec
 from kitt.runtime.children import die_with_parent
 
@@ -78,7 +78,7 @@ class NativeRuntime:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env=_library_env(binary, launch.env),
+                env=_library_env(binary, launch_env(launch)),
                 preexec_fn=die_with_parent,
             )
         except OSError as exc:

@@ -56,5 +56,10 @@ class EngineRuntime(Protocol):
     async def stop(self) -> None: ...
 
 
+def launch_env(launch: Launch) -> dict[str, str]:
+    """The spec's environment with the port filled in, then the profile's."""
+    return {**{k: v.format(port=launch.port) for k, v in launch.spec.launch_env.items()}, **launch.env}
+
+
 def render(args: tuple[str, ...], *, model: str, name: str, port: int, model_dir: str = "") -> list[str]:
     return [a.format(model=model, name=name, port=port, model_dir=model_dir) for a in args]

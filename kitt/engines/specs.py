@@ -38,6 +38,7 @@ class EngineSpec(msgspec.Struct, frozen=True, kw_only=True):
     docker_args: tuple[str, ...]
     native_command: tuple[str, ...]
     model_mount: str = "/models"
+    launch_env: dict[str, str] = {}  # environment the engine needs, `{port}` filled in
     version_path: str | None = None  # GET path whose JSON reports the version
     version_field: str | None = None
     version_command: tuple[str, ...] = ()  # native: a command that prints the version
@@ -132,6 +133,7 @@ ENGINES: dict[str, EngineSpec] = {
             dialect="ollama",
             docker_args=(),
             native_command=("ollama", "serve"),
+            launch_env={"OLLAMA_HOST": "127.0.0.1:{port}"},
             version_path="/api/version",
             version_field="version",
             version_command=("ollama", "--version"),

@@ -17,7 +17,7 @@ import structlog
 from kitt import __version__
 from kitt.bench import performance, suites, warmup
 from kitt.bench.suites import Suite
-from kitt.engines import formats, images, preflight, specs
+from kitt.engines import formats, images, preflight, preparation, specs
 from kitt.engines.external import ExternalRuntime
 from kitt.engines.native import NativeRuntime
 from kitt.engines.runtime import EngineError, EngineRuntime, Launch, Started
@@ -168,6 +168,7 @@ class Executor:
             await self.reporter.log(request.run_id, "engine", line)
 
         started = await runtime.start(launch, engine_log)
+        await preparation.prepare(started.endpoint, path)
         first_token_s = await warmup.first_token(started.endpoint)
         await self.reporter.progress(
             request.run_id,
