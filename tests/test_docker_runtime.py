@@ -4,6 +4,9 @@ No Docker daemon can run here; the fake daemon answers with the response shapes 
 API v1.47 reference, and "runs" a container by starting a stub OpenAI server on the port in its command.
 """
 
+import asyncio
+import os
+
 import pytest
 
 from kitt.events.ids import uuid7
@@ -13,9 +16,11 @@ from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Runtime
 from kitt.storage import queries
 from tests.docker_daemon import FakeDockerd
+from tests.test_cli import KITT
 
 IMAGE = "vllm/vllm-openai:latest"
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # runtime, not projections
+# These exercise the runtime, not the projections: one database is enough.
+on_sqlite = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -43,6 +48,7 @@ async def _run(rt: Runtime, model, **kw):
     return doc
 
 
+@on_sqlite
 async def test_auto_pull_create_run_and_always_remove(runtime, safetensors_model, tmp_path, monkeypatch):
     async with FakeDockerd(tmp_path / "docker.sock") as dockerd:
         monkeypatch.setenv("DOCKER_HOST", dockerd.url)
@@ -64,6 +70,7 @@ async def test_auto_pull_create_run_and_always_remove(runtime, safetensors_model
     assert doc.info.engine_args == tuple(cmd)
 
 
+@on_sqlite
 async def test_a_missing_image_without_auto_pull_is_a_clear_failure(
     runtime, safetensors_model, tmp_path, monkeypatch
 ):
@@ -74,6 +81,7 @@ async def test_a_missing_image_without_auto_pull_is_a_clear_failure(
     assert dockerd.created == []
 
 
+@on_sqlite
 async def test_a_container_that_exits_reports_its_last_log_lines(
     runtime, safetensors_model, tmp_path, monkeypatch
 ):
@@ -87,7 +95,27 @@ async def test_a_container_that_exits_reports_its_last_log_lines(
     assert box["removed"]
 
 
+@on_sqlite
 async def test_an_unreachable_daemon_is_a_clear_failure(runtime, safetensors_model, tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'nothing.sock'}")
     doc = await _run(runtime, safetensors_model, auto_pull=True)
     assert doc.status == "failed" and "docker" in doc.error.lower()
+
+
+async def test_engines_setup_pulls_the_image(tmp_path):
+    async with FakeDockerd(tmp_path / "docker.sock") as dockerd:
+        env = {**os.environ, "KITT_HOME": str(tmp_path / "home"), "DOCKER_HOST": dockerd.url}
+        proc = await asyncio.create_subprocess_exec(
+            *KITT,
+            "engines",
+            "setup",
+            "vllm",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert f"vLLM: {IMAGE} is ready" in out.decode()
+    assert "Status: Downloaded newer image" in err.decode()
+    assert IMAGE in dockerd.images

@@ -6,10 +6,12 @@ import statistics
 
 import pytest
 
-from kitt.bench import loadgen, metrics, stats
+from kitt.bench import loadgen, metrics, performance, prompts, stats
 from kitt.bench.records import RequestRecord, WorkerStats
 from kitt.bench.stubserver import StubServer
-from kitt.engines import dialects
+from kitt.bench.suites import PerformanceTest, Sampling
+from kitt.engines import dialects, specs
+from kitt.engines.runtime import Endpoint
 from kitt.runtime.children import free_port
 
 
@@ -185,3 +187,36 @@ async def test_an_unreachable_server_gives_failed_records_not_exceptions():
     result = await loadgen.run(_plan(free_port(), concurrency=2, max_requests=4))
     assert len(result.records) == 4
     assert all(r.error and "cannot connect" in r.error for r in result.records)
+
+
+def test_prompts_from_a_file(tmp_path):
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"prompt": "a"}\n\n{"prompt": "b"}\n')
+    assert prompts.from_file(jsonl, 5) == ["a", "b", "a", "b", "a"]
+    text = tmp_path / "p.txt"
+    text.write_text("one\ntwo\n")
+    assert prompts.from_file(text, 3) == ["one", "two", "one"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a"}\n{"text": "b"}\n')
+    with pytest.raises(prompts.PromptError, match=r"bad.jsonl:2: expected a JSON object with a \"prompt\""):
+        prompts.from_file(bad, 2)
+    with pytest.raises(prompts.PromptError, match="cannot read prompts"):
+        prompts.from_file(tmp_path / "missing.txt", 1)
+    synthetic = prompts.synthetic(3, 16)
+    assert len(set(synthetic)) == 3 and all(len(p.split()) == 16 for p in synthetic)
+
+
+async def test_a_suite_test_with_a_sweep_and_a_rate(stub):
+    port, _ = stub
+    endpoint = Endpoint(host="127.0.0.1", port=port, model="stub", spec=specs.get("vllm"))
+    sampling = Sampling(max_tokens=4)
+    sweep = PerformanceTest(name="sweep", concurrency=(1, 3), max_requests=6, warmup_requests=1)
+    result, first = await performance.run_test(sweep, sampling, endpoint)
+    assert result.status == "succeeded" and first is not None and len(first.records) == 7
+    levels = {m.labels["concurrency"] for m in result.metrics if m.name == "ttft"}
+    assert levels == {"1", "3"} and len(result.samples) == 14
+    rate = PerformanceTest(name="rate", rate=(40.0,), arrival="constant", max_requests=8, warmup_requests=0)
+    result, _ = await performance.run_test(rate, sampling, endpoint)
+    assert {m.labels["rate"] for m in result.metrics if m.name == "ttft"} == {"40"}
+    assert any(m.name == "schedule_lateness" for m in result.metrics)
+    assert all(s["scheduled_s"] is not None for s in result.samples)
