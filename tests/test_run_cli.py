@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kitt.models import tiny
+from kitt.storage import documents
 from tests.test_cli import KITT, kitt
 from tests.test_run import _engine_processes
 
@@ -32,8 +33,24 @@ def model(tmp_path: Path) -> Path:
 
 async def test_kitt_run_lands_in_karr_and_round_trips(tmp_path, model, database_url):
     home, env = tmp_path / "home", {"KITT_DATABASE_URL": database_url}
-    result = kitt(home, "run", "-m", str(model), "-e", "llama_cpp", "--runtime", "native", "--json", env=env)
+    results = tmp_path / "results"
+    result = kitt(
+        home,
+        "run",
+        "-m",
+        str(model),
+        "-e",
+        "llama_cpp",
+        "--runtime",
+        "native",
+        "-o",
+        str(results),
+        "--json",
+        env=env,
+    )
     outcome = json.loads(result.stdout)
+    [written] = documents.load(results / f"{outcome['run_id']}.json")
+    assert written.run_id == outcome["run_id"] and written.status == "succeeded"
     assert outcome["status"] == "succeeded"
     [listed] = json.loads(kitt(home, "storage", "list", "--json", env=env).stdout)
     assert (listed["run_id"], listed["status"], listed["engine"]) == (

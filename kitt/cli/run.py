@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -19,6 +20,7 @@ from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
 from kitt.orchestration.reporting import CommandReporter
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import session
+from kitt.storage import documents, queries
 
 SUMMARY = (("ttft", "p50"), ("itl", "p50"), ("tpot", "p50"), ("e2e", "p50"))
 
@@ -43,6 +45,12 @@ SUMMARY = (("ttft", "p50"), ("itl", "p50"), ("tpot", "p50"), ("e2e", "p50"))
 @click.option(
     "--health-timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for health."
 )
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the result document to DIR/<run id>.json.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def run(
     model: str,
@@ -54,64 +62,47 @@ def run(
     auto_pull: bool,
     force: bool,
     health_timeout: float,
+    output: Path | None,
     as_json: bool,
 ) -> None:
     """Run SUITE against MODEL on ENGINE; the run and its metrics land in KARR (`kitt storage list`)."""
-    runtime = runtime or default_runtime(endpoint)
+    request = RunRequest(
+        run_id=uuid7(),
+        model=model,
+        engine=engine,
+        suite=suite,
+        runtime=runtime or default_runtime(endpoint),
+        endpoint=endpoint,
+        profile=profile,
+        force=force,
+        auto_pull=auto_pull,
+        health_timeout_s=health_timeout,
+    )
     try:
-        outcome = run_coro(
-            _run(model, engine, suite, runtime, endpoint, profile, auto_pull, force, health_timeout, as_json)
-        )
+        outcome = run_coro(_run(request, as_json, output))
     except KeyboardInterrupt:
-        click.echo("cancelled: the engine was stopped and the run recorded as cancelled", err=True)
-        sys.exit(130)
-    if as_json:
-        print_json(outcome)
-    else:
-        _summary(outcome)
-    if outcome.status == "cancelled":
+        outcome = None
+    if outcome is not None:
+        if as_json:
+            print_json(outcome)
+        else:
+            _summary(outcome)
+    if outcome is None or outcome.status == "cancelled":
         click.echo("cancelled: the engine was stopped and the run recorded as cancelled", err=True)
         sys.exit(130)
     if outcome.status != "succeeded":
         sys.exit(1)
 
 
-async def _run(
-    model: str,
-    engine: str,
-    suite: str,
-    runtime: str,
-    endpoint: str | None,
-    profile: str | None,
-    auto_pull: bool,
-    force: bool,
-    health_timeout: float,
-    as_json: bool,
-) -> RunOutcome:
+async def _run(request: RunRequest, as_json: bool, output: Path | None) -> RunOutcome:
     cfg = settings()
     async with session(cfg) as s:
-        args: tuple[str, ...] = ()
-        env: dict[str, str] = {}
-        if profile:
+        if request.profile:
             try:
-                found = await profiles.get(s.engine, profile, specs.get(engine).name)
+                found = await profiles.get(s.engine, request.profile, specs.get(request.engine).name)
             except (profiles.ProfileError, specs.UnknownEngine) as exc:
                 raise click.ClickException(str(exc)) from None
-            args, env = found.args, found.env
-        request = RunRequest(
-            run_id=uuid7(),
-            model=model,
-            engine=engine,
-            suite=suite,
-            runtime=runtime,
-            endpoint=endpoint,
-            profile=profile,
-            profile_args=args,
-            profile_env=env,
-            force=force,
-            auto_pull=auto_pull,
-            health_timeout_s=health_timeout,
-        )
+            request = msgspec.structs.replace(request, profile_args=found.args, profile_env=found.env)
         console = Console(stderr=True)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
         with Progress(
@@ -124,6 +115,10 @@ async def _run(
 
             outcome = await Executor(CommandReporter(s.nc), home=cfg.home, progress=progress).run(request)
         await asyncio.shield(wait_for_checkpoint(s.engine, "karr", outcome.seq))
+        if output is not None:
+            docs = await queries.documents(s.engine, [outcome.run_id])
+            await asyncio.to_thread(output.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread((output / f"{outcome.run_id}.json").write_bytes, documents.dumps(docs))
         return outcome
 
 

@@ -128,7 +128,9 @@ class DockerRuntime:
     async def start(self, launch: Launch, logs: LogSink) -> Started:
         if launch.image is None:
             raise DockerError("the docker runtime needs an image")
-        await ensure_image(launch.image, build=None, log=lambda line: None, url=self.url, pull=self.auto_pull)
+        await ensure_image(
+            launch.image, build=launch.image_build, log=lambda line: None, url=self.url, pull=self.auto_pull
+        )
         started = time.monotonic()
         self.docker = _client(self.url)
         try:

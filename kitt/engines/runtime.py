@@ -33,6 +33,7 @@ class Launch(msgspec.Struct, frozen=True, kw_only=True):
     extra_args: tuple[str, ...] = ()  # from an engine profile
     env: dict[str, str] = {}
     image: str | None = None  # docker
+    image_build: str | None = None  # docker: the Dockerfile under docker/ that builds a KITT-managed image
     health_timeout_s: float = 600.0
 
 

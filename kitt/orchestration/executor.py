@@ -147,9 +147,7 @@ class Executor:
         if request.runtime == "docker":
             overrides = images.load_overrides(self.home / "engines.yaml")
             cc = fingerprint.compute_capability(hardware)
-            image = images.choose(
-                spec, arch=hardware.arch or "", compute_capability=cc, overrides=overrides
-            ).image
+            image = images.choose(spec, arch=hardware.arch or "", compute_capability=cc, overrides=overrides)
         launch = Launch(
             spec=spec,
             model_path=str(path) if path is not None else request.model,
@@ -157,7 +155,8 @@ class Executor:
             port=free_port() if request.runtime != "external" else 0,
             extra_args=request.profile_args,
             env=request.profile_env,
-            image=image,
+            image=image.image if image else None,
+            image_build=image.build if image else None,
             health_timeout_s=request.health_timeout_s,
         )
         for warning in checked.warnings:
