@@ -12,7 +12,7 @@ EMBED = 64
 LAYERS = 2
 HEADS = 4
 FFN = 128
-CONTEXT = 2048
+CONTEXT = 4096
 _WORDS = (
     "the of and to in is was for on that with as by at from his it an were are which this be or had not but "
     "what all when can said there use each she do how their if will up other about out many then them these "
@@ -29,10 +29,15 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
     # Byte fallback: every byte has a token, so any text tokenizes.
     tokens += [f"<0x{b:02X}>" for b in range(256)]
     types += [gguf.TokenType.BYTE] * 256
-    pieces = ["\u2581" + w for w in _WORDS] + list("abcdefghijklmnopqrstuvwxyz0123456789") + ["\u2581"]
+    # SPM merges pairs only into pieces that exist, so a word needs all its prefixes: "▁t", "▁th", "▁the".
+    # Longer pieces score higher, so merging runs to whole words and a word is about one token.
+    pieces = ["\u2581", *"abcdefghijklmnopqrstuvwxyz0123456789"]
+    for word in _WORDS:
+        full = "\u2581" + word
+        pieces += [full[:k] for k in range(2, len(full) + 1) if full[:k] not in pieces]
     tokens += pieces
     types += [gguf.TokenType.NORMAL] * len(pieces)
-    scores = [0.0] * (3 + 256) + [-float(i) for i in range(len(pieces))]
+    scores = [0.0] * (3 + 256) + [float(len(p)) for p in pieces]
     return tokens, scores, [int(t) for t in types]
 
 
