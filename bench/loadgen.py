@@ -66,7 +66,7 @@ async def run_kitt(port: int, concurrency: int, requests: int) -> dict[str, floa
         concurrency=concurrency,
         max_requests=requests,
     )
-    workers = max(1, -(-concurrency // 128))
+    workers = loadgen.default_workers(concurrency)
     cpu0, wall0 = time.process_time() + _cpu_children(), time.perf_counter()
     result = await loadgen.run(plan, workers=workers)
     cpu = time.process_time() + _cpu_children() - cpu0

@@ -8,6 +8,7 @@ share one absolute start time (CLOCK_MONOTONIC is system-wide), so their records
 import asyncio
 import contextlib
 import gc
+import os
 import random
 import subprocess
 import sys
@@ -65,6 +66,20 @@ def poisson_arrivals(rate: float, count: int, *, burstiness: float = 1.0, seed: 
 
 def constant_arrivals(rate: float, count: int) -> tuple[float, ...]:
     return tuple(i / rate for i in range(count))
+
+
+SLOTS_PER_WORKER = 256
+
+
+def default_workers(concurrency: int) -> int:
+    """One worker per 256 concurrent streams, using at most half the cores.
+
+    Measured on 2 cores shared with the server (bench/loadgen.py): one worker handles 256 streams at
+    0.8 of a core, and a second worker there only competes with the server and costs accuracy. The
+    engine under test needs the other cores.
+    """
+    cap = max(1, (os.cpu_count() or 1) // 2)
+    return max(1, min(cap, -(-concurrency // SLOTS_PER_WORKER)))
 
 
 def split(plan: LoadPlan, workers: int) -> list[LoadPlan]:

@@ -1,7 +1,5 @@
 """A performance test from a suite, run against an endpoint: one BenchmarkResult per test."""
 
-import math
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +13,12 @@ from kitt.events.results import BenchmarkResult, Metric, Sample
 from kitt.hardware.memory import MemorySampler
 
 log = structlog.get_logger(__name__)
-SLOTS_PER_WORKER = 128
 
 
 def _workers(test: PerformanceTest, concurrency: int) -> int:
     if test.workers is not None:
         return max(1, test.workers)
-    return max(1, min(os.cpu_count() or 1, math.ceil(concurrency / SLOTS_PER_WORKER)))
+    return loadgen.default_workers(concurrency)
 
 
 def _plan(

@@ -46,7 +46,7 @@ class PerformanceTest(
     dataset: str | None = None  # a JSONL ({"prompt": ...}) or text file of prompts
     sampling: SamplingOverride | None = None
     slo: Slo | None = None
-    workers: int | None = None  # load-generator processes; default: one per 128 concurrent requests
+    workers: int | None = None  # load-generator processes; default: loadgen.default_workers
     request_timeout_s: float = 300.0
     seed: int = 0
 
