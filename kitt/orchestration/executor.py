@@ -7,9 +7,10 @@ cancel finishes it as cancelled. The engine is stopped in every case.
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import structlog
@@ -17,7 +18,7 @@ import structlog
 from kitt import __version__
 from kitt.bench import performance, suites, warmup
 from kitt.bench.suites import Suite
-from kitt.engines import formats, images, preflight, preparation, specs
+from kitt.engines import formats, images, preflight, preparation
 from kitt.engines.external import ExternalRuntime
 from kitt.engines.native import NativeRuntime
 from kitt.engines.runtime import EngineError, EngineRuntime, Launch, Started
@@ -215,9 +216,11 @@ class Executor:
         self.progress("done", total, total)
         return results
 
-    async def _watch(self, runtime: EngineRuntime, work: "asyncio.Future[list[BenchmarkResult]] | object"):
+    async def _watch(
+        self, runtime: EngineRuntime, work: Coroutine[Any, Any, list[BenchmarkResult]]
+    ) -> list[BenchmarkResult]:
         """Run the benchmarks while watching the engine: if it dies, the run fails with its last lines."""
-        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(work)
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=ENGINE_WATCH_S)
@@ -233,11 +236,3 @@ class Executor:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-
-
-def known_engine(name: str) -> bool:
-    try:
-        specs.get(name)
-    except specs.UnknownEngine:
-        return False
-    return True
