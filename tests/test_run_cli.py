@@ -12,18 +12,12 @@ import pytest
 from kitt.models import tiny
 from kitt.storage import documents
 from tests.test_cli import KITT, kitt
-from tests.test_run import _engine_processes
+from tests.test_run import LONG_SUITE, _engine_processes
 
-LONG_SUITE = """
-name: long
-tests:
-  - kind: performance
-    name: soak
-    concurrency: [2]
-    max_requests: null
-    max_duration_s: 120
-sampling: {max_tokens: 64}
-"""
+
+def run_native(home: Path, model: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    """`kitt run` of MODEL on the native llama.cpp server."""
+    return kitt(home, "run", "-m", str(model), "-e", "llama_cpp", "--runtime", "native", *args, **kw)
 
 
 @pytest.fixture
@@ -34,20 +28,7 @@ def model(tmp_path: Path) -> Path:
 async def test_kitt_run_lands_in_karr_and_round_trips(tmp_path, model, database_url):
     home, env = tmp_path / "home", {"KITT_DATABASE_URL": database_url}
     results = tmp_path / "results"
-    result = kitt(
-        home,
-        "run",
-        "-m",
-        str(model),
-        "-e",
-        "llama_cpp",
-        "--runtime",
-        "native",
-        "-o",
-        str(results),
-        "--json",
-        env=env,
-    )
+    result = run_native(home, model, "-o", str(results), "--json", env=env)
     outcome = json.loads(result.stdout)
     [written] = documents.load(results / f"{outcome['run_id']}.json")
     assert written.run_id == outcome["run_id"] and written.status == "succeeded"
@@ -82,36 +63,12 @@ def test_a_profile_is_applied_to_the_engine_launch(tmp_path, model):
             "description": "",
         }
     ]
-    out = kitt(
-        home,
-        "run",
-        "-m",
-        str(model),
-        "-e",
-        "llama_cpp",
-        "--runtime",
-        "native",
-        "--profile",
-        "small",
-        "--json",
-    )
+    out = run_native(home, model, "--profile", "small", "--json")
     run_id = json.loads(out.stdout)["run_id"]
     doc = json.loads(kitt(home, "storage", "show", run_id).stdout)
     assert doc["info"]["engine_profile"] == "small"
     assert doc["info"]["engine_args"][-4:] == ["--ctx-size", "512", "-np", "2"]
-    missing = kitt(
-        home,
-        "run",
-        "-m",
-        str(model),
-        "-e",
-        "llama_cpp",
-        "--runtime",
-        "native",
-        "--profile",
-        "nope",
-        check=False,
-    )
+    missing = run_native(home, model, "--profile", "nope", check=False)
     assert missing.returncode == 1 and "no engine profile 'nope'" in missing.stderr
 
 

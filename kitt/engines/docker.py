@@ -18,7 +18,16 @@ import aiodocker
 import structlog
 
 from kitt.engines import health
-from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started, launch_env, render
+from kitt.engines.runtime import (
+    Endpoint,
+    EngineError,
+    Launch,
+    LogSink,
+    Started,
+    drained_lines,
+    launch_env,
+    render,
+)
 from kitt.hardware import gpus
 
 log = structlog.get_logger(__name__)
@@ -162,11 +171,7 @@ class DockerRuntime:
         )
 
     async def last_lines(self) -> list[str]:
-        # A container that just exited ends its log stream: let the pump deliver what is left.
-        if self._logs is not None and not await self.alive():
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._logs), 2)
-        return list(self.lines)
+        return await drained_lines(self._logs, self.lines, self.alive)
 
     async def _pump(self, logs: LogSink) -> None:
         assert self.container is not None

@@ -15,7 +15,16 @@ from pathlib import Path
 import structlog
 
 from kitt.engines import health
-from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started, launch_env, render
+from kitt.engines.runtime import (
+    Endpoint,
+    EngineError,
+    Launch,
+    LogSink,
+    Started,
+    drained_lines,
+    launch_env,
+    render,
+)
 from kitt.engines.specs import EngineSpec
 from kitt.runtime.children import die_with_parent
 
@@ -102,11 +111,7 @@ class NativeRuntime:
         )
 
     async def last_lines(self) -> list[str]:
-        # An engine that just exited may still have output in the pipe: let the reader drain it.
-        if self._reader is not None and not await self.alive():
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._reader), 2)
-        return list(self.lines)
+        return await drained_lines(self._reader, self.lines, self.alive)
 
     async def _pump(self, logs: LogSink) -> None:
         assert self.process is not None and self.process.stdout is not None

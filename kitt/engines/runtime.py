@@ -1,6 +1,8 @@
 """The seam between a run and an engine: start it somewhere, get an endpoint, stop it."""
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 import msgspec
@@ -55,6 +57,16 @@ class EngineRuntime(Protocol):
     async def last_lines(self) -> list[str]: ...
 
     async def stop(self) -> None: ...
+
+
+async def drained_lines(
+    pump: "asyncio.Task[None] | None", lines: Iterable[str], alive: Callable[[], Awaitable[bool]]
+) -> list[str]:
+    """The engine's last lines; if it just exited, first let its log pump deliver what is still in flight."""
+    if pump is not None and not await alive():
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(pump), 2)
+    return list(lines)
 
 
 def launch_env(launch: Launch) -> dict[str, str]:
