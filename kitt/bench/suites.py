@@ -59,7 +59,36 @@ class PerformanceTest(
             raise ValueError("set max_requests or max_duration_s, or the test never ends")
 
 
-AnyTest = PerformanceTest
+class QualityTest(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="quality", tag_field="kind"
+):
+    """A quality benchmark through lm-eval: a built-in one, or a custom file (path or name in
+    `$KITT_HOME/benchmarks/`)."""
+
+    name: str
+    benchmark: str  # gsm8k | mmlu | truthfulqa | hellaswag | a custom benchmark
+    mode: Literal["auto", "loglikelihood", "generative"] = "auto"  # auto: loglikelihood if the engine can
+    limit: float | None = None  # documents per task: a count, or a fraction when below 1
+    num_fewshot: int | None = None  # the stock task's default when unset
+    concurrency: int = 1
+    max_gen_toks: int | None = None
+    max_length: int = 2048
+    timeout_s: float = 3600.0  # the whole evaluation; past it the worker is stopped and the test fails
+    request_timeout_s: int = 300
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError("limit must be positive (a count, or a fraction below 1)")
+        if self.limit is not None and self.limit >= 1 and self.limit != int(self.limit):
+            raise ValueError("a limit of 1 or more is a count of documents and must be whole")
+        if self.concurrency < 1 or self.timeout_s <= 0:
+            raise ValueError("concurrency and timeout_s must be positive")
+        if self.num_fewshot is not None and self.num_fewshot < 0:
+            raise ValueError("num_fewshot cannot be negative")
+
+
+AnyTest = PerformanceTest | QualityTest
 
 
 class Suite(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,7 +104,7 @@ class Suite(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         if not self.tests:
             raise ValueError("a suite needs at least one test")
 
-    def sampling_for(self, test: AnyTest) -> Sampling:
+    def sampling_for(self, test: PerformanceTest) -> Sampling:
         return test.sampling.apply(self.sampling) if test.sampling else self.sampling
 
 

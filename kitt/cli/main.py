@@ -9,8 +9,10 @@ from kitt.cli.events import events
 from kitt.cli.models import models
 from kitt.cli.projections import project, projections
 from kitt.cli.run import run
+from kitt.cli.settings import settings_group
 from kitt.cli.storage import storage
 from kitt.cli.streams import streams
+from kitt.cli.tests import test_group
 from kitt.cli.up import up
 
 
@@ -37,6 +39,8 @@ cli.add_command(run)
 cli.add_command(engines)
 cli.add_command(fingerprint_cmd)
 cli.add_command(models)
+cli.add_command(settings_group)
+cli.add_command(test_group)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from kitt.orchestration.reporting import CommandReporter
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import session
 from kitt.storage import documents, queries
+from kitt.storage import settings as stored_settings
 
 SUMMARY = (("ttft", "p50"), ("itl", "p50"), ("tpot", "p50"), ("e2e", "p50"))
 
@@ -103,6 +104,11 @@ async def _run(request: RunRequest, as_json: bool, output: Path | None) -> RunOu
             except (profiles.ProfileError, specs.UnknownEngine) as exc:
                 raise click.ClickException(str(exc)) from None
             request = msgspec.structs.replace(request, profile_args=found.args, profile_env=found.env)
+        request = msgspec.structs.replace(
+            request,
+            datasets_dir=await stored_settings.text(s.engine, "datasets_dir"),
+            trusted_tasks_dir=await stored_settings.text(s.engine, "trusted_tasks_dir"),
+        )
         console = Console(stderr=True)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
         with Progress(
@@ -135,7 +141,9 @@ def _summary(outcome: RunOutcome) -> None:
     )
     for result in outcome.benchmarks:
         _rows(table, result)
-    console.print(table)
+    if table.rows:
+        console.print(table)
+    _quality_table(console, outcome)
     for result in outcome.benchmarks:
         if result.name == "warmup":
             figures = {m.name: m.value for m in result.metrics}
@@ -146,6 +154,28 @@ def _summary(outcome: RunOutcome) -> None:
     colour = "green" if outcome.status == "succeeded" else "red"
     console.print(f"[{colour}]{outcome.status}[/{colour}]" + (f": {outcome.error}" if outcome.error else ""))
     console.print(f"stored in KARR: kitt storage show {outcome.run_id}")
+
+
+def _quality_table(console: Console, outcome: RunOutcome) -> None:
+    quality = [r for r in outcome.benchmarks if r.kind in ("quality", "custom")]
+    if not quality:
+        return
+    table = Table("benchmark", "mode", "status", "score", "± stderr", "metric", "documents", "shots")
+    for result in quality:
+        score = next((m for m in result.metrics if m.name == "score"), None)
+        stderr = next((m.value for m in result.metrics if m.name == "score_stderr"), None)
+        metric = f"{score.labels.get('metric')} ({score.labels.get('filter')})" if score else "-"
+        table.add_row(
+            result.name,
+            result.mode or "-",
+            result.status if not result.error else f"{result.status}: {result.error[:80]}",
+            "-" if score is None or score.value is None else f"{score.value:.4f}",
+            "-" if stderr is None else f"{stderr:.4f}",
+            metric,
+            str(result.settings.get("documents", "-")),
+            str(result.settings.get("num_fewshot", "-")),
+        )
+    console.print(table)
 
 
 def _rows(table: Table, result: BenchmarkResult) -> None:

@@ -47,7 +47,9 @@ Sample = dict[str, float | int | str | bool | None]
 class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     kind: str  # "performance" | "quality" | "custom"
-    status: str = "succeeded"  # "succeeded" | "failed" | "invalid" (the client, not the engine, set the pace)
+    # "succeeded" | "failed" | "invalid" (the client, not the engine, set the pace) | "skipped" (the engine
+    # cannot serve this benchmark in any mode the suite allows; `error` says why)
+    status: str = "succeeded"
     mode: str | None = None  # quality mode: "loglikelihood" | "generative"
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -16,8 +16,9 @@ import msgspec
 import structlog
 
 from kitt import __version__
-from kitt.bench import performance, suites, warmup
-from kitt.bench.suites import Suite
+from kitt.bench import loadgen, performance, suites, warmup
+from kitt.bench.quality import runner as quality
+from kitt.bench.suites import PerformanceTest, QualityTest, Suite
 from kitt.engines import formats, images, preflight, preparation
 from kitt.engines.external import ExternalRuntime
 from kitt.engines.native import NativeRuntime
@@ -47,6 +48,8 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     auto_pull: bool = False
     agent: str | None = None
     health_timeout_s: float = 600.0
+    datasets_dir: str | None = None  # the datasets_dir setting; else KITT_DATASETS_DIR, else the shipped copy
+    trusted_tasks_dir: str | None = None  # where custom lm-eval tasks may use `!function`
 
 
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,26 +191,28 @@ class Executor:
     ) -> list[BenchmarkResult]:
         started, first_token_s = engine
         results: list[BenchmarkResult] = []
-        total = suite.runs * len(suite.tests) + 1
+        quality_tests = sum(isinstance(t, QualityTest) for t in suite.tests)
+        total = suite.runs * (len(suite.tests) - quality_tests) + quality_tests + 1
+        warmed = False
         for run_index in range(suite.runs):
             for test in suite.tests:
+                if isinstance(test, QualityTest) and run_index > 0:
+                    continue  # deterministic (temperature 0, fixed seed): one pass is the figure
                 label = test.name if suite.runs == 1 else f"{test.name} (run {run_index + 1}/{suite.runs})"
+                kind = "quality" if isinstance(test, QualityTest) else "performance"
                 self.progress(label, len(results), total)
-                await self.reporter.progress(
-                    request.run_id, BenchmarkStarted(name=test.name, kind="performance")
-                )
+                await self.reporter.progress(request.run_id, BenchmarkStarted(name=test.name, kind=kind))
                 await self.reporter.log(request.run_id, "kitt", f"benchmark {label} started")
-                result, first = await performance.run_test(
-                    test,
-                    suite.sampling_for(test),
-                    started.endpoint,
-                    run_index=run_index,
-                    unified_memory=hardware.unified_memory,
-                )
+                first = None
+                if isinstance(test, QualityTest):
+                    result = await self._quality(request, test, started, label, (len(results), total))
+                else:
+                    result, first = await self._performance(test, suite, started, hardware, run_index)
                 await self.reporter.benchmark(request.run_id, result)
                 await self.reporter.log(request.run_id, "kitt", f"benchmark {label} {result.status}")
                 results.append(result)
-                if len(results) == 1 and first is not None:
+                if not warmed and first is not None:
+                    warmed = True
                     analysis = warmup.analyse(
                         first.records, launch_s=started.launch_s, first_token_s=first_token_s
                     )
@@ -215,6 +220,35 @@ class Executor:
                     results.append(analysis)
         self.progress("done", total, total)
         return results
+
+    async def _performance(
+        self, test: PerformanceTest, suite: Suite, started: Started, hardware: Hardware, run_index: int
+    ) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
+        return await performance.run_test(
+            test,
+            suite.sampling_for(test),
+            started.endpoint,
+            run_index=run_index,
+            unified_memory=hardware.unified_memory,
+        )
+
+    async def _quality(
+        self, request: RunRequest, test: QualityTest, started: Started, label: str, step: tuple[int, int]
+    ) -> BenchmarkResult:
+        async def line(text: str) -> None:
+            await self.reporter.log(request.run_id, "lm-eval", text)
+
+        def requests(done: int, total: int) -> None:
+            self.progress(f"{label}: {done}/{total} requests", *step)
+
+        context = quality.Context(
+            self.home,
+            datasets_dir=request.datasets_dir,
+            trusted_dir=request.trusted_tasks_dir,
+            on_line=line,
+            on_progress=requests,
+        )
+        return await quality.run_test(test, started.endpoint, context)
 
     async def _watch(
         self, runtime: EngineRuntime, work: Coroutine[Any, Any, list[BenchmarkResult]]

@@ -9,7 +9,9 @@ converters write JSON Lines in the schema of the hub dataset each stock task was
 
 import bz2
 import csv
+import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,4 +182,64 @@ def hellaswag(source: Path, target: Path) -> Converted:
     )
 
 
+class _Done(msgspec.Struct, frozen=True):
+    stamp: str
+    converted: Converted
+
+
 CONVERTERS = {"gsm8k": gsm8k, "mmlu": mmlu, "truthfulqa": truthfulqa, "hellaswag": hellaswag}
+
+
+def default_dir() -> Path:
+    """The shipped copy: inside the installed package, or the source tree's `datasets/`."""
+    package = Path(__file__).resolve().parents[2]
+    for candidate in (package / "_datasets", package.parent / "datasets"):
+        if candidate.is_dir():
+            return candidate
+    return package / "_datasets"
+
+
+def resolve_dir(setting: str | None) -> Path:
+    """The dataset directory: the `datasets_dir` setting, else `KITT_DATASETS_DIR`, else the shipped copy."""
+    chosen = setting or os.environ.get("KITT_DATASETS_DIR")
+    return Path(chosen).expanduser() if chosen else default_dir()
+
+
+def _stamp(folder: Path) -> str:
+    """What the raw files were (names, sizes, times): a changed copy is converted again."""
+    entries = sorted(
+        f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def prepare(benchmark: str, source: Path, cache: Path) -> Converted:
+    """Convert one benchmark's raw files from `source` into `cache`, reusing an earlier conversion."""
+    if benchmark not in CONVERTERS:
+        raise DatasetError(f"no converter for {benchmark!r}; known: {', '.join(CONVERTERS)}")
+    raw = source / benchmark
+    if not raw.is_dir():
+        raise DatasetError(
+            f"dataset directory {source} has no {benchmark}/ folder "
+            "(point KITT_DATASETS_DIR or the datasets_dir setting at a copy laid out as datasets/README.md)"
+        )
+    stamp = f"{raw.resolve()}\n{_stamp(raw)}"
+    done = cache / benchmark / "converted.json"
+    if done.exists():
+        previous = msgspec.json.decode(done.read_bytes(), type=_Done)
+        if previous.stamp == stamp and all(Path(f).exists() for f in previous.converted.files.values()):
+            return previous.converted
+    converted = CONVERTERS[benchmark](source, cache)
+    done.write_bytes(msgspec.json.encode(_Done(stamp=stamp, converted=converted)))
+    return converted
+
+
+def source_of(source: Path, benchmark: str) -> str:
+    """The SOURCE.txt line that names where the raw copy came from, for the result's settings."""
+    path = source / benchmark / "SOURCE.txt"
+    if not path.exists():
+        return str(source / benchmark)
+    first = next((line.strip() for line in path.read_text().splitlines() if line.strip()), "")
+    return first or str(source / benchmark)

@@ -1,0 +1,118 @@
+"""Runs the evaluation worker as a child process with a deadline, relaying its progress and log lines.
+
+A worker that hangs past its timeout, crashes, or exits non-zero becomes a `QualityError` whose message
+says which and quotes its last lines; the runtime itself is never at risk. Cancelling stops the worker's
+whole process group.
+"""
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import msgspec
+
+from kitt.bench.quality.job import Evaluation, Job
+from kitt.runtime.children import die_with_parent
+
+STOP_GRACE_S = 5.0
+_PROGRESS = re.compile(r"(\d+)/(\d+) \[")
+LineSink = Callable[[str], Awaitable[None]]
+ProgressSink = Callable[[int, int], None]
+
+
+class QualityError(Exception):
+    """The evaluation could not produce a result; the message is the benchmark's failure reason."""
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+
+
+async def _relay(
+    stream: asyncio.StreamReader, on_line: LineSink, on_progress: ProgressSink, tail: deque[str]
+) -> None:
+    """Split on CR and LF (tqdm redraws with CR): progress bars feed `on_progress`, the rest are log lines."""
+    pending = b""
+    while chunk := await stream.read(65536):
+        pending += chunk
+        *lines, pending = re.split(rb"[\r\n]", pending)
+        for raw in lines:
+            line = raw.decode(errors="replace").rstrip()
+            if not line:
+                continue
+            found = _PROGRESS.search(line)
+            if found and "|" in line:
+                on_progress(int(found.group(1)), int(found.group(2)))
+                continue
+            tail.append(line)
+            await on_line(line)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+async def evaluate(
+    job: Job,
+    *,
+    timeout_s: float,
+    on_line: LineSink,
+    on_progress: ProgressSink,
+    python: str = sys.executable,
+) -> Evaluation:
+    output = Path(job.output)
+    await asyncio.to_thread(output.unlink, missing_ok=True)
+    process = await asyncio.create_subprocess_exec(
+        python,
+        "-m",
+        "kitt.bench.quality.worker",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(msgspec.json.encode(job))
+    process.stdin.close()
+    tail: deque[str] = deque(maxlen=12)
+    relay = asyncio.create_task(_relay(process.stdout, on_line, on_progress, tail))
+    try:
+        await asyncio.wait_for(process.wait(), timeout_s)
+    except TimeoutError:
+        await _stop(process)
+        raise QualityError(f"lm-eval did not finish within {timeout_s:g} s and was stopped") from None
+    finally:
+        await _stop(process)  # cancelled or timed out: the worker never outlives its benchmark
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(relay, 2)
+    raw = await asyncio.to_thread(_read, output)
+    if process.returncode != 0 or raw is None:
+        how = (
+            f"was killed by signal {-process.returncode}"
+            if (process.returncode or 0) < 0
+            else (f"exited with status {process.returncode}")
+        )
+        lines = "\n  ".join(tail) or "(no output)"
+        raise QualityError(f"lm-eval {how}; its last lines:\n  {lines}")
+    try:
+        return msgspec.json.decode(raw, type=Evaluation)
+    except msgspec.DecodeError as exc:
+        raise QualityError(f"lm-eval's results could not be read: {exc}") from None

@@ -1,0 +1,44 @@
+"""What the parent hands the evaluation worker, and what the worker hands back: typed both ways."""
+
+import msgspec
+
+from kitt.bench.quality.catalog import Mode, Variant
+
+Scalar = float | int | str | bool | None
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    base_url: str  # the engine's completions URL
+    model: str  # the name requests must use
+    mode: Mode
+    tasks: tuple[str, ...]  # task or group names to run
+    variant: Variant | None = None  # a built-in benchmark: its task files are written by the worker
+    files: dict[str, str] = {}  # the converted data files the variant points at
+    include_paths: tuple[str, ...] = ()  # folders holding custom task files
+    limit: float | None = None  # per task: a count (≥ 1) or a fraction (< 1)
+    num_fewshot: int | None = None
+    concurrency: int = 1
+    max_gen_toks: int | None = None
+    max_length: int = 2048
+    request_timeout_s: int = 300
+    seed: int = 1234
+    work_dir: str  # scratch for generated task files
+    output: str  # where the worker writes its Evaluation
+
+
+class TaskScores(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    group: bool
+    alias: str | None = None
+    version: Scalar = None
+    num_fewshot: int | None = None
+    samples: int | None = None  # how many documents were scored
+    scores: dict[str, float | None]  # "metric,filter" -> value; "metric_stderr,filter" for its stderr
+
+
+class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
+    lm_eval_version: str
+    tasks: tuple[TaskScores, ...]
+    subtasks: dict[str, list[str]] = {}  # group -> its members
+    samples: tuple[dict[str, Scalar], ...] = ()
+    duration_s: float

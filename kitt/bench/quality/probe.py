@@ -1,0 +1,110 @@
+"""Can this engine score loglikelihood tasks? Ask it once, before any quality run.
+
+Loglikelihood tasks read the logprob of every prompt token from a completions request with `echo` and
+`logprobs`. A server that ignores `echo` (llama.cpp, Ollama) returns logprobs for the generated token only,
+and lm-eval would turn that into chance-level scores without complaint; so the probe checks that one logprob
+comes back per prompt token, and that the server can tokenize remotely (vLLM's `/tokenize`, `/detokenize`
+and `/tokenizer_info`), which lm-eval needs to know where the context ends.
+"""
+
+import msgspec
+
+from kitt.engines.httpconn import HttpError, fetch
+from kitt.engines.runtime import Endpoint
+
+PROBE_PROMPT = "The quick brown fox jumps over the lazy dog"
+
+
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    loglikelihood: bool
+    reason: str = ""  # why loglikelihood tasks are refused, when they are
+    prompt_tokens: int | None = None
+    prompt_logprobs: int | None = None
+
+
+class _Logprobs(msgspec.Struct):
+    token_logprobs: list[float | None] = []
+
+
+class _Choice(msgspec.Struct):
+    text: str = ""
+    logprobs: _Logprobs | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int | None = None
+
+
+class _Completion(msgspec.Struct):
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+
+
+class _Tokens(msgspec.Struct):
+    tokens: list[int | str | dict[str, object]] = []
+
+
+async def _post(endpoint: Endpoint, path: str, payload: dict[str, object]) -> tuple[int, bytes]:
+    response = await fetch(endpoint.host, endpoint.port, "POST", path, msgspec.json.encode(payload), 30.0)
+    return response.status, response.body()
+
+
+async def _count_tokens(endpoint: Endpoint) -> int | None:
+    status, body = await _post(endpoint, "/tokenize", {"prompt": PROBE_PROMPT, "add_special_tokens": False})
+    if status != 200:
+        return None
+    try:
+        return len(msgspec.json.decode(body, type=_Tokens).tokens) or None
+    except msgspec.ValidationError:
+        return None
+
+
+async def probe(endpoint: Endpoint) -> Capabilities:
+    """One echo + logprobs request; loglikelihood is allowed only when every prompt token has a logprob."""
+    payload = {
+        "model": endpoint.model,
+        "prompt": PROBE_PROMPT,
+        "max_tokens": 1,
+        "temperature": 0,
+        "logprobs": 1,
+        "echo": True,
+    }
+    try:
+        status, body = await _post(endpoint, "/v1/completions", payload)
+        counted = await _count_tokens(endpoint)
+        info = await fetch(endpoint.host, endpoint.port, "GET", "/tokenizer_info", timeout=30.0)
+    except (HttpError, OSError, TimeoutError) as exc:
+        return Capabilities(loglikelihood=False, reason=f"the echo/logprobs probe failed: {exc}")
+    if status != 200:
+        text = body[:200].decode(errors="replace")
+        return Capabilities(
+            loglikelihood=False, reason=f"the engine refused an echo/logprobs request (HTTP {status}: {text})"
+        )
+    try:
+        completion = msgspec.json.decode(body, type=_Completion)
+    except msgspec.DecodeError as exc:
+        return Capabilities(loglikelihood=False, reason=f"the echo/logprobs probe got malformed JSON: {exc}")
+    prompt_tokens = counted or (completion.usage.prompt_tokens if completion.usage else None)
+    choice = completion.choices[0] if completion.choices else _Choice()
+    returned = len(choice.logprobs.token_logprobs) if choice.logprobs else 0
+    if prompt_tokens is None:
+        reason = "the engine reports no prompt token count, so echoed logprobs cannot be checked"
+        return Capabilities(loglikelihood=False, reason=reason, prompt_logprobs=returned)
+    if not choice.text.startswith(PROBE_PROMPT) or returned < prompt_tokens:
+        reason = (
+            f"the engine does not echo prompt logprobs ({returned} logprobs for a {prompt_tokens}-token "
+            "prompt); loglikelihood tasks would score at chance, so they are refused — run the "
+            "generative variant instead"
+        )
+        return Capabilities(
+            loglikelihood=False, reason=reason, prompt_tokens=prompt_tokens, prompt_logprobs=returned
+        )
+    if counted is None or info.status != 200:
+        reason = (
+            "the engine echoes logprobs but has no remote tokenizer (/tokenize and /tokenizer_info; "
+            "on vLLM start it with --enable-tokenizer-info-endpoint)"
+        )
+        return Capabilities(
+            loglikelihood=False, reason=reason, prompt_tokens=prompt_tokens, prompt_logprobs=returned
+        )
+    return Capabilities(loglikelihood=True, prompt_tokens=prompt_tokens, prompt_logprobs=returned)
