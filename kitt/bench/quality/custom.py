@@ -175,7 +175,7 @@ def load(path: Path, trusted: Path | None = None) -> Custom:
             mode="generative",
             simple=simple,
         )
-    if "task" in data or "include" in data:
+    if {"task", "include", "dataset_path", "output_type"} & data.keys():
         return _lm_eval(path, text, data, trusted)
     raise YamlError(
         f"{path}: line 1: neither KITT's format (`name`, `scoring`, `items`) nor an lm-eval task (`task`)"

@@ -1,0 +1,72 @@
+"""`kitt run -s quality-quick` end to end on the real llama.cpp server with the tiny GGUF model.
+
+llama.cpp cannot echo prompt logprobs, so the probe sends MMLU to its generative variant; GSM8K is
+generative anyway. Random weights score near zero: these tests check the plumbing and the counts, on
+SQLite and PostgreSQL.
+"""
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from kitt.projections.models import MetricRow
+from kitt.storage import queries
+from tests.test_cli import kitt
+from tests.test_run_cli import model, run_native  # noqa: F401 - fixture
+
+
+async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, database_url, engine):  # noqa: F811
+    home, env = tmp_path / "home", {"KITT_DATABASE_URL": database_url}
+    out = run_native(home, model, "-s", "quality-quick", "--json", env=env)
+    outcome = json.loads(out.stdout)
+    assert outcome["status"] == "succeeded", outcome["error"]
+    gsm8k, mmlu = outcome["benchmarks"]
+    assert (gsm8k["name"], gsm8k["kind"], gsm8k["mode"]) == ("gsm8k", "quality", "generative")
+    assert (mmlu["name"], mmlu["kind"], mmlu["mode"]) == ("mmlu", "quality", "generative")
+    assert gsm8k["settings"]["documents"] == 5 and gsm8k["settings"]["num_fewshot"] == 5
+    assert len(gsm8k["samples"]) == 5 * 2  # strict-match and flexible-extract, per document
+    assert mmlu["settings"]["documents"] == 57 and len(mmlu["samples"]) == 57
+    assert mmlu["settings"]["tasks"] == "mmlu_generative" and mmlu["settings"]["lm_eval_version"] == "0.4.13"
+    assert "grade-school-math" in gsm8k["settings"]["dataset_source"]
+
+    [doc] = await queries.documents(engine, [outcome["run_id"]])
+    assert [b.name for b in doc.benchmarks] == ["gsm8k", "mmlu"]
+    subjects = {m.labels["subject"] for m in doc.benchmarks[1].metrics if "subject" in m.labels}
+    assert len(subjects) == 57 and "anatomy" in subjects
+    async with engine.connect() as conn:
+        rows = await conn.scalar(
+            select(func.count()).select_from(MetricRow).where(MetricRow.run_id == outcome["run_id"])
+        )
+    assert rows == sum(len(b.metrics) for b in doc.benchmarks) and rows > 57 * 2
+
+
+def test_a_custom_benchmark_in_a_user_suite_runs_on_llama_cpp(tmp_path, model):  # noqa: F811
+    home = tmp_path / "home"
+    kitt(home, "test", "new", "smoke")
+    suite = tmp_path / "mine.yaml"
+    suite.write_text(
+        "name: mine\ntests:\n"
+        "  - {kind: quality, name: smoke, benchmark: smoke}\n"
+        "  - {kind: quality, name: hellaswag, benchmark: hellaswag, limit: 2}\n"
+    )
+    outcome = json.loads(run_native(home, model, "-s", str(suite), "--json").stdout)
+    smoke, hellaswag = outcome["benchmarks"]
+    assert (smoke["kind"], smoke["status"], smoke["settings"]["documents"]) == ("custom", "succeeded", 2)
+    assert [m["name"] for m in smoke["metrics"]][:2] == ["score", "score_stderr"]
+    # HellaSwag has only a loglikelihood variant, which llama.cpp cannot serve: skipped with the reason.
+    assert hellaswag["status"] == "skipped" and "does not echo prompt logprobs" in hellaswag["error"]
+    assert outcome["status"] == "succeeded"
+
+
+def test_a_failed_quality_benchmark_fails_the_run_with_the_reason(tmp_path, model):  # noqa: F811
+    home = tmp_path / "home"
+    suite = Path(tmp_path / "bad.yaml")
+    test = "{kind: quality, name: m, benchmark: mmlu, mode: loglikelihood}"
+    suite.write_text(f"name: bad\ntests:\n  - {test}\n")
+    result = run_native(home, model, "-s", str(suite), "--json", check=False)
+    assert result.returncode == 1
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] == "failed" and "loglikelihood tasks refused for llama.cpp" in outcome["error"]
+    [run] = json.loads(kitt(home, "storage", "list", "--json").stdout)
+    assert run["status"] == "failed"
