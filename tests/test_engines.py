@@ -157,7 +157,9 @@ def test_builtin_suites_load_and_carry_their_settings(tmp_path):
             "line 5: .*concurency",
         ),
         ("name: x\nruns: two\ntests: []\n", r"line 2: Expected `int`, got `str` - at `\$.runs`"),
-        ("name: x\ntests:\n  - kind: quality\n", "line 3: .*Invalid value 'quality'"),
+        ("name: x\ntests:\n  - kind: quality\n", "line 3: Object missing required field `name`"),
+        ("name: x\ntests:\n  - kind: essay\n", "line 3: .*Invalid value 'essay'"),
+        ("name: x\ntests:\n  - {kind: quality, name: q, benchmark: b, limit: 2.5}\n", "line 3: .*whole"),
         ("name: x\ntests: [\n", "line 3, column 1"),
     ],
 )
