@@ -1,6 +1,6 @@
 """KITT's quality path next to a direct `lm_eval.simple_evaluate` call, on the same endpoint and data.
 
-The endpoint is `kitt.bench.quality.stubvllm` (its own process: a server written to vLLM's scoring
+The endpoint is `kitt.bench.quality.scoringserver` (its own process: a server written to vLLM's scoring
 contract, fast and deterministic). Each round runs, in alternation:
 - KITT: `runner.run_test` as the executor calls it (probe, converted data, task files, the worker
   subprocess, results mapped to metrics), timed from the call to the result;
@@ -119,7 +119,7 @@ def main() -> None:
     if args.one:
         return _one(args.one)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "kitt.bench.quality.stubvllm", "--port", str(port)])
+    server = subprocess.Popen([sys.executable, "-m", "kitt.bench.quality.scoringserver", "--port", str(port)])
     time.sleep(2)
     endpoint = Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("vllm"))
     try:

@@ -1,6 +1,6 @@
 """Quality benchmarks through lm-eval against a server that speaks vLLM's scoring contract.
 
-The server (`kitt.bench.quality.stubvllm`) is a test server written to vLLM's documented response schema
+The server (`kitt.bench.quality.scoringserver`) is a test server written to vLLM's documented response schema
 for completions with echo + logprobs and its /tokenize, /detokenize and /tokenizer_info endpoints; it is not
 vLLM, and its "model" is a fixed table, so an evaluation's scores are reproducible. The real llama.cpp
 server, which cannot echo prompt logprobs, is exercised in test_quality_run.py.
@@ -32,7 +32,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "datasets"
 def _serve(*flags: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "kitt.bench.quality.stubvllm", "--port", str(port), *flags]
+        [sys.executable, "-m", "kitt.bench.quality.scoringserver", "--port", str(port), *flags]
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -160,3 +160,29 @@ def test_converted_data_is_reused_until_the_raw_copy_changes(tmp_path):
     lines = (raw / "gsm8k" / "test.jsonl").read_text().splitlines()[:10]
     (raw / "gsm8k" / "test.jsonl").write_text("\n".join(lines) + "\n")
     assert datasets.prepare("gsm8k", raw, tmp_path / "cache").rows["test"] == 10
+
+
+@pytest.fixture(scope="module")
+def tgi():
+    process, port = _serve("--flavor", "tgi")
+    yield Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("tgi"))
+    process.terminate()
+    process.wait(10)
+
+
+async def test_tgi_scores_loglikelihood_through_its_prefill_like_vllm_through_echo(tgi, scorer, tmp_path):
+    """The TGI-flavored server is written to TGI's documented /generate and /tokenize schema (it is not
+    TGI); its model is the vLLM flavor's, so the same continuations must score the same."""
+    capabilities = await probe(tgi)
+    assert capabilities.loglikelihood and capabilities.prompt_tokens == 44  # BOS + 43 bytes
+    test = QualityTest(name="mmlu", benchmark="mmlu", limit=1, concurrency=4)
+    on_tgi = await runner.run_test(test, tgi, _context(tmp_path))
+    on_vllm = await runner.run_test(test, scorer, _context(tmp_path))
+    assert on_tgi.status == "succeeded", on_tgi.error
+    assert on_tgi.mode == on_vllm.mode == "loglikelihood"
+
+    def accuracy(result):
+        return {m.labels["task"]: m.value for m in result.metrics if m.name == "acc"}
+
+    assert accuracy(on_tgi) == accuracy(on_vllm) and len(accuracy(on_tgi)) == 62
+    assert [s["response"] for s in on_tgi.samples] != [] and len(on_tgi.samples) == 57

@@ -1,7 +1,7 @@
 """Custom quality benchmarks: validation with precise errors, the trusted directory, scoring rules, and
 lm-eval failures (a crash, a hang) reported as the benchmark's failure.
 
-Evaluations run against `kitt.bench.quality.stubvllm`, a test server written to vLLM's documented
+Evaluations run against `kitt.bench.quality.scoringserver`, a test server written to vLLM's documented
 completions schema (see test_quality.py); it is not vLLM.
 """
 

@@ -8,7 +8,8 @@ Scalar = float | int | str | bool | None
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):
-    base_url: str  # the engine's completions URL
+    server_url: str  # the engine's root URL
+    dialect: str = "openai"  # the engine's API: "tgi" scores loglikelihood through TGI's native /generate
     model: str  # the name requests must use
     mode: Mode
     tasks: tuple[str, ...]  # task or group names to run

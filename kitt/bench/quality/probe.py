@@ -1,10 +1,11 @@
 """Can this engine score loglikelihood tasks? Ask it once, before any quality run.
 
 Loglikelihood tasks read the logprob of every prompt token from a completions request with `echo` and
-`logprobs`. A server that ignores `echo` (llama.cpp, Ollama) returns logprobs for the generated token only,
-and lm-eval would turn that into chance-level scores without complaint; so the probe checks that one logprob
-comes back per prompt token, and that the server can tokenize remotely (vLLM's `/tokenize`, `/detokenize`
-and `/tokenizer_info`), which lm-eval needs to know where the context ends.
+`logprobs` (on TGI: the prefill details of its native `/generate`). A server that ignores `echo`
+(llama.cpp, Ollama) returns logprobs for the generated token only, and lm-eval would turn that into
+chance-level scores without complaint; so the probe checks that one logprob comes back per prompt token,
+and that the server can tokenize remotely (vLLM's `/tokenize`, `/detokenize` and `/tokenizer_info`; TGI's
+`/tokenize`), which lm-eval needs to know where the context ends.
 """
 
 import msgspec
@@ -59,8 +60,43 @@ async def _count_tokens(endpoint: Endpoint) -> int | None:
         return None
 
 
+class _Prefill(msgspec.Struct):
+    logprob: float | None = None
+
+
+class _Details(msgspec.Struct):
+    prefill: list[_Prefill] = []
+
+
+class _Generated(msgspec.Struct):
+    details: _Details | None = None
+
+
+async def _probe_tgi(endpoint: Endpoint) -> Capabilities:
+    """TGI: `/generate` with `decoder_input_details` gives a logprob for each token `/tokenize` counts."""
+    parameters = {"max_new_tokens": 1, "details": True, "decoder_input_details": True, "do_sample": False}
+    try:
+        counted_status, counted = await _post(endpoint, "/tokenize", {"inputs": PROBE_PROMPT})
+        status, body = await _post(endpoint, "/generate", {"inputs": PROBE_PROMPT, "parameters": parameters})
+        tokens = len(msgspec.json.decode(counted)) if counted_status == 200 else None
+        details = msgspec.json.decode(body, type=_Generated).details if status == 200 else None
+    except (HttpError, OSError, TimeoutError, msgspec.DecodeError) as exc:
+        return Capabilities(loglikelihood=False, reason=f"the TGI prefill probe failed: {exc}")
+    prefill = details.prefill if details else []
+    scored = sum(1 for p in prefill[1:] if p.logprob is not None)
+    if tokens is None or not prefill or len(prefill) != tokens or scored < tokens - 1:
+        reason = (
+            f"TGI returned {scored} prefill logprobs for a {tokens}-token prompt "
+            "(/generate with decoder_input_details, /tokenize); loglikelihood tasks are refused"
+        )
+        return Capabilities(loglikelihood=False, reason=reason, prompt_tokens=tokens, prompt_logprobs=scored)
+    return Capabilities(loglikelihood=True, prompt_tokens=tokens, prompt_logprobs=scored)
+
+
 async def probe(endpoint: Endpoint) -> Capabilities:
     """One echo + logprobs request; loglikelihood is allowed only when every prompt token has a logprob."""
+    if endpoint.spec.dialect == "tgi":
+        return await _probe_tgi(endpoint)
     payload = {
         "model": endpoint.model,
         "prompt": PROBE_PROMPT,

@@ -95,7 +95,8 @@ async def _mode(test: QualityTest, offered: tuple[Mode, ...], endpoint: Endpoint
 
 def _base_job(test: QualityTest, endpoint: Endpoint, mode: Mode, work: Path) -> dict[str, object]:
     return {
-        "base_url": f"{endpoint.url}/v1/completions",
+        "server_url": endpoint.url,
+        "dialect": endpoint.spec.dialect,
         "model": endpoint.model,
         "mode": mode,
         "limit": test.limit,

@@ -31,11 +31,22 @@ def _register_metrics() -> None:
             )(rule)
 
 
+def model_name(job: Job) -> str:
+    return "kitt-tgi" if job.dialect == "tgi" and job.mode == "loglikelihood" else "local-completions"
+
+
 def model_args(job: Job) -> dict[str, str | int | float | bool]:
-    """The `local-completions` arguments: a remote tokenizer for loglikelihood, none for generation."""
+    """local-completions: a remote tokenizer for loglikelihood, none for generation; kitt-tgi: TGI's."""
+    if model_name(job) == "kitt-tgi":
+        return {
+            "base_url": job.server_url,
+            "num_concurrent": job.concurrency,
+            "timeout": job.request_timeout_s,
+            "max_retries": 3,
+        }
     args: dict[str, str | int | float | bool] = {
         "model": job.model,
-        "base_url": job.base_url,
+        "base_url": f"{job.server_url}/v1/completions",
         "num_concurrent": job.concurrency,
         "max_retries": 3,
         "timeout": job.request_timeout_s,
@@ -108,14 +119,17 @@ def evaluate(job: Job) -> Evaluation:
     import lm_eval.tasks
     from lm_eval.tasks import TaskManager
 
+    from kitt.bench.quality import tgi  # imports lm-eval: only once the offline switches are set
+
     _register_metrics()
+    tgi.register()
     include = list(job.include_paths)
     if job.variant is not None:
         stock = Path(lm_eval.tasks.__file__).parent
         include.append(str(taskfiles.write(job.variant, job.files, stock, Path(job.work_dir) / "tasks")))
     manager = TaskManager(include_path=include, include_defaults=False)
     results = lm_eval.simple_evaluate(
-        model="local-completions",
+        model=model_name(job),
         model_args=model_args(job),
         tasks=list(job.tasks),
         num_fewshot=job.num_fewshot,

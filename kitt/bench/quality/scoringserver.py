@@ -1,12 +1,18 @@
-"""A test server that speaks vLLM's completions contract for scoring: echo + logprobs, and remote tokenizing.
+"""A test server that speaks the scoring contracts of vLLM (default) or TGI (`--flavor tgi`). It is neither.
 
-Written to vLLM's documented OpenAI-compatible response schema (it is not vLLM): `POST /v1/completions`
-with `echo` returns the prompt's tokens with their logprobs (the first is null, as vLLM's is) followed by
-the generated ones, each position's `top_logprobs` holding the top-k and the actual token; `POST /tokenize`,
+vLLM flavor, written to vLLM's documented OpenAI-compatible response schema: `POST /v1/completions` with
+`echo` returns the prompt's tokens with their logprobs (the first is null, as vLLM's is) followed by the
+generated ones, each position's `top_logprobs` holding the top-k and the actual token; `POST /tokenize`,
 `POST /detokenize` and `GET /tokenizer_info` are vLLM's tokenizer endpoints, which lm-eval's remote
-tokenizer uses. The "model" is deterministic: byte-level tokens and a fixed bigram table of logits, so two
-evaluations of the same data against it must score identically. `--no-echo` makes it ignore `echo` the way
-llama.cpp's server does. Run with `python -m kitt.bench.quality.stubvllm --port P`.
+tokenizer uses. `--no-echo` makes it ignore `echo` the way llama.cpp's server does.
+
+TGI flavor, written to TGI's documented schema: `POST /tokenize` (`{"inputs"}` → `[{id, text, start,
+stop}]`, a BOS token first), `POST /generate` with `details` and `decoder_input_details` (the prefill: every
+input token with its logprob, null for BOS), `GET /info`; its `/v1/completions` ignores `echo`, as TGI's does.
+
+The "model" is deterministic: byte-level tokens scored from a fixed table by a rolling hash of the prefix,
+so two evaluations of the same data score identically, and a continuation scores the same in both flavors.
+Run with `python -m kitt.bench.quality.scoringserver --port P [--flavor tgi] [--no-echo]`.
 """
 
 import argparse
@@ -118,7 +124,56 @@ def _choice(index: int, tokens: list[int], body: dict[str, object], echo: bool) 
     return choice
 
 
-def app(echo: bool = True) -> web.Application:
+def _tgi_tokens(text: str) -> list[dict[str, object]]:
+    tokens: list[dict[str, object]] = [{"id": 1, "text": "<s>", "start": 0, "stop": 0}]
+    offset = 0
+    for token in encode(text):
+        piece = decode([token])
+        tokens.append({"id": token, "text": piece, "start": offset, "stop": offset + len(piece)})
+        offset += len(piece)
+    return tokens
+
+
+def _tgi_routes(application: web.Application) -> None:
+    async def tokenize(request: web.Request) -> web.Response:
+        return web.json_response(_tgi_tokens((await request.json()).get("inputs", "")))
+
+    async def generate(request: web.Request) -> web.Response:
+        body = await request.json()
+        tokens = encode(body.get("inputs", ""))
+        parameters = body.get("parameters") or {}
+        generated = _generate(
+            tokens, int(parameters.get("max_new_tokens") or 20), parameters.get("stop") or []
+        )
+        answer: dict[str, object] = {"generated_text": decode(generated)}
+        if parameters.get("details"):
+            rows = _rows(tokens)
+            prefill = [{"id": 1, "text": "<s>", "logprob": None}]
+            if parameters.get("decoder_input_details"):
+                prefill += [
+                    {"id": t, "text": decode([t]), "logprob": LOGPROB[row][t]}
+                    for t, row in zip(tokens, rows, strict=True)
+                ]
+            answer["details"] = {
+                "finish_reason": "length",
+                "generated_tokens": len(generated),
+                "seed": None,
+                "prefill": prefill if parameters.get("decoder_input_details") else [],
+                "tokens": [
+                    {"id": t, "text": decode([t]), "logprob": None, "special": False} for t in generated
+                ],
+            }
+        return web.json_response(answer)
+
+    async def info(_: web.Request) -> web.Response:
+        return web.json_response({"model_id": "stub", "version": "2.4.0", "max_input_tokens": 4096})
+
+    application.router.add_post("/tokenize", tokenize)
+    application.router.add_post("/generate", generate)
+    application.router.add_get("/info", info)
+
+
+def app(echo: bool = True, flavor: str = "vllm") -> web.Application:
     async def completions(request: web.Request) -> web.Response:
         body = await request.json()
         try:
@@ -167,9 +222,12 @@ def app(echo: bool = True) -> web.Application:
 
     application = web.Application()
     application.router.add_post("/v1/completions", completions)
-    application.router.add_post("/tokenize", tokenize)
-    application.router.add_post("/detokenize", detokenize)
-    application.router.add_get("/tokenizer_info", tokenizer_info)
+    if flavor == "tgi":
+        _tgi_routes(application)
+    else:
+        application.router.add_post("/tokenize", tokenize)
+        application.router.add_post("/detokenize", detokenize)
+        application.router.add_get("/tokenizer_info", tokenizer_info)
     application.router.add_get("/v1/models", models)
     application.router.add_get("/health", health)
     return application
@@ -180,9 +238,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--no-echo", action="store_true", help="ignore `echo`, as llama.cpp's server does")
+    parser.add_argument("--flavor", choices=("vllm", "tgi"), default="vllm")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    web.run_app(app(echo=not args.no_echo), host=args.host, port=args.port, print=None)
+    echo = not args.no_echo and args.flavor == "vllm"
+    web.run_app(app(echo=echo, flavor=args.flavor), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":
