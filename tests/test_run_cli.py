@@ -93,6 +93,8 @@ def test_ctrl_c_stops_the_engine_and_records_the_run_as_cancelled(tmp_path, mode
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A background job inherits SIGINT ignored (so would kitt): give the child a terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not _engine_processes(model) and time.monotonic() < deadline:
