@@ -16,6 +16,7 @@ class Settings:
     home: Path
     nats_url: str | None  # None: embedded nats-server
     database_url: str
+    test_timeout_s: float = 1800.0  # a running agent test with no result after this is failed as lost
 
     @property
     def nats_store(self) -> Path:
@@ -33,4 +34,5 @@ def load() -> Settings:
         home=home,
         nats_url=os.environ.get("KITT_NATS_URL") or None,
         database_url=normalize_url(database_url),
+        test_timeout_s=float(os.environ.get("KITT_TEST_TIMEOUT_S") or 1800.0),
     )

@@ -1,15 +1,177 @@
-"""`kitt-agent`: console script. The agent's commands arrive with the agents work; this is its entry point."""
+"""`kitt-agent`: set up, run and inspect the agent on a GPU host."""
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
 
 import click
 
 from kitt import __version__
+from kitt import logging as kitt_logging
+from kitt.agent import config as agent_config
+from kitt.agent import tokens
+from kitt.agent.daemon import AgentDaemon, write_pid
+from kitt.engines import specs
+from kitt.engines.native import find_binary
+from kitt.events.subjects import InvalidSubjectToken
+from kitt.hardware import fingerprint
+from kitt.yamlfile import YamlError
+
+
+def _home() -> Path:
+    return agent_config.default_path().parent
+
+
+def _load(path: Path | None) -> agent_config.AgentConfig:
+    try:
+        return agent_config.load(path)
+    except YamlError as exc:
+        raise click.ClickException(f"{exc} (run `kitt-agent init` first)") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="kitt-agent")
-def cli() -> None:
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="Default: $KITT_HOME/agent.yaml"
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
     """KITT agent for GPU hosts: receives tests over JetStream and reports results."""
+    kitt_logging.configure("info", json=None)
+    ctx.obj = config_path
+
+
+@cli.command()
+@click.option("--server", required=True, help="The NATS URL of the KITT server, e.g. nats://kitt.lan:4222")
+@click.option("--token", required=True, help="The token from `kitt agents provision NAME`.")
+@click.option("--name", default=None, help="The name it was provisioned as (default: the hostname).")
+@click.option("--model-dir", default=None, help="Where relative model paths resolve.")
+@click.option("--heartbeat", "heartbeat_s", default=10.0, show_default=True)
+@click.pass_obj
+def init(
+    config_path: Path | None,
+    server: str,
+    token: str,
+    name: str | None,
+    model_dir: str | None,
+    heartbeat_s: float,
+) -> None:
+    """Write the agent's configuration (mode 0600)."""
+    try:
+        config = agent_config.AgentConfig(
+            name=name or os.uname().nodename.split(".")[0],
+            server=server,
+            token=token,
+            model_dir=model_dir,
+            heartbeat_s=heartbeat_s,
+        )
+    except (tokens.TokenFormatError, InvalidSubjectToken, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    path = agent_config.save(config, config_path)
+    click.echo(f"wrote {path} (0600) for agent {config.name}; start it with `kitt-agent start`")
+
+
+@cli.command()
+@click.pass_obj
+def start(config_path: Path | None) -> None:
+    """Run the agent in the foreground until SIGTERM/SIGINT (systemd runs this)."""
+    config = _load(config_path)
+    home = _home()
+    pidfile = write_pid(home)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await AgentDaemon(config, home).run(stop)
+
+    try:
+        asyncio.run(main())
+    except (OSError, TimeoutError) as exc:
+        raise click.ClickException(f"cannot reach {config.server}: {exc}") from None
+    finally:
+        pidfile.unlink(missing_ok=True)
+
+
+def _pid() -> int | None:
+    pidfile = _home() / "agent.pid"
+    try:
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+@cli.command()
+def stop() -> None:
+    """Stop the running agent (SIGTERM; its test is cancelled and reported)."""
+    pid = _pid()
+    if pid is None:
+        raise click.ClickException("no agent is running")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while _pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    click.echo("stopped" if _pid() is None else "still stopping (a test is being cancelled)")
+
+
+@cli.command()
+@click.pass_obj
+def status(config_path: Path | None) -> None:
+    """Whether the agent runs, and its configuration."""
+    config = _load(config_path)
+    pid = _pid()
+    click.echo(f"agent {config.name}: {'running (pid ' + str(pid) + ')' if pid else 'not running'}")
+    click.echo(
+        f"server {config.server}; model dir {config.model_dir or '-'}; heartbeat {config.heartbeat_s:g} s"
+    )
+
+
+@cli.command()
+def preflight() -> None:
+    """What this host offers: hardware fingerprint and engines with a native binary."""
+    details = fingerprint.detect(_home())
+    hardware = details.hardware
+    gpus = ", ".join(g.name for g in hardware.gpus) or "none"
+    click.echo(f"host {hardware.hostname} ({hardware.arch}), {hardware.cpu_cores} cores, GPUs: {gpus}")
+    for spec in specs.ENGINES.values():
+        binary = find_binary(spec)
+        archs = (
+            "yes" if hardware.arch in spec.archs else f"no ({hardware.arch} not in {', '.join(spec.archs)})"
+        )
+        click.echo(f"  {spec.name}: platform {archs}; native binary {binary or '-'}")
+
+
+@cli.group("test")
+def test_group() -> None:
+    """Tests on this agent."""
+
+
+@test_group.command("stop")
+@click.argument("test_id")
+def test_stop(test_id: str) -> None:
+    """Stop the running test ID (the engine is stopped; the test is recorded as cancelled)."""
+    folder = _home() / "agent-state" / "stop"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / test_id).touch()
+    click.echo(f"asked the agent to stop {test_id}")
+
+
+@test_group.command("list")
+def test_list() -> None:
+    """Tests this agent has started (their results are in KARR on the server)."""
+    state = _home() / "agent-state"
+    for marker in sorted(state.glob("*.started"), key=lambda p: p.stat().st_mtime):
+        click.echo(f"{marker.stem}  started {time.ctime(marker.stat().st_mtime)}")
 
 
 def main() -> None:
     cli(prog_name="kitt-agent")
+
+
+if __name__ == "__main__":
+    main()

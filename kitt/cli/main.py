@@ -4,10 +4,12 @@ import click
 
 from kitt import __version__
 from kitt import logging as kitt_logging
+from kitt.cli.agents import agents_group
 from kitt.cli.engines import engines, fingerprint_cmd
 from kitt.cli.events import events
 from kitt.cli.models import models
 from kitt.cli.projections import project, projections
+from kitt.cli.quicktest import quicktest_group
 from kitt.cli.run import run
 from kitt.cli.settings import settings_group
 from kitt.cli.storage import storage
@@ -41,6 +43,8 @@ cli.add_command(fingerprint_cmd)
 cli.add_command(models)
 cli.add_command(settings_group)
 cli.add_command(test_group)
+cli.add_command(agents_group)
+cli.add_command(quicktest_group)
 
 
 def main() -> None:

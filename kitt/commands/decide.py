@@ -162,6 +162,70 @@ def revoke_agent(cmd: m.RevokeAgent, agent_id: str, history: Sequence[ev.Event])
     return [ev.AgentRevoked(reason=cmd.reason)]
 
 
+def register_agent(cmd: m.RegisterAgent, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _live_agent(history, agent_id)
+    return [
+        ev.AgentRegistered(
+            name=cmd.name,
+            hardware=cmd.hardware,
+            engines=cmd.engines,
+            kitt_version=cmd.kitt_version,
+            capacity=cmd.capacity,
+            simulated=cmd.simulated,
+        )
+    ]
+
+
+def dispatch_test(cmd: m.DispatchTest, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    if not history:
+        raise Rejected("not_found", f"unknown agent {agent_id!r} (see `kitt agents list`)")
+    _live_agent(history, agent_id)
+    return [ev.DispatchRequested(test_id=cmd.test_id, spec=cmd.spec)]
+
+
+def cancel_dispatch(cmd: m.CancelDispatch, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _need(history, "agent", agent_id)
+    queued = any(isinstance(e, ev.DispatchRequested) and e.test_id == cmd.test_id for e in history)
+    if not queued:
+        raise Rejected("not_found", f"agent {agent_id} was never sent test {cmd.test_id}")
+    return [ev.DispatchCancelled(test_id=cmd.test_id, reason=cmd.reason)]
+
+
+def _open_test(history: Sequence[ev.Event], test_id: str) -> None:
+    _need(history, "test", test_id)
+    finished = _last(history, ev.TestFinished)
+    if finished is not None:
+        raise Rejected("conflict", f"test {test_id} has already finished ({finished.status})")  # type: ignore[attr-defined]
+
+
+def mark_test_dispatched(
+    cmd: m.MarkTestDispatched, test_id: str, history: Sequence[ev.Event]
+) -> list[ev.Event]:
+    _open_test(history, test_id)
+    return [ev.TestDispatched(agent=cmd.agent)]
+
+
+def _assigned(history: Sequence[ev.Event]) -> str | None:
+    dispatched = _last(history, ev.TestDispatched)
+    return dispatched.agent if dispatched is not None else None  # type: ignore[attr-defined]
+
+
+def start_test(cmd: m.StartTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _open_test(history, test_id)
+    if _assigned(history) != cmd.agent:
+        raise Rejected("forbidden", f"test {test_id} is not assigned to agent {cmd.agent}")
+    if _last(history, ev.TestStarted) is not None:
+        raise Rejected("conflict", f"test {test_id} has already started")
+    return [ev.TestStarted(agent=cmd.agent, run_id=cmd.run_id)]
+
+
+def finish_test(cmd: m.FinishTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    _open_test(history, test_id)
+    if cmd.status not in TEST_FINAL:
+        raise Rejected("invalid", f"status must be one of {sorted(TEST_FINAL)}, not {cmd.status!r}")
+    return [ev.TestFinished(status=cmd.status, run_id=cmd.run_id, error=cmd.error)]
+
+
 # --- settings, engine profiles, schedules ------------------------------------------------------------
 
 
@@ -213,6 +277,12 @@ ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] =
     m.ProvisionAgent: ("agent", lambda c: c.name, provision_agent),
     m.RotateAgentToken: ("agent", lambda c: c.agent_id, rotate_agent_token),
     m.RevokeAgent: ("agent", lambda c: c.agent_id, revoke_agent),
+    m.RegisterAgent: ("agent", lambda c: c.name, register_agent),
+    m.DispatchTest: ("agent", lambda c: c.agent, dispatch_test),
+    m.CancelDispatch: ("agent", lambda c: c.agent, cancel_dispatch),
+    m.MarkTestDispatched: ("test", lambda c: c.test_id, mark_test_dispatched),
+    m.StartTest: ("test", lambda c: c.test_id, start_test),
+    m.FinishTest: ("test", lambda c: c.test_id, finish_test),
     m.ChangeSetting: ("setting", lambda c: c.key, change_setting),
     m.SaveEngineProfile: ("engine_profile", lambda c: c.name, save_engine_profile),
     m.DeleteEngineProfile: ("engine_profile", lambda c: c.name, delete_engine_profile),

@@ -8,7 +8,7 @@ from datetime import datetime
 import msgspec
 
 from kitt.events.ids import uuid7
-from kitt.events.results import BenchmarkResult, ResultDocument, RunInfo
+from kitt.events.results import BenchmarkResult, Hardware, ResultDocument, RunInfo
 from kitt.events.tags import registry, tag_of
 from kitt.events.types import BenchmarkStarted, CampaignSpec, EngineReady, Scalar, TestSpec
 
@@ -84,6 +84,47 @@ class RevokeAgent(Command, frozen=True, tag="revoke_agent"):
     reason: str = ""
 
 
+class RegisterAgent(Command, frozen=True, tag="register_agent"):
+    name: str
+    hardware: Hardware | None = None
+    engines: tuple[str, ...] = ()
+    kitt_version: str | None = None
+    capacity: int = 1
+    simulated: bool = False
+
+
+class DispatchTest(Command, frozen=True, tag="dispatch_test"):
+    """Queue a requested test on its agent's DISPATCH consumer (the dispatcher sends this)."""
+
+    agent: str
+    test_id: str
+    spec: TestSpec
+
+
+class CancelDispatch(Command, frozen=True, tag="cancel_dispatch"):
+    agent: str
+    test_id: str
+    reason: str = ""
+
+
+class MarkTestDispatched(Command, frozen=True, tag="mark_test_dispatched"):
+    test_id: str
+    agent: str
+
+
+class StartTest(Command, frozen=True, tag="start_test"):
+    test_id: str
+    agent: str
+    run_id: str | None = None
+
+
+class FinishTest(Command, frozen=True, tag="finish_test"):
+    test_id: str
+    status: str
+    run_id: str | None = None
+    error: str | None = None
+
+
 class ChangeSetting(Command, frozen=True, tag="change_setting"):
     key: str
     value: Scalar
@@ -125,6 +166,12 @@ AnyCommand = (
     | ProvisionAgent
     | RotateAgentToken
     | RevokeAgent
+    | RegisterAgent
+    | DispatchTest
+    | CancelDispatch
+    | MarkTestDispatched
+    | StartTest
+    | FinishTest
     | ChangeSetting
     | SaveEngineProfile
     | DeleteEngineProfile

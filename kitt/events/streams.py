@@ -89,7 +89,10 @@ def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
                     subject_transforms=[
                         SubjectTransform(
                             src="ev.agent.*.dispatch_requested", dest="dispatch.{{wildcard(1)}}.test"
-                        )
+                        ),
+                        SubjectTransform(
+                            src="ev.agent.*.dispatch_cancelled", dest="dispatch.{{wildcard(1)}}.cancel"
+                        ),
                     ],
                 )
             ],

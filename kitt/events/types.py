@@ -81,6 +81,14 @@ class DispatchRequested(Event, frozen=True, tag="dispatch_requested"):
     spec: TestSpec
 
 
+class DispatchCancelled(Event, frozen=True, tag="dispatch_cancelled"):
+    """Recorded on the agent's subject: DISPATCH sources these into the agent's control queue."""
+
+    aggregate = "agent"
+    test_id: str
+    reason: str = ""
+
+
 # --- test --------------------------------------------------------------------------------------------
 
 
@@ -220,6 +228,7 @@ AnyEvent = (
     | AgentRevoked
     | AgentSettingsChanged
     | DispatchRequested
+    | DispatchCancelled
     | TestRequested
     | TestDispatched
     | TestStarted

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kitt.commands.service import CommandService
 from kitt.config import Settings
 from kitt.events import streams
+from kitt.orchestration.dispatcher import Dispatcher
+from kitt.orchestration.ingestor import Ingestor
 from kitt.projections import migrate
 from kitt.projections.db import create_engine
 from kitt.projections.registry import all_projections
@@ -138,6 +140,11 @@ class Runtime:
             self._tasks.append(
                 asyncio.create_task(projector.run(self._stop), name=f"projector:{projection.name}")
             )
+        dispatcher = Dispatcher(self.nc, self.engine, test_timeout_s=self.settings.test_timeout_s)
+        self._tasks.append(asyncio.create_task(dispatcher.run(self._stop), name="dispatcher"))
+        self._tasks.append(
+            asyncio.create_task(Ingestor(self.nc, self.engine).run(self._stop), name="ingestor")
+        )
 
     def _record(self) -> None:
         instance.write(

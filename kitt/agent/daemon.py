@@ -1,0 +1,284 @@
+"""The agent daemon: presence, its DISPATCH queue, one test at a time through the shared executor.
+
+- Registers with its hardware fingerprint, then heartbeats on `hb.<agent>` (the HB stream keeps the last).
+- Pulls `dispatch.<agent>.test` (its durable work-queue consumer; a dispatch made while it was offline is
+  there when it comes back) and runs each test with the executor `kitt run` uses, reporting to AGENT_IN and
+  streaming lines to LOGS. While a test runs it tells JetStream it is still working (`in_progress`), and
+  acks when the test has been reported finished.
+- Reads `dispatch.<agent>.cancel` (its control consumer): a cancelled test is skipped, or stopped — the
+  executor stops the engine and records the run as cancelled — within about a second.
+- A redelivered test that this agent had already started (it died mid-test) is reported failed, not rerun.
+- SIGTERM/SIGINT: the running test is cancelled and reported, then the agent disconnects.
+"""
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import nats
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from kitt import __version__
+from kitt.agent import reports
+from kitt.agent.config import AgentConfig
+from kitt.agent.reporter import AgentReporter
+from kitt.engines import specs
+from kitt.events import codec, streams, types
+from kitt.events.ids import uuid7
+from kitt.hardware import fingerprint
+from kitt.orchestration.executor import Executor, RunRequest
+from kitt.orchestration.reporting import RunReporter
+
+log = structlog.get_logger(__name__)
+PROGRESS_S = 10.0
+ACK_WAIT_S = 60.0
+MAX_DELIVER = 5
+
+
+class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
+    agent: str
+    running: tuple[str, ...]
+    capacity: int
+    simulated: bool = False
+
+
+ExecutorFactory = Callable[[RunReporter, Path], Executor]
+
+
+def _default_executor(reporter: RunReporter, home: Path) -> Executor:
+    return Executor(reporter, home=home)
+
+
+def consumer_names(agent: str) -> tuple[str, str]:
+    return f"agent-{agent}", f"agent-{agent}-control"
+
+
+class AgentDaemon:
+    def __init__(
+        self,
+        config: AgentConfig,
+        home: Path,
+        *,
+        executors: ExecutorFactory = _default_executor,
+        simulated: bool = False,
+    ) -> None:
+        self.config = config
+        self.home = home
+        self.executors = executors
+        self.simulated = simulated
+        self.state = home / "agent-state"
+        self.cancelled: set[str] = set()
+        self.running: dict[str, asyncio.Task[tuple[str, str | None]]] = {}
+        self.nc: Client | None = None
+
+    async def _connect(self) -> Client:
+        async def quiet(_exc: Exception) -> None:
+            return None
+
+        return await nats.connect(
+            self.config.server,
+            token=self.config.token,
+            name=f"kitt-agent:{self.config.name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=quiet,
+        )
+
+    async def _subscriptions(self, nc: Client):
+        js = nc.jetstream()
+        work, control = consumer_names(self.config.name)
+        name = self.config.name
+        work_config = ConsumerConfig(
+            durable_name=work,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
+            max_deliver=MAX_DELIVER,
+            max_ack_pending=self.config.capacity,
+        )
+        control_config = ConsumerConfig(durable_name=control, ack_policy=AckPolicy.EXPLICIT)
+        return (
+            await js.pull_subscribe(
+                f"dispatch.{name}.test", durable=work, stream=streams.DISPATCH, config=work_config
+            ),
+            await js.pull_subscribe(
+                f"dispatch.{name}.cancel", durable=control, stream=streams.DISPATCH, config=control_config
+            ),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.nc = nc = await self._connect()
+        try:
+            work, control = await self._subscriptions(nc)
+            await self._register(nc)
+            tasks = [
+                asyncio.create_task(self._heartbeat(nc, stop)),
+                asyncio.create_task(self._control(control, stop)),
+            ]
+            log.info("agent.started", agent=self.config.name, server=self.config.server)
+            try:
+                await self._work(nc, work, stop)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.drain()
+            log.info("agent.stopped", agent=self.config.name)
+
+    async def _register(self, nc: Client) -> None:
+        details = fingerprint.detect(self.home)
+        report = reports.Registered(
+            hardware=details.hardware,
+            engines=tuple(specs.ENGINES),
+            kitt_version=__version__,
+            capacity=self.config.capacity,
+            simulated=self.simulated,
+        )
+        await AgentReporter(nc, self.config.name, "agent").report(report)
+
+    async def _heartbeat(self, nc: Client, stop: asyncio.Event) -> None:
+        js = nc.jetstream()
+        while not stop.is_set():
+            beat = Heartbeat(
+                agent=self.config.name,
+                running=tuple(self.running),
+                capacity=self.config.capacity,
+                simulated=self.simulated,
+            )
+            with contextlib.suppress(Exception):  # presence is best effort; the next beat will do
+                await js.publish(f"hb.{self.config.name}", msgspec.json.encode(beat), timeout=5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
+
+    async def _control(self, subscription, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(16, timeout=1)
+            except (nats.errors.TimeoutError, TimeoutError):
+                messages = []
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                await asyncio.sleep(0.5)
+                continue
+            for msg in messages:
+                event = codec.decode(msg.data, msg.headers).event
+                if isinstance(event, types.DispatchCancelled):
+                    self.cancelled.add(event.test_id)
+                await msg.ack()
+            for test_id in list(self.cancelled) + self._local_stops():
+                task = self.running.get(test_id)
+                if task is not None and not task.done():
+                    log.info("agent.cancelling", test=test_id)
+                    task.cancel()
+
+    def _local_stops(self) -> list[str]:
+        """`kitt-agent test stop ID` drops a file; the test is stopped like a cancel from the server."""
+        stops = []
+        for marker in (self.state / "stop").glob("*") if (self.state / "stop").is_dir() else ():
+            stops.append(marker.name)
+            marker.unlink(missing_ok=True)
+        return stops
+
+    async def _work(self, nc: Client, subscription, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(1, timeout=1)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                await asyncio.sleep(0.5)
+                continue
+            for msg in messages:
+                await self._take(nc, msg, stop)
+
+    async def _take(self, nc: Client, msg: Msg, stop: asyncio.Event) -> None:
+        envelope = codec.decode(msg.data, msg.headers)
+        event = envelope.event
+        if not isinstance(event, types.DispatchRequested):
+            await msg.ack()
+            return
+        test_id = event.test_id
+        await asyncio.sleep(0)  # let the control queue land a cancel that was queued before the test
+        marker = self.state / f"{test_id}.started"
+        reporter = AgentReporter(nc, self.config.name, test_id)
+        if test_id in self.cancelled:
+            log.info("agent.skipped", test=test_id, why="cancelled before it started")
+            await msg.ack()
+            return
+        if marker.exists():
+            await reporter.report(
+                reports.TestFinishedReport(
+                    test_id=test_id, status="failed", error="the agent restarted while running this test"
+                )
+            )
+            await msg.ack()
+            return
+        marker.write_text(envelope.event_id)
+        status = await self._execute(msg, reporter, event, stop)
+        log.info("agent.test_done", test=test_id, status=status)
+        await msg.ack()
+
+    def _request(self, run_id: str, spec: types.TestSpec) -> RunRequest:
+        model = Path(spec.model).expanduser()
+        if not model.is_absolute() and self.config.model_dir:
+            model = Path(self.config.model_dir).expanduser() / model
+        return RunRequest(
+            run_id=run_id,
+            model=str(model),
+            engine=spec.engine,
+            suite=spec.suite,
+            runtime=spec.runtime,
+            profile=spec.engine_profile,
+            force=spec.force,
+            auto_pull=spec.auto_pull,
+            agent=self.config.name,
+        )
+
+    async def _execute(
+        self, msg: Msg, reporter: AgentReporter, event: types.DispatchRequested, stop: asyncio.Event
+    ) -> str:
+        run_id = uuid7()
+        await reporter.report(reports.TestStartedReport(test_id=event.test_id, run_id=run_id))
+        executor = self.executors(reporter, self.home)
+        task = asyncio.create_task(self._outcome(executor, self._request(run_id, event.spec)))
+        self.running[event.test_id] = task
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not task.done():
+                await asyncio.wait({task, stopping}, timeout=PROGRESS_S, return_when=asyncio.FIRST_COMPLETED)
+                if stopping.done() and not task.done():
+                    task.cancel()  # the agent is stopping: cancel, report, then go
+                    await asyncio.wait({task})
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+        finally:
+            stopping.cancel()
+            self.running.pop(event.test_id, None)
+        status, error = task.result() if not task.cancelled() else ("cancelled", "cancelled")
+        await reporter.report(
+            reports.TestFinishedReport(test_id=event.test_id, status=status, run_id=run_id, error=error)
+        )
+        return status
+
+    @staticmethod
+    async def _outcome(executor: Executor, request: RunRequest) -> tuple[str, str | None]:
+        outcome = await executor.run(request)
+        error = outcome.error
+        if outcome.status == "cancelled":
+            error = "cancelled"
+        return outcome.status, error
+
+
+def write_pid(home: Path) -> Path:
+    pidfile = home / "agent.pid"
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(str(os.getpid()))
+    return pidfile

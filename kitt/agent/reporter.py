@@ -1,0 +1,49 @@
+"""The agent's side of a run: the executor's facts become reports on AGENT_IN, its lines go to LOGS."""
+
+from datetime import UTC, datetime
+
+from nats.aio.client import Client
+
+from kitt.agent import reports
+from kitt.events import logs, subjects
+from kitt.events.results import BenchmarkResult, RunInfo
+from kitt.events.types import BenchmarkStarted, EngineReady
+
+
+class AgentReporter:
+    """A `RunReporter` for one test on one agent. Reports are JetStream publishes: stored before acked."""
+
+    def __init__(self, nc: Client, agent: str, test_id: str) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.agent = agent
+        self.test_id = test_id
+
+    async def report(self, report: reports.Report) -> None:
+        await self.js.publish(
+            reports.subject(self.agent, report),
+            reports.encode(report),
+            headers={"Nats-Msg-Id": report.report_id},
+            timeout=30,
+        )
+
+    async def started(self, run_id: str, info: RunInfo) -> None:
+        await self.report(reports.RunStartedReport(test_id=self.test_id, run_id=run_id, info=info))
+
+    async def progress(self, run_id: str, event: EngineReady | BenchmarkStarted) -> None:
+        await self.report(reports.RunProgressReport(test_id=self.test_id, run_id=run_id, event=event))
+
+    async def benchmark(self, run_id: str, result: BenchmarkResult) -> None:
+        await self.report(reports.BenchmarkReport(test_id=self.test_id, run_id=run_id, result=result))
+
+    async def finished(self, run_id: str, status: str, error: str | None) -> int:
+        await self.report(
+            reports.RunFinishedReport(
+                test_id=self.test_id, run_id=run_id, status=status, error=error, finished_at=datetime.now(UTC)
+            )
+        )
+        return 0  # the EVENTS position is the ingestor's to know, not the agent's
+
+    async def log(self, run_id: str, source: str, line: str) -> None:
+        payload = logs.encode(logs.LogLine(run_id=run_id, source=source, line=line, at=datetime.now(UTC)))
+        await self.nc.publish(subjects.log(self.agent, self.test_id), payload)

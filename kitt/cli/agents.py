@@ -1,0 +1,115 @@
+"""`kitt agents`: provision, list, inspect, rotate and revoke agents' credentials."""
+
+import asyncio
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kitt.agent import tokens
+from kitt.cli.common import async_command, print_json, settings
+from kitt.commands.client import send
+from kitt.commands.messages import ProvisionAgent, RevokeAgent, RotateAgentToken
+from kitt.events import subjects
+from kitt.projections.runner import wait_for_checkpoint
+from kitt.runtime.embedded import session
+from kitt.storage import fleet
+
+
+@click.group("agents")
+def agents_group() -> None:
+    """Agents: the GPU hosts that run tests for this server."""
+
+
+def _name(name: str) -> str:
+    try:
+        return subjects.token(name, "agent name")
+    except subjects.InvalidSubjectToken as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _show_token(name: str, token: str, nats_url: str) -> None:
+    click.echo(f"agent {name}: token (shown once; only its SHA-256 is stored):\n  {token}")
+    click.echo(f"on the agent's host:\n  kitt-agent init --server {nats_url} --name {name} --token {token}")
+
+
+@agents_group.command("provision")
+@click.argument("name")
+@async_command
+async def provision(name: str) -> None:
+    """Create agent NAME and print its token once."""
+    token = tokens.new()
+    async with session(settings()) as s:
+        reply = await send(s.nc, ProvisionAgent(name=_name(name), token_hash=tokens.digest(token)))
+        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        url = s.runtime.nats_url if s.runtime else (s.nc.connected_url.geturl() if s.nc.connected_url else "")
+    _show_token(name, token, url)
+
+
+@agents_group.command("rotate")
+@click.argument("name")
+@async_command
+async def rotate(name: str) -> None:
+    """Give agent NAME a new token; the old one stops working at once."""
+    token = tokens.new()
+    async with session(settings()) as s:
+        reply = await send(s.nc, RotateAgentToken(agent_id=_name(name), token_hash=tokens.digest(token)))
+        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        url = s.runtime.nats_url if s.runtime else ""
+    _show_token(name, token, url)
+
+
+@agents_group.command("revoke")
+@click.argument("name")
+@click.option("--reason", default="")
+@async_command
+async def revoke(name: str, reason: str) -> None:
+    """Revoke agent NAME: its token stops working and it gets no more tests."""
+    async with session(settings()) as s:
+        reply = await send(s.nc, RevokeAgent(agent_id=_name(name), reason=reason))
+        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+    click.echo(f"revoked agent {name}")
+
+
+@agents_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@async_command
+async def list_agents(as_json: bool) -> None:
+    async with session(settings()) as s:
+        found = [await fleet.presence(s.nc, a) for a in await fleet.agents(s.engine)]
+    if as_json:
+        print_json(found)
+        return
+    table = Table("name", "status", "online", "hardware", "running", "simulated")
+    for a in found:
+        hardware = a.hardware
+        gpus = ", ".join(g.name for g in hardware.gpus) if hardware and hardware.gpus else "-"
+        where = f"{hardware.arch}, {gpus}" if hardware else "-"
+        table.add_row(
+            a.name,
+            a.status,
+            "yes" if a.online else "no",
+            where,
+            ",".join(a.running) or "-",
+            "yes" if a.simulated else "",
+        )
+    Console().print(table)
+
+
+@agents_group.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@async_command
+async def show(name: str, as_json: bool) -> None:
+    async with session(settings()) as s:
+        found = await fleet.agent(s.engine, _name(name))
+        if found is None:
+            raise click.ClickException(f"unknown agent {name!r} (see `kitt agents list`)")
+        found = await fleet.presence(s.nc, found)
+        tests = await fleet.tests(s.engine, agent_name=name, limit=10)
+    if as_json:
+        print_json({"agent": found, "tests": tests})
+        return
+    print_json(found)
+    for t in tests:
+        click.echo(f"{t.test_id}  {t.status:10}  {t.engine}  {t.model}")

@@ -1,0 +1,170 @@
+"""The dispatcher: a process manager from requested tests to agents' work queues.
+
+- `test_requested` for agent A → `dispatch_test` (A's `dispatch_requested`, which DISPATCH sources into A's
+  queue: one append records the fact and queues the job), then `mark_test_dispatched`. An unknown or
+  revoked agent finishes the test as failed with the reason.
+- `test_cancel_requested` → a test not yet started is finished as cancelled at once; either way the agent's
+  control queue gets `dispatch_cancelled`, so it skips the test or stops it.
+- Every few seconds, a test running longer than its timeout is finished as failed ("lost"): an agent that
+  died mid-test does not leave it running forever.
+
+Its commands take ids derived from the test, so replaying an event (after a crash before the ack) is a no-op.
+"""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kitt.commands.client import CommandFailed, send
+from kitt.commands.messages import CancelDispatch, DispatchTest, FinishTest, MarkTestDispatched
+from kitt.events import codec, streams, types
+from kitt.events.bus import EventBus
+from kitt.events.ids import derived_id
+from kitt.projections.models import TestRow
+
+log = structlog.get_logger(__name__)
+DURABLE = "dispatcher"
+FILTERS = ["ev.test.*.test_requested", "ev.test.*.test_cancel_requested"]
+DEFAULT_TEST_TIMEOUT_S = 30 * 60.0
+SWEEP_S = 2.0
+
+
+class Dispatcher:
+    def __init__(
+        self, nc: Client, db: AsyncEngine, *, test_timeout_s: float = DEFAULT_TEST_TIMEOUT_S
+    ) -> None:
+        self.nc = nc
+        self.db = db
+        self.bus = EventBus(nc)
+        self.test_timeout_s = test_timeout_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        js = self.nc.jetstream()
+        config = ConsumerConfig(
+            durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=60, filter_subjects=FILTERS
+        )
+        subscription = await js.pull_subscribe("", durable=DURABLE, stream=streams.EVENTS, config=config)
+        sweeper = asyncio.create_task(self._sweep(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(32, timeout=1)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in messages:
+                    await self._handle(msg)
+        finally:
+            sweeper.cancel()
+
+    async def _handle(self, msg: Msg) -> None:
+        envelope = codec.decode(msg.data, msg.headers)
+        event = envelope.event
+        try:
+            if isinstance(event, types.TestRequested):
+                await self._dispatch(envelope.aggregate_id, event)
+            elif isinstance(event, types.TestCancelRequested):
+                await self._cancel(envelope.aggregate_id, event.reason)
+        except CommandFailed as exc:
+            if exc.reply.code in ("internal", "unavailable"):
+                await msg.nak(delay=1)
+                return
+            log.warning("dispatcher.refused", test=envelope.aggregate_id, error=exc.reply.error)
+        await msg.ack()
+
+    async def _finish(self, test_id: str, status: str, error: str, key: str) -> None:
+        command = FinishTest(
+            command_id=derived_id(key, test_id),
+            actor="dispatcher",
+            test_id=test_id,
+            status=status,
+            error=error,
+        )
+        try:
+            await send(self.nc, command)
+        except CommandFailed as exc:
+            if exc.reply.code != "conflict":  # already finished: nothing to do
+                raise
+
+    async def _dispatch(self, test_id: str, event: types.TestRequested) -> None:
+        if not event.agent:
+            await self._finish(test_id, "failed", "no agent was named for this test", "no-agent")
+            return
+        stored, _ = await self.bus.load("agent", event.agent)
+        history = [s.envelope.event for s in stored]
+        if not history:
+            reason = f"not dispatched: unknown agent {event.agent!r} (see `kitt agents list`)"
+            await self._finish(test_id, "failed", reason, "undeliverable")
+            return
+        # Assigned before queued: the agent may report the moment the dispatch reaches it.
+        marked = MarkTestDispatched(
+            command_id=derived_id("dispatched", test_id),
+            actor="dispatcher",
+            test_id=test_id,
+            agent=event.agent,
+        )
+        await send(self.nc, marked)
+        dispatch = DispatchTest(
+            command_id=derived_id("dispatch", test_id),
+            actor="dispatcher",
+            agent=event.agent,
+            test_id=test_id,
+            spec=event.spec,
+        )
+        try:
+            await send(self.nc, dispatch)
+        except CommandFailed as exc:
+            if exc.reply.code in ("internal", "unavailable"):
+                raise
+            await self._finish(test_id, "failed", f"not dispatched: {exc.reply.error}", "undeliverable")
+            return
+        log.info("dispatcher.dispatched", test=test_id, agent=event.agent)
+
+    async def _cancel(self, test_id: str, reason: str) -> None:
+        stored, _ = await self.bus.load("test", test_id)
+        history = [s.envelope.event for s in stored]
+        if any(isinstance(e, types.TestFinished) for e in history):
+            return
+        dispatched = [e for e in history if isinstance(e, types.TestDispatched)]
+        if not any(isinstance(e, types.TestStarted) for e in history):
+            await self._finish(test_id, "cancelled", reason or "cancelled before it started", "cancel")
+        if dispatched:
+            await send(
+                self.nc,
+                CancelDispatch(
+                    command_id=derived_id("cancel-dispatch", test_id),
+                    actor="dispatcher",
+                    agent=dispatched[-1].agent,
+                    test_id=test_id,
+                    reason=reason,
+                ),
+            )
+
+    async def _sweep(self, stop: asyncio.Event) -> None:
+        table = TestRow.__table__
+        while not stop.is_set():
+            await asyncio.sleep(SWEEP_S)
+            cutoff = datetime.now(UTC) - timedelta(seconds=self.test_timeout_s)
+            try:
+                async with self.db.connect() as conn:
+                    rows = await conn.execute(
+                        select(table.c.test_id, table.c.agent)
+                        .where(table.c.status.in_(("running", "cancelling")))
+                        .where(table.c.started_at < cutoff)
+                    )
+                    lost = [(r.test_id, r.agent) for r in rows]
+                for test_id, agent in lost:
+                    error = f"lost: agent {agent} reported no result within {self.test_timeout_s:g} s"
+                    await self._finish(test_id, "failed", error, "timeout")
+                    log.warning("dispatcher.lost", test=test_id, agent=agent)
+            except Exception:  # the sweep must survive a database or NATS blip
+                log.exception("dispatcher.sweep_failed")

@@ -1,0 +1,181 @@
+"""The ingestor: agents' reports (AGENT_IN) checked against each test's assignment, turned into commands.
+
+An agent may report only for a test dispatched to it (and, for run facts, only for the run it said it
+started); its name comes from the subject it published on, which its credentials confine it to. A report
+that fails a check, does not decode, or is refused by the command it becomes, is dead-lettered with the
+reason and the ingestor moves on. Commands take their ids from the report's id, so a report delivered
+twice is applied once. One ingestor runs per deployment: AGENT_IN is a work queue read in stream order.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kitt.agent import reports
+from kitt.commands.client import CommandFailed, send
+from kitt.commands.messages import (
+    Command,
+    FinishRun,
+    FinishTest,
+    RecordBenchmark,
+    RecordRunProgress,
+    RegisterAgent,
+    StartRun,
+    StartTest,
+)
+from kitt.events import streams, types
+from kitt.events.bus import EventBus
+from kitt.events.ids import derived_id
+from kitt.projections.models import DeadLetter
+
+log = structlog.get_logger(__name__)
+DURABLE = "ingestor"
+BATCH = 64
+
+
+class Refused(Exception):
+    """A report that must not become a fact; the message is the dead letter's reason."""
+
+
+def _commands(agent: str, report: reports.Report, history: Sequence[types.Event]) -> list[Command]:
+    actor = f"agent:{agent}"
+    cid = derived_id("report", report.report_id)
+    if isinstance(report, reports.Registered):
+        return [
+            RegisterAgent(
+                command_id=cid,
+                actor=actor,
+                name=agent,
+                hardware=report.hardware,
+                engines=report.engines,
+                kitt_version=report.kitt_version,
+                capacity=report.capacity,
+                simulated=report.simulated,
+            )
+        ]
+    test_id = report.test_id  # type: ignore[attr-defined]
+    dispatched = [e for e in history if isinstance(e, types.TestDispatched)]
+    if not history:
+        raise Refused(f"agent {agent} reported for unknown test {test_id}")
+    if not dispatched or dispatched[-1].agent != agent:
+        raise Refused(f"agent {agent} reported for test {test_id}, which is not assigned to it")
+    if isinstance(report, reports.TestStartedReport):
+        return [StartTest(command_id=cid, actor=actor, test_id=test_id, agent=agent, run_id=report.run_id)]
+    if isinstance(report, reports.TestFinishedReport):
+        return [
+            FinishTest(
+                command_id=cid,
+                actor=actor,
+                test_id=test_id,
+                status=report.status,
+                run_id=report.run_id,
+                error=report.error,
+            )
+        ]
+    started = [e for e in history if isinstance(e, types.TestStarted)]
+    run_id = report.run_id  # type: ignore[attr-defined]
+    if not started or started[-1].run_id != run_id:
+        raise Refused(f"agent {agent} reported run {run_id}, which is not the run of test {test_id}")
+    if isinstance(report, reports.RunStartedReport):
+        info = msgspec.structs.replace(report.info, agent=agent)  # the subject says who, not the payload
+        return [StartRun(command_id=cid, actor=actor, run_id=run_id, info=info)]
+    if isinstance(report, reports.RunProgressReport):
+        return [RecordRunProgress(command_id=cid, actor=actor, run_id=run_id, event=report.event)]
+    if isinstance(report, reports.BenchmarkReport):
+        return [RecordBenchmark(command_id=cid, actor=actor, run_id=run_id, result=report.result)]
+    if isinstance(report, reports.RunFinishedReport):
+        return [
+            FinishRun(
+                command_id=cid,
+                actor=actor,
+                run_id=run_id,
+                status=report.status,
+                finished_at=report.finished_at,
+                error=report.error,
+            )
+        ]
+    raise Refused(f"unhandled report {type(report).__name__}")
+
+
+class Ingestor:
+    def __init__(self, nc: Client, db: AsyncEngine) -> None:
+        self.nc = nc
+        self.db = db
+        self.bus = EventBus(nc)
+        self.applied = 0
+        self.refused = 0
+
+    async def _consumer(self):
+        js = self.nc.jetstream()
+        config = ConsumerConfig(
+            durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=120, max_deliver=-1
+        )
+        return await js.pull_subscribe("in.>", durable=DURABLE, stream=streams.AGENT_IN, config=config)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subscription = await self._consumer()
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(BATCH, timeout=1)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                await asyncio.sleep(0.5)
+                continue
+            for msg in messages:
+                await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        try:
+            agent = reports.agent_of(msg.subject)
+            report = reports.decode(msg.data)
+            history = []
+            if not isinstance(report, reports.Registered):
+                stored, _ = await self.bus.load("test", report.test_id)  # type: ignore[attr-defined]
+                history = [s.envelope.event for s in stored]
+            for command in _commands(agent, report, history):
+                await send(self.nc, command, timeout=60)
+            self.applied += 1
+        except (Refused, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._dead_letter(msg, str(exc))
+        except CommandFailed as exc:
+            if exc.reply.code in ("internal", "unavailable"):
+                await msg.nak(delay=1)  # an outage, not a bad report: try again
+                return
+            await self._dead_letter(msg, f"{exc.reply.code}: {exc.reply.error}")
+        await msg.ack()
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        self.refused += 1
+        seq = msg.metadata.sequence.stream if msg.metadata else 0
+        log.warning("ingestor.refused", subject=msg.subject, reason=reason, seq=seq)
+        row = {
+            "projection": DURABLE,
+            "stream_seq": seq,
+            "subject": msg.subject,
+            "reason": reason,
+            "payload": msg.data.decode(errors="replace")[:100_000],
+            "recorded_at": datetime.now(UTC),
+        }
+        async with self.db.begin() as conn:
+            await conn.execute(DeadLetter.__table__.insert(), [row])
+
+
+async def dead_letters(db: AsyncEngine) -> list[tuple[str, str]]:
+    """(subject, reason) of every refused report, oldest first."""
+    from sqlalchemy import select
+
+    table = DeadLetter.__table__
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            select(table.c.subject, table.c.reason).where(table.c.projection == DURABLE).order_by(table.c.id)
+        )
+        return [(r.subject, r.reason) for r in rows]

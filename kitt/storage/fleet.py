@@ -1,0 +1,107 @@
+"""Agents and tests as their projections hold them, and agents' presence from the HB stream."""
+
+import json
+from datetime import UTC, datetime
+
+import msgspec
+import nats.js.errors
+from nats.aio.client import Client
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kitt.events import streams, subjects
+from kitt.events.results import Hardware
+from kitt.projections.models import AgentRow, TestRow
+
+_agents = AgentRow.__table__
+_tests = TestRow.__table__
+
+
+class Agent(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    status: str  # provisioned | registered | revoked
+    online: bool = False
+    last_seen: datetime | None = None
+    running: tuple[str, ...] = ()
+    hardware: Hardware | None = None
+    engines: tuple[str, ...] = ()
+    capacity: int = 1
+    simulated: bool = False
+    kitt_version: str | None = None
+
+
+class Test(msgspec.Struct, frozen=True, kw_only=True):
+    test_id: str
+    agent: str | None
+    model: str
+    engine: str
+    suite: str
+    runtime: str
+    status: str
+    run_id: str | None = None
+    error: str | None = None
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class _Beat(msgspec.Struct):
+    running: tuple[str, ...] = ()
+
+
+def _agent(row: object) -> Agent:
+    hardware = row.hardware  # type: ignore[attr-defined]
+    return Agent(
+        name=row.name,  # type: ignore[attr-defined]
+        status=row.status,  # type: ignore[attr-defined]
+        hardware=msgspec.json.decode(hardware, type=Hardware) if hardware else None,
+        engines=tuple(json.loads(row.engines)),  # type: ignore[attr-defined]
+        capacity=row.capacity,  # type: ignore[attr-defined]
+        simulated=row.simulated,  # type: ignore[attr-defined]
+        kitt_version=row.kitt_version,  # type: ignore[attr-defined]
+    )
+
+
+async def presence(nc: Client, agent: Agent) -> Agent:
+    """Online when the HB stream still holds a heartbeat (it expires them after its TTL)."""
+    try:
+        msg = await nc.jetstream().get_last_msg(streams.HB, subjects.heartbeat(agent.name), direct=True)
+    except (nats.js.errors.NotFoundError, nats.errors.TimeoutError):
+        return agent
+    seen = msg.time
+    stamp = (msg.headers or {}).get("Nats-Time-Stamp")
+    if seen is None and stamp:
+        seen = datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00") if "." in stamp else None
+    seen = seen.astimezone(UTC) if seen else None
+    beat = msgspec.json.decode(msg.data or b"{}", type=_Beat)
+    return msgspec.structs.replace(agent, online=True, last_seen=seen, running=beat.running)
+
+
+async def agents(db: AsyncEngine) -> list[Agent]:
+    async with db.connect() as conn:
+        return [_agent(r) for r in await conn.execute(select(_agents).order_by(_agents.c.name))]
+
+
+async def agent(db: AsyncEngine, name: str) -> Agent | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(_agents).where(_agents.c.agent_id == name))).first()
+    return _agent(row) if row else None
+
+
+def _test(row: object) -> Test:
+    fields = {f: getattr(row, f) for f in Test.__struct_fields__}
+    return Test(**fields)
+
+
+async def tests(db: AsyncEngine, *, agent_name: str | None = None, limit: int = 50) -> list[Test]:
+    query = select(_tests).order_by(_tests.c.requested_at.desc()).limit(limit)
+    if agent_name:
+        query = query.where(_tests.c.agent == agent_name)
+    async with db.connect() as conn:
+        return [_test(r) for r in await conn.execute(query)]
+
+
+async def test(db: AsyncEngine, test_id: str) -> Test | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(_tests).where(_tests.c.test_id == test_id))).first()
+    return _test(row) if row else None

@@ -1,0 +1,231 @@
+"""Agents over JetStream: real `kitt-agent` processes against the embedded runtime (real NATS, both
+databases), running tests on the real llama.cpp server with the tiny GGUF."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kitt.agent import reports, tokens
+from kitt.commands.client import send
+from kitt.commands.messages import CancelTest, ProvisionAgent, RequestTest
+from kitt.config import Settings
+from kitt.events import logs
+from kitt.events.types import TestSpec
+from kitt.orchestration.ingestor import dead_letters
+from kitt.projections.db import normalize_url
+from kitt.runtime.embedded import Runtime
+from kitt.storage import fleet, queries
+from tests.conftest import eventually
+from tests.test_run import LONG_SUITE, _engine_processes
+
+AGENT = [sys.executable, "-m", "kitt.agent.cli"]
+
+
+class AgentProcess:
+    """`kitt-agent init` then `kitt-agent start`, in a home of its own."""
+
+    def __init__(self, home: Path, name: str, token: str, server: str) -> None:
+        self.home = home
+        self.env = {**os.environ, "KITT_HOME": str(home)}
+        subprocess.run(
+            [*AGENT, "init", "--server", server, "--token", token, "--name", name, "--heartbeat", "1"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "AgentProcess":
+        self.process = subprocess.Popen(
+            [*AGENT, "start"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        out, _ = self.process.communicate(timeout=60)
+        return out
+
+
+async def provision(rt: Runtime, name: str) -> str:
+    token = tokens.new()
+    await send(rt.nc, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
+    return token
+
+
+@pytest.fixture
+def agents(tmp_path):
+    started: list[AgentProcess] = []
+
+    def make(rt: Runtime, name: str, token: str) -> AgentProcess:
+        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.nats_url)
+        started.append(agent)
+        return agent
+
+    yield make
+    for agent in started:
+        if agent.process is not None and agent.process.poll() is None:
+            agent.stop(signal.SIGKILL)
+
+
+async def _status(rt: Runtime, test_id: str, *wanted: str, timeout: float = 90) -> fleet.Test:
+    async def check():
+        test = await fleet.test(rt.engine, test_id)
+        return test if test is not None and test.status in wanted else None
+
+    return await eventually(check, timeout=timeout, interval=0.2)
+
+
+async def _request(rt: Runtime, agent: str, model: Path | str, suite: str = "quick") -> str:
+    spec = TestSpec(model=str(model), engine="llama_cpp", suite=suite, runtime="native")
+    reply = await send(rt.nc, RequestTest(spec=spec, agent=agent))
+    return reply.ids[0]
+
+
+async def _log_lines(rt: Runtime, agent: str, test_id: str) -> list[logs.LogLine]:
+    js = rt.nc.jetstream()
+    sub = await js.subscribe(f"log.{agent}.{test_id}", ordered_consumer=True)
+    lines = []
+    try:
+        while True:
+            try:
+                lines.append(logs.decode((await sub.next_msg(timeout=1)).data))
+            except TimeoutError:
+                return lines
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_a_real_test_on_an_agent_lands_in_karr(runtime, agents, tiny_model):
+    token = await provision(runtime, "gpu-a")
+    agent = agents(runtime, "gpu-a", token).start()
+    registered = await eventually(lambda: _registered(runtime, "gpu-a"), timeout=60)
+    assert registered.hardware is not None and "llama_cpp" in registered.engines
+    online = await eventually(lambda: _online(runtime, "gpu-a"), timeout=30)
+    assert online.last_seen is not None
+
+    test_id = await _request(runtime, "gpu-a", tiny_model)
+    test = await _status(runtime, test_id, "succeeded", "failed")
+    assert test.status == "succeeded", test.error
+    [doc] = await queries.documents(runtime.engine, [test.run_id])
+    assert doc.status == "succeeded" and doc.info.agent == "gpu-a" and doc.info.engine == "llama_cpp"
+    assert {b.name for b in doc.benchmarks} >= {"latency", "warmup"}
+    lines = await _log_lines(runtime, "gpu-a", test_id)
+    kitt_lines = [line.line for line in lines if line.source == "kitt"]
+    assert kitt_lines[0] == "benchmark latency started" and kitt_lines[-1] == "benchmark latency succeeded"
+    assert any(line.source == "engine" for line in lines)
+    assert [line.at for line in lines] == sorted(line.at for line in lines)  # in order
+    assert "agent.stopped" in agent.stop()
+
+
+async def _registered(rt: Runtime, name: str) -> fleet.Agent | None:
+    found = await fleet.agent(rt.engine, name)
+    return found if found is not None and found.status == "registered" else None
+
+
+async def _online(rt: Runtime, name: str) -> fleet.Agent | None:
+    found = await fleet.agent(rt.engine, name)
+    found = await fleet.presence(rt.nc, found) if found else None
+    return found if found is not None and found.online else None
+
+
+async def test_a_dispatch_made_while_the_agent_is_offline_runs_on_its_return(runtime, agents, tiny_model):
+    token = await provision(runtime, "gpu-b")
+    test_id = await _request(runtime, "gpu-b", tiny_model)
+    assert (await _status(runtime, test_id, "dispatched")).agent == "gpu-b"
+    agents(runtime, "gpu-b", token).start()
+    test = await _status(runtime, test_id, "succeeded", "failed")
+    assert test.status == "succeeded", test.error
+
+
+async def test_cancel_mid_run_stops_the_engine_and_records_cancelled(runtime, agents, tiny_model, tmp_path):
+    suite = tmp_path / "long.yaml"
+    suite.write_text(LONG_SUITE)
+    token = await provision(runtime, "gpu-c")
+    agents(runtime, "gpu-c", token).start()
+    test_id = await _request(runtime, "gpu-c", tiny_model, suite=str(suite))
+    await _status(runtime, test_id, "running")
+    await eventually(_engines(tiny_model, running=True), timeout=60)
+    await send(runtime.nc, CancelTest(test_id=test_id, reason="changed my mind"))
+    test = await _status(runtime, test_id, "cancelled", "failed", "succeeded", timeout=30)
+    assert test.status == "cancelled"
+    await eventually(_engines(tiny_model, running=False), timeout=15)
+    [doc] = await queries.documents(runtime.engine, [test.run_id])
+    await eventually(lambda: _run_status(runtime, test.run_id, "cancelled"), timeout=15)
+    assert doc.info.agent == "gpu-c"
+
+
+def _engines(model: Path, *, running: bool):
+    async def check() -> bool:
+        return bool(_engine_processes(model)) == running
+
+    return check
+
+
+async def _run_status(rt: Runtime, run_id: str, status: str) -> bool:
+    [doc] = await queries.documents(rt.engine, [run_id])
+    return doc.status == status
+
+
+async def test_the_ingestor_refuses_reports_that_are_not_the_agents_own(runtime, tiny_model):
+    await provision(runtime, "honest")
+    await provision(runtime, "sneaky")
+    test_id = await _request(runtime, "honest", tiny_model)
+    await _status(runtime, test_id, "dispatched")
+    js = runtime.nc.jetstream()
+    forged = reports.TestStartedReport(test_id=test_id, run_id="r1")
+    await js.publish(f"in.sneaky.{test_id}", reports.encode(forged))
+    await js.publish("in.sneaky.agent", b"{not json")
+    ghost = reports.TestFinishedReport(test_id="no-such-test", status="succeeded")
+    await js.publish("in.honest.no-such-test", reports.encode(ghost))
+
+    async def refused():
+        found = await dead_letters(runtime.engine)
+        return found if len(found) >= 3 else None
+
+    found = await eventually(refused, timeout=20)
+    reasons = [reason for _, reason in found]
+    assert f"agent sneaky reported for test {test_id}, which is not assigned to it" in reasons
+    assert any("JSON" in r or "malformed" in r.lower() for r in reasons)
+    assert "agent honest reported for unknown test no-such-test" in reasons
+    assert (await fleet.test(runtime.engine, test_id)).status == "dispatched"  # nothing applied
+
+
+async def test_a_test_for_an_unknown_or_revoked_agent_fails_with_the_reason(runtime, tiny_model):
+    test_id = await _request(runtime, "nobody", tiny_model)
+    test = await _status(runtime, test_id, "failed")
+    assert test.error == "not dispatched: unknown agent 'nobody' (see `kitt agents list`)"
+
+
+@pytest.fixture
+async def impatient(database_url: str, tmp_path: Path):
+    """A runtime that gives up on a running test after 8 s."""
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = Settings(home=home, nats_url=None, database_url=normalize_url(database_url), test_timeout_s=8)
+    rt = Runtime(settings)
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+async def test_an_agent_killed_mid_test_is_failed_after_the_timeout(impatient, agents, tiny_model, tmp_path):
+    suite = tmp_path / "long.yaml"
+    suite.write_text(LONG_SUITE)
+    token = await provision(impatient, "gpu-d")
+    agent = agents(impatient, "gpu-d", token).start()
+    test_id = await _request(impatient, "gpu-d", tiny_model, suite=str(suite))
+    await _status(impatient, test_id, "running")
+    agent.process.kill()  # kill -9: no report, no cleanup
+    test = await _status(impatient, test_id, "failed", timeout=40)
+    assert test.error == "lost: agent gpu-d reported no result within 8 s"
+    for pid in _engine_processes(tiny_model):  # PDEATHSIG stops the orphaned engine; make sure
+        os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0)
