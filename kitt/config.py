@@ -17,6 +17,7 @@ class Settings:
     nats_url: str | None  # None: embedded nats-server
     database_url: str
     test_timeout_s: float = 1800.0  # a running agent test with no result after this is failed as lost
+    agent_auth: bool = False  # embedded NATS checks agents through KITT's auth callout
 
     @property
     def nats_store(self) -> Path:
@@ -35,4 +36,5 @@ def load() -> Settings:
         nats_url=os.environ.get("KITT_NATS_URL") or None,
         database_url=normalize_url(database_url),
         test_timeout_s=float(os.environ.get("KITT_TEST_TIMEOUT_S") or 1800.0),
+        agent_auth=os.environ.get("KITT_AGENT_AUTH", "").lower() in ("1", "true", "yes", "on"),
     )

@@ -1,5 +1,5 @@
-"""Agents over JetStream: real `kitt-agent` processes against the embedded runtime (real NATS, both
-databases), running tests on the real llama.cpp server with the tiny GGUF."""
+"""Agents over JetStream: real `kitt-agent` processes against the embedded runtime (real NATS with KITT's
+auth callout on, both databases), running tests on the real llama.cpp server with the tiny GGUF."""
 
 import asyncio
 import os
@@ -60,12 +60,27 @@ async def provision(rt: Runtime, name: str) -> str:
     return token
 
 
+def _settings(database_url: str, home: Path, **kw) -> Settings:
+    return Settings(home=home, nats_url=None, database_url=normalize_url(database_url), agent_auth=True, **kw)
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path: Path):
+    """The embedded runtime with agent auth on: agents get in only with their own token."""
+    home = tmp_path / "home"
+    home.mkdir()
+    rt = Runtime(_settings(database_url, home))
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
 @pytest.fixture
 def agents(tmp_path):
     started: list[AgentProcess] = []
 
     def make(rt: Runtime, name: str, token: str) -> AgentProcess:
-        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.nats_url)
+        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.agent_url)
         started.append(agent)
         return agent
 
@@ -209,8 +224,7 @@ async def impatient(database_url: str, tmp_path: Path):
     """A runtime that gives up on a running test after 8 s."""
     home = tmp_path / "home"
     home.mkdir()
-    settings = Settings(home=home, nats_url=None, database_url=normalize_url(database_url), test_timeout_s=8)
-    rt = Runtime(settings)
+    rt = Runtime(_settings(database_url, home, test_timeout_s=8))
     await rt.start()
     yield rt
     await rt.stop()

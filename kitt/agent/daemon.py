@@ -20,15 +20,16 @@ from pathlib import Path
 import msgspec
 import nats
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from kitt import __version__
 from kitt.agent import reports
 from kitt.agent.config import AgentConfig
 from kitt.agent.reporter import AgentReporter
+from kitt.auth import permissions
 from kitt.engines import specs
 from kitt.events import codec, streams, types
 from kitt.events.ids import uuid7
@@ -38,8 +39,6 @@ from kitt.orchestration.reporting import RunReporter
 
 log = structlog.get_logger(__name__)
 PROGRESS_S = 10.0
-ACK_WAIT_S = 60.0
-MAX_DELIVER = 5
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,10 +53,6 @@ ExecutorFactory = Callable[[RunReporter, Path], Executor]
 
 def _default_executor(reporter: RunReporter, home: Path) -> Executor:
     return Executor(reporter, home=home)
-
-
-def consumer_names(agent: str) -> tuple[str, str]:
-    return f"agent-{agent}", f"agent-{agent}-control"
 
 
 class AgentDaemon:
@@ -86,37 +81,38 @@ class AgentDaemon:
             self.config.server,
             token=self.config.token,
             name=f"kitt-agent:{self.config.name}",
+            inbox_prefix=permissions.inbox_prefix(self.config.name),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             error_cb=quiet,
         )
 
-    async def _subscriptions(self, nc: Client):
+    async def _subscriptions(self, nc: Client, stop: asyncio.Event):
+        """Bind to the two consumers the server made for this agent (it may not create consumers)."""
         js = nc.jetstream()
-        work, control = consumer_names(self.config.name)
-        name = self.config.name
-        work_config = ConsumerConfig(
-            durable_name=work,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ACK_WAIT_S,
-            max_deliver=MAX_DELIVER,
-            max_ack_pending=self.config.capacity,
-        )
-        control_config = ConsumerConfig(durable_name=control, ack_policy=AckPolicy.EXPLICIT)
-        return (
-            await js.pull_subscribe(
-                f"dispatch.{name}.test", durable=work, stream=streams.DISPATCH, config=work_config
-            ),
-            await js.pull_subscribe(
-                f"dispatch.{name}.cancel", durable=control, stream=streams.DISPATCH, config=control_config
-            ),
-        )
+        work, control = permissions.consumers(self.config.name)
+        waited = False
+        while True:
+            try:
+                await js.consumer_info(streams.DISPATCH, work)
+                await js.consumer_info(streams.DISPATCH, control)
+                return (
+                    await js.pull_subscribe_bind(work, stream=streams.DISPATCH),
+                    await js.pull_subscribe_bind(control, stream=streams.DISPATCH),
+                )
+            except nats.js.errors.NotFoundError:
+                if stop.is_set():
+                    raise
+                if not waited:
+                    log.info("agent.waiting_for_consumers", agent=self.config.name)
+                    waited = True
+                await asyncio.sleep(1)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
         self.nc = nc = await self._connect()
         try:
-            work, control = await self._subscriptions(nc)
+            work, control = await self._subscriptions(nc, stop)
             await self._register(nc)
             tasks = [
                 asyncio.create_task(self._heartbeat(nc, stop)),
@@ -131,7 +127,8 @@ class AgentDaemon:
                 await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             with contextlib.suppress(Exception):
-                await nc.drain()
+                await nc.flush(timeout=5)  # the last log lines; reports were acknowledged already
+                await nc.close()
             log.info("agent.stopped", agent=self.config.name)
 
     async def _register(self, nc: Client) -> None:

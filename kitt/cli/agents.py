@@ -7,12 +7,13 @@ from rich.console import Console
 from rich.table import Table
 
 from kitt.agent import tokens
+from kitt.auth import credentials
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent, RevokeAgent, RotateAgentToken
 from kitt.events import subjects
 from kitt.projections.runner import wait_for_checkpoint
-from kitt.runtime.embedded import session
+from kitt.runtime.embedded import Session, session
 from kitt.storage import fleet
 
 
@@ -26,6 +27,13 @@ def _name(name: str) -> str:
         return subjects.token(name, "agent name")
     except subjects.InvalidSubjectToken as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _agent_url(s: Session) -> str:
+    if s.runtime is not None:
+        return s.runtime.agent_url
+    connected = s.nc.connected_url
+    return credentials.url_without(connected.geturl()) if connected else "nats://HOST:PORT"
 
 
 def _show_token(name: str, token: str, nats_url: str) -> None:
@@ -42,7 +50,7 @@ async def provision(name: str) -> None:
     async with session(settings()) as s:
         reply = await send(s.nc, ProvisionAgent(name=_name(name), token_hash=tokens.digest(token)))
         await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
-        url = s.runtime.nats_url if s.runtime else (s.nc.connected_url.geturl() if s.nc.connected_url else "")
+        url = _agent_url(s)
     _show_token(name, token, url)
 
 
@@ -55,7 +63,7 @@ async def rotate(name: str) -> None:
     async with session(settings()) as s:
         reply = await send(s.nc, RotateAgentToken(agent_id=_name(name), token_hash=tokens.digest(token)))
         await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
-        url = s.runtime.nats_url if s.runtime else ""
+        url = _agent_url(s)
     _show_token(name, token, url)
 
 

@@ -5,6 +5,7 @@ import signal
 
 import click
 
+from kitt.auth.credentials import url_without
 from kitt.cli.common import async_command, settings
 from kitt.runtime import instance
 from kitt.runtime.embedded import Runtime
@@ -18,14 +19,14 @@ async def up() -> None:
     running = instance.find_running(cfg.instance_file)
     if running is not None:
         raise click.ClickException(
-            f"KITT is already running for {cfg.home} (pid {running.pid}, {running.nats_url})"
+            f"KITT is already running for {cfg.home} (pid {running.pid}, {url_without(running.nats_url)})"
         )
     runtime = Runtime(cfg)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.request_stop)
     await runtime.start()
-    click.echo(f"KITT is up: NATS {runtime.nats_url}, home {cfg.home}. Ctrl-C to stop.", err=True)
+    click.echo(f"KITT is up: NATS {runtime.agent_url}, home {cfg.home}. Ctrl-C to stop.", err=True)
     try:
         await runtime.wait()
     finally:

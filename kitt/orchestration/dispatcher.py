@@ -1,5 +1,7 @@
 """The dispatcher: a process manager from requested tests to agents' work queues.
 
+- `agent_provisioned` → the agent's DISPATCH consumers (work and control), which its credentials let it use
+  but not create.
 - `test_requested` for agent A → `dispatch_test` (A's `dispatch_requested`, which DISPATCH sources into A's
   queue: one append records the fact and queues the job), then `mark_test_dispatched`. An unknown or
   revoked agent finishes the test as failed with the reason.
@@ -22,6 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kitt.auth import permissions
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import CancelDispatch, DispatchTest, FinishTest, MarkTestDispatched
 from kitt.events import codec, streams, types
@@ -31,9 +34,34 @@ from kitt.projections.models import TestRow
 
 log = structlog.get_logger(__name__)
 DURABLE = "dispatcher"
-FILTERS = ["ev.test.*.test_requested", "ev.test.*.test_cancel_requested"]
+FILTERS = ["ev.test.*.test_requested", "ev.test.*.test_cancel_requested", "ev.agent.*.agent_provisioned"]
 DEFAULT_TEST_TIMEOUT_S = 30 * 60.0
 SWEEP_S = 2.0
+ACK_WAIT_S = 60.0  # an agent at work says so (in_progress) every few seconds
+MAX_DELIVER = 5
+
+
+async def ensure_consumers(nc: Client, agent: str) -> None:
+    """The agent's two DISPATCH consumers, made by the server: an agent may use them, not make them."""
+    js = nc.jetstream()
+    work, control = permissions.consumers(agent)
+    await js.add_consumer(
+        streams.DISPATCH,
+        ConsumerConfig(
+            durable_name=work,
+            filter_subject=f"dispatch.{agent}.test",
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
+            max_deliver=MAX_DELIVER,
+            max_ack_pending=1,
+        ),
+    )
+    await js.add_consumer(
+        streams.DISPATCH,
+        ConsumerConfig(
+            durable_name=control, filter_subject=f"dispatch.{agent}.cancel", ack_policy=AckPolicy.EXPLICIT
+        ),
+    )
 
 
 class Dispatcher:
@@ -70,7 +98,9 @@ class Dispatcher:
         envelope = codec.decode(msg.data, msg.headers)
         event = envelope.event
         try:
-            if isinstance(event, types.TestRequested):
+            if isinstance(event, types.AgentProvisioned):
+                await ensure_consumers(self.nc, envelope.aggregate_id)
+            elif isinstance(event, types.TestRequested):
                 await self._dispatch(envelope.aggregate_id, event)
             elif isinstance(event, types.TestCancelRequested):
                 await self._cancel(envelope.aggregate_id, event.reason)

@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kitt.auth import credentials
+from kitt.auth.callout import CalloutService
 from kitt.commands.service import CommandService
 from kitt.config import Settings
 from kitt.events import streams
@@ -97,10 +99,20 @@ class Runtime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = instance.HomeLock(settings.home)
+        self._credentials: credentials.ServerCredentials | None = None
+        self._auth_clients: list[Client] = []
+
+    @property
+    def agent_url(self) -> str:
+        """Where agents connect: no credentials in it (they bring their own token)."""
+        return self.server.url if self.server else (self.settings.nats_url or "")
 
     @property
     def nats_url(self) -> str:
-        return self.server.url if self.server else (self.settings.nats_url or "")
+        """Where KITT's own clients connect: as the `kitt` service user when agent auth is on."""
+        if self.server is not None and self._credentials is not None:
+            return credentials.url_with(self.server.url, "kitt", self._credentials.kitt_password)
+        return self.agent_url
 
     async def start(self) -> None:
         home = self.settings.home
@@ -113,7 +125,7 @@ class Runtime:
         log.debug(
             "kitt runtime started",
             home=str(home),
-            nats=self.nats_url,
+            nats=self.agent_url,
             database=_redact(self.settings.database_url),
         )
 
@@ -121,7 +133,11 @@ class Runtime:
         if not self._lock.acquire():
             raise RuntimeUnavailable(f"another KITT runtime is starting or running for {home}")
         if self.settings.nats_url is None:
-            self.server = NatsServer(self.settings.nats_store)
+            extra = ""
+            if self.settings.agent_auth:
+                self._credentials = credentials.load_or_create(home / "auth.json")
+                extra = credentials.server_config(self._credentials)
+            self.server = NatsServer(self.settings.nats_store, extra_config=extra)
             await asyncio.to_thread(self.server.start)
         self.nc = await connect_nats(self.nats_url)
         await streams.apply(self.nc.jetstream())
@@ -140,11 +156,20 @@ class Runtime:
             self._tasks.append(
                 asyncio.create_task(projector.run(self._stop), name=f"projector:{projection.name}")
             )
+        if self._credentials is not None and self.server is not None:
+            await self._start_callout(self._credentials, self.server.url)
         dispatcher = Dispatcher(self.nc, self.engine, test_timeout_s=self.settings.test_timeout_s)
         self._tasks.append(asyncio.create_task(dispatcher.run(self._stop), name="dispatcher"))
         self._tasks.append(
             asyncio.create_task(Ingestor(self.nc, self.engine).run(self._stop), name="ingestor")
         )
+
+    async def _start_callout(self, creds: credentials.ServerCredentials, url: str) -> None:
+        assert self.nc is not None and self.engine is not None
+        auth_nc = await connect_nats(credentials.url_with(url, "auth", creds.auth_password))
+        sys_nc = await connect_nats(credentials.url_with(url, "sys", creds.sys_password))
+        self._auth_clients = [auth_nc, sys_nc]
+        await CalloutService(auth_nc, sys_nc, self.nc, self.engine, creds.issuer_seed).start()
 
     def _record(self) -> None:
         instance.write(
@@ -178,6 +203,8 @@ class Runtime:
             await asyncio.wait(self._tasks, timeout=15)
         for task in self._tasks:
             task.cancel()
+        for client in self._auth_clients:
+            await _quietly(client.close())
         if self.nc is not None and not self.nc.is_closed:
             await _quietly(self.nc.close())
         if self.engine is not None:

@@ -39,8 +39,11 @@ def find_binary() -> str:
 class NatsServer:
     """Start with `start()`, stop with `stop()`; `url` is where clients connect."""
 
-    def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, store_dir: Path, *, host: str = "127.0.0.1", port: int | None = None, extra_config: str = ""
+    ) -> None:
         self.store_dir = Path(store_dir)
+        self.extra_config = extra_config  # e.g. accounts and auth callout
         self.host = host
         self.port = port or free_port(host)
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,12 +56,13 @@ class NatsServer:
         return (
             f"listen: {self.host}:{self.port}\n"
             f"max_payload: 8MB\n"
-            f'jetstream {{\n  store_dir: "{self.store_dir}"\n  max_file_store: 20GB\n}}\n'
+            f'jetstream {{\n  store_dir: "{self.store_dir}"\n  max_file_store: 20GB\n}}\n' + self.extra_config
         )
 
     def start(self, timeout: float = 15.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / "nats-server.conf"
+        config.touch(mode=0o600)  # it may hold the service users' passwords
         config.write_text(self.config_text())
         logfile = self.store_dir / "nats-server.log"
         self.process = subprocess.Popen(

@@ -1,0 +1,162 @@
+"""Agent credentials through KITT's auth callout, against a real nats-server: each agent gets in with its own
+token only, and can touch only its own subjects and consumers. Permission violations arrive on the
+client's error callback (NATS does not raise them), so the tests collect them there."""
+
+import asyncio
+import time
+
+import nats
+import nats.errors
+import pytest
+from nats.js.api import DeliverPolicy
+
+from kitt.agent import reports, tokens
+from kitt.auth import jwt, permissions
+from kitt.commands.client import send
+from kitt.commands.messages import RequestTest, RevokeAgent, RotateAgentToken
+from kitt.events import streams
+from kitt.events.types import TestSpec
+from kitt.projections.runner import wait_for_checkpoint
+from tests.conftest import eventually
+from tests.test_agents import provision, runtime  # noqa: F401 - the auth-on runtime fixture
+
+
+class Client:
+    """A raw NATS client presenting an agent's token, recording errors and disconnects."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.disconnected = asyncio.Event()
+        self.nc: nats.NATS | None = None
+
+    async def connect(self, url: str, token: str, agent: str) -> "Client":
+        async def on_error(exc: Exception) -> None:
+            self.errors.append(str(exc))
+
+        async def on_disconnect() -> None:
+            self.disconnected.set()
+
+        self.nc = await nats.connect(
+            url,
+            token=token,
+            inbox_prefix=permissions.inbox_prefix(agent),
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnect_time_wait=0.2,
+            max_reconnect_attempts=-1,
+            connect_timeout=2,
+        )
+        return self
+
+    async def violations(self, count: int) -> list[str]:
+        async def enough():
+            found = [e for e in self.errors if "permissions violation" in e]
+            return found if len(found) >= count else None
+
+        return await eventually(enough, timeout=5)
+
+
+async def _refused(url: str, token: str) -> str:
+    with pytest.raises(nats.errors.Error) as caught:
+        await nats.connect(
+            url, token=token, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2
+        )
+    return str(caught.value)
+
+
+async def _settled(rt, seq: int) -> None:
+    assert await wait_for_checkpoint(rt.engine, "agents", seq)
+
+
+async def test_an_agent_reaches_only_its_own_subjects_and_consumer(runtime):  # noqa: F811
+    token_a = await provision(runtime, "alpha")
+    await provision(runtime, "beta")
+    await asyncio.sleep(0.5)  # the agents projection has the hashes
+    spec = TestSpec(model="/models/m.gguf", engine="llama_cpp", runtime="native")
+    await send(runtime.nc, RequestTest(spec=spec, agent="alpha"))
+    a = await Client().connect(runtime.agent_url, token_a, "alpha")
+    js = a.nc.jetstream()
+
+    # Its own: report, heartbeat, and its queued test through its own consumer.
+    ack = await js.publish("in.alpha.agent", reports.encode(reports.Registered()))
+    assert ack.stream == streams.AGENT_IN
+    await js.publish("hb.alpha", b"{}")
+    await eventually(lambda: _consumer_ready(runtime, "alpha"), timeout=10)
+    work, _ = permissions.consumers("alpha")
+    mine = await js.pull_subscribe_bind(work, stream=streams.DISPATCH)
+    [queued] = await mine.fetch(1, timeout=5)
+    assert queued.subject == "dispatch.alpha.test"
+    await queued.ack()
+
+    # Not its own: publishing as beta, beta's consumer, reading EVENTS.
+    await a.nc.publish("in.beta.agent", b"{}")
+    await a.nc.publish("log.beta.t1", b"x")
+    theirs = await js.pull_subscribe_bind(permissions.consumers("beta")[0], stream=streams.DISPATCH)
+    with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
+        await theirs.fetch(1, timeout=1)
+    await a.nc.subscribe("ev.>")
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.Error)):
+        await js.subscribe("ev.>", deliver_policy=DeliverPolicy.ALL)
+    found = await a.violations(4)
+    assert any('publish to "in.beta.agent"' in e for e in found)
+    assert any('publish to "log.beta.t1"' in e for e in found)
+    assert any("msg.next.dispatch.agent-beta" in e.lower() for e in found), found
+    assert any('subscription to "ev.>"' in e for e in found)
+    assert a.nc.is_connected
+    await a.nc.close()
+
+
+async def _consumer_ready(rt, agent: str) -> bool:
+    try:
+        await rt.nc.jetstream().consumer_info(streams.DISPATCH, permissions.consumers(agent)[0])
+        return True
+    except nats.js.errors.NotFoundError:
+        return False
+
+
+async def test_bad_tokens_are_refused(runtime):  # noqa: F811
+    await provision(runtime, "gamma")
+    assert "Authorization Violation" in await _refused(
+        runtime.agent_url, tokens.new()
+    )  # well formed, unknown
+    assert "Authorization Violation" in await _refused(runtime.agent_url, "not-a-kitt-token")
+    assert "Authorization Violation" in await _refused(runtime.agent_url, "")
+
+
+async def test_revoke_disconnects_at_once_and_rotate_works_at_once(runtime):  # noqa: F811
+    token = await provision(runtime, "delta")
+    await asyncio.sleep(0.5)
+    agent = await Client().connect(runtime.agent_url, token, "delta")
+    other_token = await provision(runtime, "epsilon")
+    await asyncio.sleep(0.5)
+
+    reply = await send(runtime.nc, RevokeAgent(agent_id="delta", reason="stolen laptop"))
+    revoked_at = time.monotonic()
+    await asyncio.wait_for(agent.disconnected.wait(), 5)
+    assert time.monotonic() - revoked_at < 1.0
+    await _settled(runtime, reply.seq)
+    await asyncio.sleep(1.0)  # it keeps trying to reconnect; every try is refused
+    assert not agent.nc.is_connected
+    assert any("Authorization Violation" in e for e in agent.errors)
+    await agent.nc.close()
+    assert "Authorization Violation" in await _refused(runtime.agent_url, token)
+
+    rotated = tokens.new()
+    reply = await send(runtime.nc, RotateAgentToken(agent_id="epsilon", token_hash=tokens.digest(rotated)))
+    await _settled(runtime, reply.seq)
+    fresh = await Client().connect(runtime.agent_url, rotated, "epsilon")
+    assert fresh.nc.is_connected
+    await fresh.nc.close()
+    assert "Authorization Violation" in await _refused(runtime.agent_url, other_token)
+
+
+def test_jwts_are_signed_and_checked():
+    issuer = jwt.keypair(jwt.new_account_seed())
+    token = jwt.encode({"sub": "UABC", "nats": {"type": "user"}}, issuer)
+    assert jwt.decode(token)["iss"] == issuer.public_key.decode()
+    head, _payload, signature = token.split(".")
+    forged = jwt.encode({"sub": "UEVIL", "nats": {"type": "user"}}, jwt.keypair(jwt.new_account_seed()))
+    with pytest.raises(jwt.JwtError, match="bad JWT signature"):
+        jwt.decode(f"{head}.{forged.split('.')[1]}.{signature}")
+    with pytest.raises(jwt.JwtError, match="not a JWT"):
+        jwt.decode("abc")
