@@ -16,6 +16,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 import nats
@@ -33,8 +34,9 @@ from kitt.auth import permissions
 from kitt.engines import specs
 from kitt.events import codec, streams, types
 from kitt.events.ids import uuid7
+from kitt.events.results import Hardware
 from kitt.hardware import fingerprint
-from kitt.orchestration.executor import Executor, RunRequest
+from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
 from kitt.orchestration.reporting import RunReporter
 
 log = structlog.get_logger(__name__)
@@ -48,7 +50,11 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
     simulated: bool = False
 
 
-ExecutorFactory = Callable[[RunReporter, Path], Executor]
+class RunsTests(Protocol):
+    async def run(self, request: RunRequest) -> RunOutcome: ...
+
+
+ExecutorFactory = Callable[[RunReporter, Path], RunsTests]
 
 
 def _default_executor(reporter: RunReporter, home: Path) -> Executor:
@@ -63,7 +69,9 @@ class AgentDaemon:
         *,
         executors: ExecutorFactory = _default_executor,
         simulated: bool = False,
+        hardware: Hardware | None = None,  # a test agent's configured hardware, instead of detecting it
     ) -> None:
+        self.hardware = hardware
         self.config = config
         self.home = home
         self.executors = executors
@@ -132,9 +140,9 @@ class AgentDaemon:
             log.info("agent.stopped", agent=self.config.name)
 
     async def _register(self, nc: Client) -> None:
-        details = fingerprint.detect(self.home)
+        hardware = self.hardware or fingerprint.detect(self.home).hardware
         report = reports.Registered(
-            hardware=details.hardware,
+            hardware=hardware,
             engines=tuple(specs.ENGINES),
             kitt_version=__version__,
             capacity=self.config.capacity,
@@ -266,7 +274,7 @@ class AgentDaemon:
         return status
 
     @staticmethod
-    async def _outcome(executor: Executor, request: RunRequest) -> tuple[str, str | None]:
+    async def _outcome(executor: RunsTests, request: RunRequest) -> tuple[str, str | None]:
         outcome = await executor.run(request)
         error = outcome.error
         if outcome.status == "cancelled":

@@ -6,7 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kitt.agent import tokens
+from kitt.agent import testagents, tokens
+from kitt.agent.simulated import SimulatedHost
 from kitt.auth import credentials
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
@@ -52,6 +53,40 @@ async def provision(name: str) -> None:
         await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
         url = _agent_url(s)
     _show_token(name, token, url)
+
+
+@agents_group.command("create-test")
+@click.argument("name")
+@click.option("--gpu", default="H100 80GB", show_default=True, help="GPU model the agent pretends to have.")
+@click.option("--gpus", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--arch", default="x86_64", show_default=True, type=click.Choice(["x86_64", "aarch64", "arm64"])
+)
+@click.option("--memory-gib", default=80, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--speed", default=1.0, show_default=True, help="Scale of the simulated delays.")
+@async_command
+async def create_test(name: str, gpu: str, gpus: int, arch: str, memory_gib: int, speed: float) -> None:
+    """A simulated agent, online whenever KITT runs; every result it produces is marked simulated."""
+    host = SimulatedHost(
+        name=_name(name),
+        gpu=gpu,
+        gpus=gpus,
+        arch="aarch64" if arch == "arm64" else arch,
+        gpu_memory_mib=memory_gib * 1024,
+        speed=speed,
+    )
+    token = tokens.new()
+    cfg = settings()
+    testagents.save(cfg.home, testagents.TestAgentFile(host=host, token=token))
+    async with session(cfg) as s:
+        reply = await send(s.nc, ProvisionAgent(name=host.name, token_hash=tokens.digest(token)))
+        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        for _ in range(150):  # it registers (with its hardware) as soon as the runtime starts it
+            found = await fleet.agent(s.engine, host.name)
+            if found is not None and found.status == "registered":
+                break
+            await asyncio.sleep(0.1)
+    click.echo(f"test agent {name}: {gpus} x {gpu} ({host.arch}), simulated; online whenever KITT runs")
 
 
 @agents_group.command("rotate")

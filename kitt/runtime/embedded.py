@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kitt.agent.testagents import TestAgents
 from kitt.auth import credentials
 from kitt.auth.callout import CalloutService
 from kitt.commands.service import CommandService
@@ -101,6 +102,7 @@ class Runtime:
         self._lock = instance.HomeLock(settings.home)
         self._credentials: credentials.ServerCredentials | None = None
         self._auth_clients: list[Client] = []
+        self._test_agents: TestAgents | None = None
 
     @property
     def agent_url(self) -> str:
@@ -158,6 +160,8 @@ class Runtime:
             )
         if self._credentials is not None and self.server is not None:
             await self._start_callout(self._credentials, self.server.url)
+        self._test_agents = TestAgents(self.settings.home, self.nc, self.agent_url)
+        await self._test_agents.start()
         dispatcher = Dispatcher(self.nc, self.engine, test_timeout_s=self.settings.test_timeout_s)
         self._tasks.append(asyncio.create_task(dispatcher.run(self._stop), name="dispatcher"))
         self._tasks.append(
@@ -197,6 +201,8 @@ class Runtime:
     async def stop(self) -> None:
         self._stop.set()
         instance.remove(self.settings.instance_file, os.getpid())
+        if self._test_agents is not None:
+            await _quietly(self._test_agents.stop())
         if self._commands is not None:
             await _quietly(self._commands.stop())
         if self._tasks:
