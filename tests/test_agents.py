@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nats.errors
 import pytest
 
 from kitt.agent import reports, tokens
@@ -243,3 +244,19 @@ async def test_an_agent_killed_mid_test_is_failed_after_the_timeout(impatient, a
     for pid in _engine_processes(tiny_model):  # PDEATHSIG stops the orphaned engine; make sure
         os.kill(pid, signal.SIGKILL)
     await asyncio.sleep(0)
+
+
+async def test_a_dispatch_never_finished_after_max_deliver_fails_its_test(runtime, tiny_model):
+    """A consumer that keeps taking the test and never finishing it (here: nak five times, as a crashing
+    agent would) exhausts max_deliver; the advisory turns that into a failed test, not a silent stall."""
+    await provision(runtime, "flaky")
+    test_id = await _request(runtime, "flaky", tiny_model)
+    await _status(runtime, test_id, "dispatched")
+    queue = await runtime.nc.jetstream().pull_subscribe_bind("agent-flaky", stream="DISPATCH")
+    for _ in range(5):
+        [msg] = await queue.fetch(1, timeout=5)
+        await msg.nak()
+    with pytest.raises((TimeoutError, nats.errors.TimeoutError)):
+        await queue.fetch(1, timeout=1)  # a sixth take: JetStream has given up on it
+    test = await _status(runtime, test_id, "failed", timeout=15)
+    assert test.error == "agent flaky took the test 5 times without finishing it"

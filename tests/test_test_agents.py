@@ -1,7 +1,9 @@
 """Test agents: simulated hosts inside the runtime (auth callout on), through the same dispatch, reports,
 ingestor and projections as real agents. Everything they produce is marked simulated."""
 
+import configparser
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -104,3 +106,36 @@ def test_kitt_agent_init_refuses_a_malformed_token(tmp_path):
     )
     assert result.returncode == 1 and "an agent token is 'kagent_' followed by 43" in result.stderr
     assert not (tmp_path / "agent.yaml").exists()
+
+
+def test_service_install_writes_a_unit_systemd_accepts(tmp_path):
+    env = {**os.environ, "KITT_HOME": str(tmp_path / "kitt")}
+    agent = [sys.executable, "-m", "kitt.agent.cli"]
+    units = tmp_path / "units"
+    out = subprocess.run(
+        [*agent, "service", "install", "--unit-dir", str(units)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    unit = units / "kitt-agent.service"
+    assert str(unit) in out.stdout
+    parsed = configparser.ConfigParser(strict=True, interpolation=None)
+    parsed.optionxform = str
+    parsed.read(unit)
+    assert parsed["Service"]["Restart"] == "on-failure"
+    assert parsed["Service"]["ExecStart"] == f"{sys.executable} -m kitt.agent.cli start"
+    assert parsed["Service"]["Environment"] == f"KITT_HOME={tmp_path / 'kitt'}"
+    assert parsed["Install"]["WantedBy"] == "default.target"
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stderr
+    removed = subprocess.run(
+        [*agent, "service", "uninstall", "--unit-dir", str(units)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "removed" in removed.stdout and not unit.exists()

@@ -11,7 +11,7 @@ import click
 from kitt import __version__
 from kitt import logging as kitt_logging
 from kitt.agent import config as agent_config
-from kitt.agent import tokens
+from kitt.agent import service, tokens
 from kitt.agent.daemon import AgentDaemon, write_pid
 from kitt.engines import specs
 from kitt.engines.native import find_binary
@@ -144,6 +144,49 @@ def preflight() -> None:
             "yes" if hardware.arch in spec.archs else f"no ({hardware.arch} not in {', '.join(spec.archs)})"
         )
         click.echo(f"  {spec.name}: platform {archs}; native binary {binary or '-'}")
+
+
+@cli.group("service")
+def service_group() -> None:
+    """Run the agent as a systemd service that restarts on failure."""
+
+
+@service_group.command("install")
+@click.option("--system", is_flag=True, help="A system unit (/etc/systemd/system) instead of a user unit.")
+@click.option("--unit-dir", type=click.Path(path_type=Path), help="Write the unit here instead.")
+@click.option("--no-start", is_flag=True, help="Write the unit only; do not enable or start it.")
+def service_install(system: bool, unit_dir: Path | None, no_start: bool) -> None:
+    target = service.install(_home(), system=system, folder=unit_dir)
+    click.echo(f"wrote {target}")
+    if no_start or unit_dir is not None:
+        return
+    for args in (("daemon-reload",), ("enable", "--now", service.UNIT)):
+        done = service.systemctl(system, *args)
+        if done is None:
+            click.echo("systemctl not found: start the agent with `kitt-agent start`")
+            return
+        if done.returncode != 0:
+            raise click.ClickException(f"systemctl {' '.join(args)}: {done.stderr.strip()}")
+    click.echo(f"enabled and started {service.UNIT}")
+
+
+@service_group.command("uninstall")
+@click.option("--system", is_flag=True)
+@click.option("--unit-dir", type=click.Path(path_type=Path))
+def service_uninstall(system: bool, unit_dir: Path | None) -> None:
+    if unit_dir is None:
+        service.systemctl(system, "disable", "--now", service.UNIT)
+    removed = service.uninstall(system=system, folder=unit_dir)
+    click.echo(f"removed {removed}" if removed else "no unit was installed")
+
+
+@service_group.command("status")
+@click.option("--system", is_flag=True)
+def service_status(system: bool) -> None:
+    done = service.systemctl(system, "status", "--no-pager", service.UNIT)
+    if done is None:
+        raise click.ClickException("systemctl not found on this host")
+    click.echo(done.stdout or done.stderr)
 
 
 @cli.group("test")

@@ -7,6 +7,8 @@
   revoked agent finishes the test as failed with the reason.
 - `test_cancel_requested` → a test not yet started is finished as cancelled at once; either way the agent's
   control queue gets `dispatch_cancelled`, so it skips the test or stops it.
+- A dispatch JetStream gave up on (`max_deliver` reached: the agent kept taking it and never finished)
+  fails its test with that reason, instead of stalling silently.
 - Every few seconds, a test running longer than its timeout is finished as failed ("lost"): an agent that
   died mid-test does not leave it running forever.
 
@@ -14,8 +16,10 @@ Its commands take ids derived from the test, so replaying an event (after a cras
 """
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import nats.errors
 import structlog
 from nats.aio.client import Client
@@ -37,6 +41,7 @@ DURABLE = "dispatcher"
 FILTERS = ["ev.test.*.test_requested", "ev.test.*.test_cancel_requested", "ev.agent.*.agent_provisioned"]
 DEFAULT_TEST_TIMEOUT_S = 30 * 60.0
 SWEEP_S = 2.0
+MAX_DELIVERIES = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{streams.DISPATCH}.*"
 ACK_WAIT_S = 60.0  # an agent at work says so (in_progress) every few seconds
 MAX_DELIVER = 5
 
@@ -64,6 +69,12 @@ async def ensure_consumers(nc: Client, agent: str) -> None:
     )
 
 
+class _MaxDeliveries(msgspec.Struct):
+    stream_seq: int
+    consumer: str
+    deliveries: int = 0
+
+
 class Dispatcher:
     def __init__(
         self, nc: Client, db: AsyncEngine, *, test_timeout_s: float = DEFAULT_TEST_TIMEOUT_S
@@ -79,6 +90,7 @@ class Dispatcher:
             durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=60, filter_subjects=FILTERS
         )
         subscription = await js.pull_subscribe("", durable=DURABLE, stream=streams.EVENTS, config=config)
+        advisories = await self.nc.subscribe(MAX_DELIVERIES, cb=self._undeliverable)
         sweeper = asyncio.create_task(self._sweep(stop))
         try:
             while not stop.is_set():
@@ -93,6 +105,24 @@ class Dispatcher:
                     await self._handle(msg)
         finally:
             sweeper.cancel()
+            with contextlib.suppress(Exception):
+                await advisories.unsubscribe()
+
+    async def _undeliverable(self, msg: Msg) -> None:
+        """JetStream gave up on a dispatch: fail its test with the reason and drop it from the queue."""
+        try:
+            advisory = msgspec.json.decode(msg.data, type=_MaxDeliveries)
+            stored = await self.nc.jetstream().get_msg(streams.DISPATCH, advisory.stream_seq)
+            event = codec.decode(stored.data or b"", stored.headers).event
+            if not isinstance(event, types.DispatchRequested):
+                return
+            agent = advisory.consumer.removeprefix("agent-")
+            error = f"agent {agent} took the test {advisory.deliveries} times without finishing it"
+            await self._finish(event.test_id, "failed", error, "max-deliveries")
+            await self.nc.jetstream().delete_msg(streams.DISPATCH, advisory.stream_seq)
+            log.warning("dispatcher.undeliverable", test=event.test_id, agent=agent)
+        except Exception:  # an advisory for a message already gone, or a blip: nothing more to do
+            log.exception("dispatcher.advisory_failed")
 
     async def _handle(self, msg: Msg) -> None:
         envelope = codec.decode(msg.data, msg.headers)
