@@ -3,8 +3,8 @@ ingestor and projections as real agents. Everything they produce is marked simul
 
 import configparser
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 
