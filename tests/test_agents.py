@@ -11,9 +11,10 @@ from pathlib import Path
 import nats.errors
 import pytest
 
+from kitt.agent import config as agent_config
 from kitt.agent import reports, tokens
-from kitt.commands.client import send
-from kitt.commands.messages import CancelTest, ProvisionAgent, RequestTest
+from kitt.commands.client import CommandFailed, send
+from kitt.commands.messages import CancelTest, ChangeAgentSettings, ProvisionAgent, RequestTest
 from kitt.config import Settings
 from kitt.events import logs
 from kitt.events.types import TestSpec
@@ -260,3 +261,30 @@ async def test_a_dispatch_never_finished_after_max_deliver_fails_its_test(runtim
         await queue.fetch(1, timeout=1)  # a sixth take: JetStream has given up on it
     test = await _status(runtime, test_id, "failed", timeout=15)
     assert test.error == "agent flaky took the test 5 times without finishing it"
+
+
+async def test_settings_changed_on_the_server_reach_the_running_agent(runtime, agents):
+    token = await provision(runtime, "gpu-s")
+    agent = agents(runtime, "gpu-s", token).start()
+    await eventually(lambda: _registered(runtime, "gpu-s"), timeout=30)
+    reply = await send(
+        runtime.nc, ChangeAgentSettings(agent_id="gpu-s", settings={"model_dir": "/srv/models"})
+    )
+    await send(runtime.nc, ChangeAgentSettings(agent_id="gpu-s", settings={"heartbeat_s": 2.5}))
+    config = agent.home / "agent.yaml"
+
+    async def applied():
+        saved = agent_config.load(config)
+        return saved if saved.heartbeat_s == 2.5 and saved.model_dir == "/srv/models" else None
+
+    saved = await eventually(applied, timeout=15)
+    assert saved.token == token and oct(config.stat().st_mode & 0o777) == "0o600"
+    assert reply.ok
+    rejected = await send_refused(runtime, ChangeAgentSettings(agent_id="gpu-s", settings={"gpu": "fast"}))
+    assert "unknown agent setting 'gpu'" in rejected
+
+
+async def send_refused(rt: Runtime, command) -> str:
+    with pytest.raises(CommandFailed) as caught:
+        await send(rt.nc, command)
+    return str(caught.value)

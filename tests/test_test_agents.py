@@ -83,7 +83,7 @@ def test_a_test_for_an_engine_the_agents_platform_cannot_run_is_refused_unless_f
     assert refused.returncode == 1 and "no build for sim-arm's platform (aarch64" in refused.stderr
     assert "--force" in refused.stderr
     forced = kitt(home, "quicktest", "run", "--agent", "sim-arm", "-m", "m", "-e", "tgi", "--force", "--json")
-    assert json.loads(forced.stdout)["status"] in ("requested", "dispatched")
+    assert json.loads(forced.stdout)["status"] in ("requested", "dispatched", "running", "succeeded")
 
 
 def test_kitt_agent_init_refuses_a_malformed_token(tmp_path):

@@ -86,7 +86,8 @@ def start(config_path: Path | None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await AgentDaemon(config, home).run(stop)
+        path = config_path or agent_config.default_path()
+        await AgentDaemon(config, home, config_path=path).run(stop)
 
     try:
         asyncio.run(main())

@@ -19,6 +19,8 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     heartbeat_s: float = 10.0
     capacity: int = 1
     cleanup_models: bool = False  # remove a model copied from a share once its test is done
+    nfs_source: str | None = None  # a share (host:/path) models come from
+    nfs_mount: str | None = None  # where that share is mounted here
 
     def __post_init__(self) -> None:
         subjects.token(self.name, "agent name")
@@ -39,8 +41,10 @@ def load(path: Path | None = None) -> AgentConfig:
 def save(config: AgentConfig, path: Path | None = None) -> Path:
     target = path or default_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    staging = target.with_suffix(".tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(yaml.safe_dump(msgspec.to_builtins(config), sort_keys=False))
-    os.chmod(target, 0o600)  # an existing file keeps its mode on open: set it
+    os.chmod(staging, 0o600)  # a leftover staging file keeps its old mode on open: set it
+    os.replace(staging, target)  # readers see the old file or the new one, never half of one
     return target

@@ -27,6 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from kitt import __version__
+from kitt.agent import config as agent_config
 from kitt.agent import reports
 from kitt.agent.config import AgentConfig
 from kitt.agent.reporter import AgentReporter
@@ -70,8 +71,10 @@ class AgentDaemon:
         executors: ExecutorFactory = _default_executor,
         simulated: bool = False,
         hardware: Hardware | None = None,  # a test agent's configured hardware, instead of detecting it
+        config_path: Path | None = None,  # where settings from the server are saved, to survive restarts
     ) -> None:
         self.hardware = hardware
+        self.config_path = config_path
         self.config = config
         self.home = home
         self.executors = executors
@@ -177,12 +180,26 @@ class AgentDaemon:
                 event = codec.decode(msg.data, msg.headers).event
                 if isinstance(event, types.DispatchCancelled):
                     self.cancelled.add(event.test_id)
+                elif isinstance(event, types.AgentSettingsChanged):
+                    self._apply(event.settings)
                 await msg.ack()
             for test_id in list(self.cancelled) + self._local_stops():
                 task = self.running.get(test_id)
                 if task is not None and not task.done():
                     log.info("agent.cancelling", test=test_id)
                     task.cancel()
+
+    def _apply(self, settings: dict[str, object]) -> None:
+        """Settings edited on the server (events) take effect now, and are saved for the next start."""
+        known = {k: v for k, v in settings.items() if k in AgentConfig.__struct_fields__}
+        try:
+            self.config = msgspec.structs.replace(self.config, **known)
+        except (TypeError, ValueError) as exc:
+            log.warning("agent.settings_refused", error=str(exc))
+            return
+        if self.config_path is not None:
+            agent_config.save(self.config, self.config_path)
+        log.info("agent.settings_applied", agent=self.config.name, settings=sorted(known))
 
     def _local_stops(self) -> list[str]:
         """`kitt-agent test stop ID` drops a file; the test is stopped like a cancel from the server."""

@@ -1,6 +1,7 @@
 """`kitt agents`: provision, list, inspect, rotate and revoke agents' credentials."""
 
 import asyncio
+import json
 
 import click
 from rich.console import Console
@@ -11,8 +12,9 @@ from kitt.agent.simulated import SimulatedHost
 from kitt.auth import credentials
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
-from kitt.commands.messages import ProvisionAgent, RevokeAgent, RotateAgentToken
+from kitt.commands.messages import ChangeAgentSettings, ProvisionAgent, RevokeAgent, RotateAgentToken
 from kitt.events import subjects
+from kitt.events.types import Scalar
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Session, session
 from kitt.storage import fleet
@@ -87,6 +89,28 @@ async def create_test(name: str, gpu: str, gpus: int, arch: str, memory_gib: int
                 break
             await asyncio.sleep(0.1)
     click.echo(f"test agent {name}: {gpus} x {gpu} ({host.arch}), simulated; online whenever KITT runs")
+
+
+@agents_group.command("set")
+@click.argument("name")
+@click.argument("pairs", nargs=-1, required=True)
+@async_command
+async def set_settings(name: str, pairs: tuple[str, ...]) -> None:
+    """Change agent NAME's settings (KEY=VALUE: model_dir, nfs_source, nfs_mount, cleanup_models,
+    heartbeat_s); they reach the agent while it runs."""
+    values: dict[str, Scalar] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise click.ClickException(f"expected KEY=VALUE, not {pair!r}")
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    async with session(settings()) as s:
+        reply = await send(s.nc, ChangeAgentSettings(agent_id=_name(name), settings=values))
+        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+    click.echo(f"agent {name}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
 
 
 @agents_group.command("rotate")

@@ -176,6 +176,38 @@ def register_agent(cmd: m.RegisterAgent, agent_id: str, history: Sequence[ev.Eve
     ]
 
 
+AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
+    "model_dir": (str,),
+    "nfs_source": (str,),  # a share (host:/path) models are copied from
+    "nfs_mount": (str,),  # where that share is mounted on the agent
+    "cleanup_models": (bool,),  # remove a copied model once its test is done
+    "heartbeat_s": (int, float),
+}
+
+
+def change_agent_settings(
+    cmd: m.ChangeAgentSettings, agent_id: str, history: Sequence[ev.Event]
+) -> list[ev.Event]:
+    _live_agent(history, agent_id)
+    for key, value in cmd.settings.items():
+        kinds = AGENT_SETTINGS.get(key)
+        if kinds is None:
+            raise Rejected(
+                "invalid", f"unknown agent setting {key!r}; known: {', '.join(sorted(AGENT_SETTINGS))}"
+            )
+        if value is not None and (not isinstance(value, kinds) or (bool in kinds) != isinstance(value, bool)):
+            raise Rejected("invalid", f"agent setting {key} must be {' or '.join(k.__name__ for k in kinds)}")
+        if key == "heartbeat_s" and value is not None and not 0.5 <= float(value) <= 600:  # type: ignore[arg-type]
+            raise Rejected("invalid", "heartbeat_s must be between 0.5 and 600 seconds")
+    current: dict[str, ev.Scalar] = {}
+    for event in history:
+        if isinstance(event, ev.AgentSettingsChanged):
+            current = dict(event.settings)
+    merged = {**current, **cmd.settings}
+    # The event carries the whole set, so the read model and the agent never need the earlier ones.
+    return [ev.AgentSettingsChanged(settings=merged)] if merged != current else []
+
+
 def dispatch_test(cmd: m.DispatchTest, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     if not history:
         raise Rejected("not_found", f"unknown agent {agent_id!r} (see `kitt agents list`)")
@@ -278,6 +310,7 @@ ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] =
     m.RotateAgentToken: ("agent", lambda c: c.agent_id, rotate_agent_token),
     m.RevokeAgent: ("agent", lambda c: c.agent_id, revoke_agent),
     m.RegisterAgent: ("agent", lambda c: c.name, register_agent),
+    m.ChangeAgentSettings: ("agent", lambda c: c.agent_id, change_agent_settings),
     m.DispatchTest: ("agent", lambda c: c.agent, dispatch_test),
     m.CancelDispatch: ("agent", lambda c: c.agent, cancel_dispatch),
     m.MarkTestDispatched: ("test", lambda c: c.test_id, mark_test_dispatched),

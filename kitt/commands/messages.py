@@ -93,6 +93,11 @@ class RegisterAgent(Command, frozen=True, tag="register_agent"):
     simulated: bool = False
 
 
+class ChangeAgentSettings(Command, frozen=True, tag="change_agent_settings"):
+    agent_id: str
+    settings: dict[str, Scalar]
+
+
 class DispatchTest(Command, frozen=True, tag="dispatch_test"):
     """Queue a requested test on its agent's DISPATCH consumer (the dispatcher sends this)."""
 
@@ -167,6 +172,7 @@ AnyCommand = (
     | RotateAgentToken
     | RevokeAgent
     | RegisterAgent
+    | ChangeAgentSettings
     | DispatchTest
     | CancelDispatch
     | MarkTestDispatched

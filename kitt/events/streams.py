@@ -93,6 +93,9 @@ def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
                         SubjectTransform(
                             src="ev.agent.*.dispatch_cancelled", dest="dispatch.{{wildcard(1)}}.cancel"
                         ),
+                        SubjectTransform(
+                            src="ev.agent.*.agent_settings_changed", dest="dispatch.{{wildcard(1)}}.settings"
+                        ),
                     ],
                 )
             ],

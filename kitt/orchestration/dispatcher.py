@@ -64,7 +64,9 @@ async def ensure_consumers(nc: Client, agent: str) -> None:
     await js.add_consumer(
         streams.DISPATCH,
         ConsumerConfig(
-            durable_name=control, filter_subject=f"dispatch.{agent}.cancel", ack_policy=AckPolicy.EXPLICIT
+            durable_name=control,
+            filter_subjects=[f"dispatch.{agent}.cancel", f"dispatch.{agent}.settings"],
+            ack_policy=AckPolicy.EXPLICIT,
         ),
     )
 
