@@ -18,6 +18,13 @@ class Settings:
     database_url: str
     test_timeout_s: float = 1800.0  # a running agent test with no result after this is failed as lost
     agent_auth: bool = False  # embedded NATS checks agents through KITT's auth callout
+    nats_tls_cert: str | None = None  # embedded NATS serves TLS with this certificate and key
+    nats_tls_key: str | None = None
+    nats_tls_ca: str | None = None  # what KITT's own clients trust (default: the certificate itself)
+
+    @property
+    def trusted_ca(self) -> str | None:
+        return self.nats_tls_ca or self.nats_tls_cert
 
     @property
     def nats_store(self) -> Path:
@@ -37,4 +44,7 @@ def load() -> Settings:
         database_url=normalize_url(database_url),
         test_timeout_s=float(os.environ.get("KITT_TEST_TIMEOUT_S") or 1800.0),
         agent_auth=os.environ.get("KITT_AGENT_AUTH", "").lower() in ("1", "true", "yes", "on"),
+        nats_tls_cert=os.environ.get("KITT_NATS_TLS_CERT") or None,
+        nats_tls_key=os.environ.get("KITT_NATS_TLS_KEY") or None,
+        nats_tls_ca=os.environ.get("KITT_NATS_TLS_CA") or None,
     )

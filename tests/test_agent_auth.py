@@ -3,7 +3,10 @@ token only, and can touch only its own subjects and consumers. Permission violat
 client's error callback (NATS does not raise them), so the tests collect them there."""
 
 import asyncio
+import ssl
+import subprocess
 import time
+from pathlib import Path
 
 import nats
 import nats.errors
@@ -17,8 +20,9 @@ from kitt.commands.messages import RequestTest, RevokeAgent, RotateAgentToken
 from kitt.events import streams
 from kitt.events.types import TestSpec
 from kitt.projections.runner import wait_for_checkpoint
+from kitt.runtime.embedded import Runtime
 from tests.conftest import eventually
-from tests.test_agents import provision, runtime  # noqa: F401 - the auth-on runtime fixture
+from tests.test_agents import _registered, _settings, agents, provision, runtime  # noqa: F401 - fixtures
 
 
 class Client:
@@ -160,3 +164,61 @@ def test_jwts_are_signed_and_checked():
         jwt.decode(f"{head}.{forged.split('.')[1]}.{signature}")
     with pytest.raises(jwt.JwtError, match="not a JWT"):
         jwt.decode("abc")
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=kitt-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+async def tls_runtime(database_url: str, tmp_path: Path):
+    cert, key = _self_signed(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = _settings(database_url, home, nats_tls_cert=str(cert), nats_tls_key=str(key))
+    rt = Runtime(settings)
+    await rt.start()
+    yield rt, cert
+    await rt.stop()
+
+
+async def test_agents_connect_over_tls_with_a_self_signed_pair(tls_runtime, agents):  # noqa: F811
+    rt, cert = tls_runtime
+    assert rt.agent_url.startswith("tls://127.0.0.1:")
+    token = await provision(rt, "tls-agent")
+    agent = agents(rt, "tls-agent", token, tls_ca=cert).start()
+    registered = await eventually(lambda: _registered(rt, "tls-agent"), timeout=30)
+    assert registered.status == "registered"
+    with pytest.raises((ssl.SSLError, nats.errors.Error, OSError)):  # no CA given: the pair is not trusted
+        await nats.connect(
+            rt.agent_url,
+            token=token,
+            tls=ssl.create_default_context(),
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=2,
+        )
+    assert "agent.stopped" in agent.stop()

@@ -31,11 +31,24 @@ AGENT = [sys.executable, "-m", "kitt.agent.cli"]
 class AgentProcess:
     """`kitt-agent init` then `kitt-agent start`, in a home of its own."""
 
-    def __init__(self, home: Path, name: str, token: str, server: str) -> None:
+    def __init__(self, home: Path, name: str, token: str, server: str, tls_ca: Path | None = None) -> None:
         self.home = home
         self.env = {**os.environ, "KITT_HOME": str(home)}
+        extra = ["--tls-ca", str(tls_ca)] if tls_ca else []
         subprocess.run(
-            [*AGENT, "init", "--server", server, "--token", token, "--name", name, "--heartbeat", "1"],
+            [
+                *AGENT,
+                "init",
+                "--server",
+                server,
+                "--token",
+                token,
+                "--name",
+                name,
+                "--heartbeat",
+                "1",
+                *extra,
+            ],
             env=self.env,
             check=True,
             capture_output=True,
@@ -81,8 +94,8 @@ async def runtime(database_url: str, tmp_path: Path):
 def agents(tmp_path):
     started: list[AgentProcess] = []
 
-    def make(rt: Runtime, name: str, token: str) -> AgentProcess:
-        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.agent_url)
+    def make(rt: Runtime, name: str, token: str, tls_ca: Path | None = None) -> AgentProcess:
+        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.agent_url, tls_ca)
         started.append(agent)
         return agent
 

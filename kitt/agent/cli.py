@@ -49,6 +49,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--name", default=None, help="The name it was provisioned as (default: the hostname).")
 @click.option("--model-dir", default=None, help="Where relative model paths resolve.")
 @click.option("--heartbeat", "heartbeat_s", default=10.0, show_default=True)
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA for a tls:// server.")
 @click.pass_obj
 def init(
     config_path: Path | None,
@@ -57,6 +58,7 @@ def init(
     name: str | None,
     model_dir: str | None,
     heartbeat_s: float,
+    tls_ca: str | None,
 ) -> None:
     """Write the agent's configuration (mode 0600)."""
     try:
@@ -66,6 +68,7 @@ def init(
             token=token,
             model_dir=model_dir,
             heartbeat_s=heartbeat_s,
+            tls_ca=str(Path(tls_ca).resolve()) if tls_ca else None,
         )
     except (tokens.TokenFormatError, InvalidSubjectToken, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -21,6 +21,7 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     cleanup_models: bool = False  # remove a model copied from a share once its test is done
     nfs_source: str | None = None  # a share (host:/path) models come from
     nfs_mount: str | None = None  # where that share is mounted here
+    tls_ca: str | None = None  # the CA (or self-signed certificate) a `tls://` server is checked against
 
     def __post_init__(self) -> None:
         subjects.token(self.name, "agent name")

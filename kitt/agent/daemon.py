@@ -14,6 +14,7 @@
 import asyncio
 import contextlib
 import os
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -88,8 +89,12 @@ class AgentDaemon:
         async def quiet(_exc: Exception) -> None:
             return None
 
+        tls = None
+        if self.config.server.startswith("tls://"):
+            tls = ssl.create_default_context(cafile=self.config.tls_ca)  # system CAs when unset
         return await nats.connect(
             self.config.server,
+            tls=tls,
             token=self.config.token,
             name=f"kitt-agent:{self.config.name}",
             inbox_prefix=permissions.inbox_prefix(self.config.name),

@@ -84,7 +84,7 @@ async def project(only: tuple[str, ...], batch_size: int) -> None:
         raise click.ClickException(
             "`kitt project` needs KITT_NATS_URL (embedded mode runs projectors in `kitt up`)"
         )
-    nc = await connect_nats(cfg.nats_url)
+    nc = await connect_nats(cfg.nats_url, tls_ca=cfg.trusted_ca)
     engine = await open_database(cfg.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ server. Nothing is lost: whatever a projector had not committed is read again fr
 
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -42,7 +43,12 @@ class RuntimeUnavailable(Exception):
     """A one-line, user-facing reason the runtime could not start."""
 
 
-async def connect_nats(url: str) -> Client:
+def tls_context(ca: str | None) -> ssl.SSLContext | None:
+    """A client context trusting `ca` (a self-signed server certificate is its own CA)."""
+    return ssl.create_default_context(cafile=ca) if ca else None
+
+
+async def connect_nats(url: str, *, tls_ca: str | None = None) -> Client:
     async def _quiet(_exc: Exception) -> None:
         return None
 
@@ -58,6 +64,7 @@ async def connect_nats(url: str) -> Client:
     try:
         return await nats.connect(
             url,
+            tls=tls_context(tls_ca) if url.startswith("tls://") else None,
             connect_timeout=3,
             max_reconnect_attempts=-1,
             allow_reconnect=True,
@@ -139,9 +146,12 @@ class Runtime:
             if self.settings.agent_auth:
                 self._credentials = credentials.load_or_create(home / "auth.json")
                 extra = credentials.server_config(self._credentials)
-            self.server = NatsServer(self.settings.nats_store, extra_config=extra)
+            tls = None
+            if self.settings.nats_tls_cert and self.settings.nats_tls_key:
+                tls = (self.settings.nats_tls_cert, self.settings.nats_tls_key)
+            self.server = NatsServer(self.settings.nats_store, extra_config=extra, tls=tls)
             await asyncio.to_thread(self.server.start)
-        self.nc = await connect_nats(self.nats_url)
+        self.nc = await connect_nats(self.nats_url, tls_ca=self.settings.trusted_ca)
         await streams.apply(self.nc.jetstream())
         self.engine = await open_database(self.settings.database_url)
         if self._services:
@@ -170,8 +180,9 @@ class Runtime:
 
     async def _start_callout(self, creds: credentials.ServerCredentials, url: str) -> None:
         assert self.nc is not None and self.engine is not None
-        auth_nc = await connect_nats(credentials.url_with(url, "auth", creds.auth_password))
-        sys_nc = await connect_nats(credentials.url_with(url, "sys", creds.sys_password))
+        ca = self.settings.trusted_ca
+        auth_nc = await connect_nats(credentials.url_with(url, "auth", creds.auth_password), tls_ca=ca)
+        sys_nc = await connect_nats(credentials.url_with(url, "sys", creds.sys_password), tls_ca=ca)
         self._auth_clients = [auth_nc, sys_nc]
         await CalloutService(auth_nc, sys_nc, self.nc, self.engine, creds.issuer_seed).start()
 
@@ -242,7 +253,7 @@ async def session(settings: Settings, *, services: bool = True) -> AsyncIterator
     """Use the `kitt up` running for this home, or run the embedded runtime for this command's duration."""
     running = instance.find_running(settings.instance_file)
     if running is not None:
-        nc = await connect_nats(running.nats_url)
+        nc = await connect_nats(running.nats_url, tls_ca=settings.trusted_ca)
         engine = await open_database(running.database_url, migrate_schema=False)
         try:
             yield Session(nc, engine, None)

@@ -40,8 +40,15 @@ class NatsServer:
     """Start with `start()`, stop with `stop()`; `url` is where clients connect."""
 
     def __init__(
-        self, store_dir: Path, *, host: str = "127.0.0.1", port: int | None = None, extra_config: str = ""
+        self,
+        store_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        extra_config: str = "",
+        tls: tuple[str, str] | None = None,  # (certificate, key): clients must then use TLS
     ) -> None:
+        self.tls = tls
         self.store_dir = Path(store_dir)
         self.extra_config = extra_config  # e.g. accounts and auth callout
         self.host = host
@@ -50,13 +57,18 @@ class NatsServer:
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://{self.host}:{self.port}"
 
     def config_text(self) -> str:
+        tls = ""
+        if self.tls:
+            tls = f'tls {{\n  cert_file: "{self.tls[0]}"\n  key_file: "{self.tls[1]}"\n  timeout: 2\n}}\n'
         return (
             f"listen: {self.host}:{self.port}\n"
             f"max_payload: 8MB\n"
-            f'jetstream {{\n  store_dir: "{self.store_dir}"\n  max_file_store: 20GB\n}}\n' + self.extra_config
+            f'jetstream {{\n  store_dir: "{self.store_dir}"\n  max_file_store: 20GB\n}}\n'
+            + tls
+            + self.extra_config
         )
 
     def start(self, timeout: float = 15.0) -> None:
