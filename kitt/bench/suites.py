@@ -118,7 +118,7 @@ def builtin_names() -> list[str]:
 
 def load(name_or_path: str, home: Path) -> Suite:
     path = Path(name_or_path).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():  # a folder named like a suite is not one
         return load_yaml(path, Suite)
     user = home / "suites" / f"{name_or_path}.yaml"
     if user.exists():

@@ -64,7 +64,7 @@ async def _quiet(_line: str) -> None:
 
 def _custom_path(benchmark: str, home: Path) -> Path:
     path = Path(benchmark).expanduser()
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():
         return path
     named = home / "benchmarks" / f"{benchmark}.yaml"
     if named.exists():
