@@ -115,7 +115,8 @@ async def _run(rt: Runtime, home: Path, agents: int, count: int, speed: float) -
     if failed:
         print("first failure:", failed[0].error)
     print(
-        f"{count} tests on {agents} agents in {wall:.1f} s ({count / wall:.1f} tests/s), {len(failed)} not succeeded"
+        f"{count} tests on {agents} agents in {wall:.1f} s ({count / wall:.1f} tests/s), "
+        f"{len(failed)} not succeeded"
     )
     first: dict[str, fleet.Test] = {}
     for t in sorted(done, key=lambda t: t.requested_at):
