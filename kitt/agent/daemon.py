@@ -34,7 +34,7 @@ from kitt.agent.config import AgentConfig
 from kitt.agent.reporter import AgentReporter
 from kitt.auth import permissions
 from kitt.engines import specs
-from kitt.events import codec, streams, types
+from kitt.events import codec, pull, streams, types
 from kitt.events.ids import uuid7
 from kitt.events.results import Hardware
 from kitt.hardware import fingerprint
@@ -173,14 +173,7 @@ class AgentDaemon:
                 await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
 
     async def _control(self, subscription, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                messages = await subscription.fetch(16, timeout=1)
-            except (nats.errors.TimeoutError, TimeoutError):
-                messages = []
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.5)
-                continue
+        async for messages in pull.batches(subscription, stop, size=16):
             for msg in messages:
                 event = codec.decode(msg.data, msg.headers).event
                 if isinstance(event, types.DispatchCancelled):
@@ -215,14 +208,7 @@ class AgentDaemon:
         return stops
 
     async def _work(self, nc: Client, subscription, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                messages = await subscription.fetch(1, timeout=1)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.5)
-                continue
+        async for messages in pull.batches(subscription, stop, size=1):
             for msg in messages:
                 await self._take(nc, msg, stop)
 

@@ -8,7 +8,6 @@ import collections
 import contextlib
 import os
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from kitt.engines.runtime import (
     render,
 )
 from kitt.engines.specs import EngineSpec
-from kitt.runtime.children import die_with_parent
+from kitt.runtime.children import die_with_parent, stop_group
 
 log = structlog.get_logger(__name__)
 STOP_GRACE_S = 10.0
@@ -128,15 +127,7 @@ class NativeRuntime:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+        await stop_group(process, STOP_GRACE_S)
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._reader, 2)

@@ -20,7 +20,6 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 import msgspec
-import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kitt.auth import permissions
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import CancelDispatch, DispatchTest, FinishTest, MarkTestDispatched
-from kitt.events import codec, streams, types
+from kitt.events import codec, pull, streams, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
 from kitt.projections.models import TestRow
@@ -95,14 +94,7 @@ class Dispatcher:
         advisories = await self.nc.subscribe(MAX_DELIVERIES, cb=self._undeliverable)
         sweeper = asyncio.create_task(self._sweep(stop))
         try:
-            while not stop.is_set():
-                try:
-                    messages = await subscription.fetch(32, timeout=1)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    continue
-                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                    await asyncio.sleep(0.5)
-                    continue
+            async for messages in pull.batches(subscription, stop, size=32):
                 for msg in messages:
                     await self._handle(msg)
         finally:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
-import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -31,7 +30,7 @@ from kitt.commands.messages import (
     StartRun,
     StartTest,
 )
-from kitt.events import streams, types
+from kitt.events import pull, streams, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
 from kitt.projections.models import DeadLetter
@@ -122,14 +121,7 @@ class Ingestor:
 
     async def run(self, stop: asyncio.Event) -> None:
         subscription = await self._consumer()
-        while not stop.is_set():
-            try:
-                messages = await subscription.fetch(BATCH, timeout=1)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.5)
-                continue
+        async for messages in pull.batches(subscription, stop, size=BATCH):
             for msg in messages:
                 await self.handle(msg)
 

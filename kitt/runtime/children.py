@@ -1,5 +1,6 @@
 """Child processes KITT starts (nats-server, native engines): free ports, and no orphans."""
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -19,3 +20,17 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     os.setpgrp()
+
+
+async def stop_group(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM a child's whole process group, SIGKILL it after `grace_s`; return once it has exited."""
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace_s)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()

@@ -7,9 +7,7 @@ whole process group.
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -18,7 +16,7 @@ from pathlib import Path
 import msgspec
 
 from kitt.bench.quality.job import Evaluation, Job
-from kitt.runtime.children import die_with_parent
+from kitt.runtime.children import die_with_parent, stop_group
 
 STOP_GRACE_S = 5.0
 _PROGRESS = re.compile(r"(\d+)/(\d+) \[")
@@ -28,19 +26,6 @@ ProgressSink = Callable[[int, int], None]
 
 class QualityError(Exception):
     """The evaluation could not produce a result; the message is the benchmark's failure reason."""
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
 
 
 async def _relay(
@@ -97,10 +82,12 @@ async def evaluate(
     try:
         await asyncio.wait_for(process.wait(), timeout_s)
     except TimeoutError:
-        await _stop(process)
+        await stop_group(process, STOP_GRACE_S)
         raise QualityError(f"lm-eval did not finish within {timeout_s:g} s and was stopped") from None
     finally:
-        await _stop(process)  # cancelled or timed out: the worker never outlives its benchmark
+        await stop_group(
+            process, STOP_GRACE_S
+        )  # cancelled or timed out: the worker never outlives its benchmark
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(relay, 2)
     raw = await asyncio.to_thread(_read, output)
