@@ -301,3 +301,52 @@ async def send_refused(rt: Runtime, command) -> str:
     with pytest.raises(CommandFailed) as caught:
         await send(rt.nc, command)
     return str(caught.value)
+
+
+SHORT_SOAK = """
+name: soak
+tests:
+  - kind: performance
+    name: soak
+    concurrency: [2]
+    max_requests: null
+    max_duration_s: 10
+    input_tokens: 16
+sampling: {max_tokens: 32}
+"""
+
+
+async def test_a_nats_restart_mid_test_loses_nothing(runtime, agents, tiny_model, tmp_path):
+    suite = tmp_path / "soak.yaml"
+    suite.write_text(SHORT_SOAK)
+    token = await provision(runtime, "gpu-r")
+    agents(runtime, "gpu-r", token).start()
+    test_id = await _request(runtime, "gpu-r", tiny_model, suite=str(suite))
+    await _status(runtime, test_id, "running")
+    await asyncio.sleep(2)
+    await asyncio.to_thread(runtime.server.stop)  # everyone loses NATS mid-test ...
+    await asyncio.sleep(2)
+    await asyncio.to_thread(runtime.server.start)  # ... same port, same store
+    test = await _status(runtime, test_id, "succeeded", "failed", timeout=90)
+    assert test.status == "succeeded", test.error
+    [doc] = await queries.documents(runtime.engine, [test.run_id])
+    assert doc.status == "succeeded" and doc.benchmarks[0].name == "soak"
+
+
+async def test_a_runtime_restart_loses_no_dispatched_test(database_url, tmp_path, agents, tiny_model):
+    home = tmp_path / "home"
+    home.mkdir()
+    first = Runtime(_settings(database_url, home))
+    await first.start()
+    token = await provision(first, "gpu-q")
+    test_id = await _request(first, "gpu-q", tiny_model)
+    await _status(first, test_id, "dispatched")
+    await first.stop()  # the server goes down with the test queued and its agent offline
+    second = Runtime(_settings(database_url, home))
+    await second.start()
+    try:
+        agents(second, "gpu-q", token).start()
+        test = await _status(second, test_id, "succeeded", "failed")
+        assert test.status == "succeeded", test.error
+    finally:
+        await second.stop()

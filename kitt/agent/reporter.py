@@ -1,13 +1,18 @@
 """The agent's side of a run: the executor's facts become reports on AGENT_IN, its lines go to LOGS."""
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
+import nats.errors
 from nats.aio.client import Client
 
 from kitt.agent import reports
 from kitt.events import logs, subjects
 from kitt.events.results import BenchmarkResult, RunInfo
 from kitt.events.types import BenchmarkStarted, EngineReady
+
+REPORT_PATIENCE_S = 300.0
 
 
 class AgentReporter:
@@ -20,12 +25,31 @@ class AgentReporter:
         self.test_id = test_id
 
     async def report(self, report: reports.Report) -> None:
-        await self.js.publish(
-            reports.subject(self.agent, report),
-            reports.encode(report),
-            headers={"Nats-Msg-Id": report.report_id},
-            timeout=30,
-        )
+        """Publish until JetStream has stored it: a NATS restart or a network blip delays a report, never
+        loses it (the message id makes a retry that did land the first time a no-op)."""
+        deadline = time.monotonic() + REPORT_PATIENCE_S
+        delay = 0.2
+        while True:
+            try:
+                await self.js.publish(
+                    reports.subject(self.agent, report),
+                    reports.encode(report),
+                    headers={"Nats-Msg-Id": report.report_id},
+                    timeout=10,
+                )
+                return
+            except (
+                nats.errors.TimeoutError,
+                nats.errors.NoRespondersError,
+                nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError,
+                nats.errors.OutboundBufferLimitError,
+                TimeoutError,
+            ):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def started(self, run_id: str, info: RunInfo) -> None:
         await self.report(reports.RunStartedReport(test_id=self.test_id, run_id=run_id, info=info))
