@@ -350,3 +350,31 @@ async def test_a_runtime_restart_loses_no_dispatched_test(database_url, tmp_path
         assert test.status == "succeeded", test.error
     finally:
         await second.stop()
+
+
+async def test_models_are_copied_from_the_share_and_removed_after(runtime, agents, tiny_model, tmp_path):
+    share, local = tmp_path / "share", tmp_path / "local"
+    (share / "llama").mkdir(parents=True)
+    (share / "llama" / "tiny.gguf").write_bytes(tiny_model.read_bytes())
+    (tmp_path / "outside.gguf").write_bytes(tiny_model.read_bytes())
+    token = await provision(runtime, "gpu-n")
+    agents(runtime, "gpu-n", token).start()
+    await eventually(lambda: _registered(runtime, "gpu-n"), timeout=30)
+    settings = {"nfs_mount": str(share), "model_dir": str(local), "cleanup_models": True}
+    await send(runtime.nc, ChangeAgentSettings(agent_id="gpu-n", settings=settings))
+    await asyncio.sleep(2)  # the control queue delivers it within a second
+
+    test_id = await _request(runtime, "gpu-n", "llama/tiny.gguf")
+    test = await _status(runtime, test_id, "succeeded", "failed")
+    assert test.status == "succeeded", test.error
+    [doc] = await queries.documents(runtime.engine, [test.run_id])
+    assert doc.info.model == str(local / "llama" / "tiny.gguf")
+    lines = [line.line for line in await _log_lines(runtime, "gpu-n", test_id)]
+    assert (
+        f"copied the model from {share / 'llama' / 'tiny.gguf'} to {local / 'llama' / 'tiny.gguf'}" in lines
+    )
+    assert not (local / "llama" / "tiny.gguf").exists()  # cleaned up
+
+    escape = await _request(runtime, "gpu-n", "../outside.gguf")
+    refused = await _status(runtime, escape, "failed")
+    assert "outside the share" in refused.error

@@ -29,7 +29,7 @@ from nats.aio.msg import Msg
 
 from kitt import __version__
 from kitt.agent import config as agent_config
-from kitt.agent import reports
+from kitt.agent import models, reports
 from kitt.agent.config import AgentConfig
 from kitt.agent.reporter import AgentReporter
 from kitt.auth import permissions
@@ -239,13 +239,10 @@ class AgentDaemon:
         log.info("agent.test_done", test=test_id, status=status)
         await msg.ack()
 
-    def _request(self, run_id: str, spec: types.TestSpec) -> RunRequest:
-        model = Path(spec.model).expanduser()
-        if not model.is_absolute() and self.config.model_dir:
-            model = Path(self.config.model_dir).expanduser() / model
+    def _request(self, run_id: str, spec: types.TestSpec, model: str) -> RunRequest:
         return RunRequest(
             run_id=run_id,
-            model=str(model),
+            model=model,
             engine=spec.engine,
             suite=spec.suite,
             runtime=spec.runtime,
@@ -260,8 +257,17 @@ class AgentDaemon:
     ) -> str:
         run_id = uuid7()
         await reporter.report(reports.TestStartedReport(test_id=event.test_id, run_id=run_id))
+        try:
+            staged = await asyncio.to_thread(models.stage, event.spec.model, self.config)
+        except (models.ModelPathError, OSError) as exc:
+            await reporter.report(
+                reports.TestFinishedReport(test_id=event.test_id, status="failed", error=str(exc))
+            )
+            return "failed"
+        if staged.copied_from:
+            await reporter.log(run_id, "kitt", f"copied the model from {staged.copied_from} to {staged.path}")
         executor = self.executors(reporter, self.home)
-        task = asyncio.create_task(self._outcome(executor, self._request(run_id, event.spec)))
+        task = asyncio.create_task(self._outcome(executor, self._request(run_id, event.spec, staged.path)))
         self.running[event.test_id] = task
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -275,6 +281,7 @@ class AgentDaemon:
         finally:
             stopping.cancel()
             self.running.pop(event.test_id, None)
+            await asyncio.to_thread(models.clean, staged)
         status, error = task.result() if not task.cancelled() else ("cancelled", "cancelled")
         await reporter.report(
             reports.TestFinishedReport(test_id=event.test_id, status=status, run_id=run_id, error=error)
