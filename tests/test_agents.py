@@ -31,10 +31,13 @@ AGENT = [sys.executable, "-m", "kitt.agent.cli"]
 class AgentProcess:
     """`kitt-agent init` then `kitt-agent start`, in a home of its own."""
 
-    def __init__(self, home: Path, name: str, token: str, server: str, tls_ca: Path | None = None) -> None:
+    def __init__(
+        self, home: Path, name: str, token: str, server: str, tls_ca: Path | None = None, capacity: int = 1
+    ) -> None:
         self.home = home
         self.env = {**os.environ, "KITT_HOME": str(home)}
         extra = ["--tls-ca", str(tls_ca)] if tls_ca else []
+        extra += ["--capacity", str(capacity)]
         subprocess.run(
             [
                 *AGENT,
@@ -94,8 +97,10 @@ async def runtime(database_url: str, tmp_path: Path):
 def agents(tmp_path):
     started: list[AgentProcess] = []
 
-    def make(rt: Runtime, name: str, token: str, tls_ca: Path | None = None) -> AgentProcess:
-        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.agent_url, tls_ca)
+    def make(
+        rt: Runtime, name: str, token: str, tls_ca: Path | None = None, capacity: int = 1
+    ) -> AgentProcess:
+        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.agent_url, tls_ca, capacity)
         started.append(agent)
         return agent
 
@@ -378,3 +383,21 @@ async def test_models_are_copied_from_the_share_and_removed_after(runtime, agent
     escape = await _request(runtime, "gpu-n", "../outside.gguf")
     refused = await _status(runtime, escape, "failed")
     assert "outside the share" in refused.error
+
+
+async def test_an_agent_with_capacity_two_runs_two_tests_at_once(runtime, agents, tiny_model, tmp_path):
+    suite = tmp_path / "soak.yaml"
+    suite.write_text(SHORT_SOAK)
+    token = await provision(runtime, "gpu-2")
+    agents(runtime, "gpu-2", token, capacity=2).start()
+    await eventually(lambda: _registered(runtime, "gpu-2"), timeout=30)
+    first = await _request(runtime, "gpu-2", tiny_model, suite=str(suite))
+    second = await _request(runtime, "gpu-2", tiny_model, suite=str(suite))
+
+    async def both_running():
+        tests = [await fleet.test(runtime.engine, t) for t in (first, second)]
+        return all(t is not None and t.status == "running" for t in tests)
+
+    await eventually(both_running, timeout=30)
+    for test_id in (first, second):
+        assert (await _status(runtime, test_id, "succeeded", "failed", timeout=90)).status == "succeeded"

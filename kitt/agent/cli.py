@@ -50,6 +50,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--model-dir", default=None, help="Where relative model paths resolve.")
 @click.option("--heartbeat", "heartbeat_s", default=10.0, show_default=True)
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA for a tls:// server.")
+@click.option("--capacity", default=1, show_default=True, type=click.IntRange(1, 64), help="Tests at once.")
 @click.pass_obj
 def init(
     config_path: Path | None,
@@ -59,6 +60,7 @@ def init(
     model_dir: str | None,
     heartbeat_s: float,
     tls_ca: str | None,
+    capacity: int,
 ) -> None:
     """Write the agent's configuration (mode 0600)."""
     try:
@@ -69,6 +71,7 @@ def init(
             model_dir=model_dir,
             heartbeat_s=heartbeat_s,
             tls_ca=str(Path(tls_ca).resolve()) if tls_ca else None,
+            capacity=capacity,
         )
     except (tokens.TokenFormatError, InvalidSubjectToken, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

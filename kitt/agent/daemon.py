@@ -208,9 +208,21 @@ class AgentDaemon:
         return stops
 
     async def _work(self, nc: Client, subscription, stop: asyncio.Event) -> None:
-        async for messages in pull.batches(subscription, stop, size=1):
+        """Up to `capacity` tests at once (one, unless the agent is configured for more)."""
+        busy: set[asyncio.Task[None]] = set()
+
+        def free() -> int:
+            return max(1, self.config.capacity - len(busy))
+
+        async for messages in pull.batches(subscription, stop, size=free):
             for msg in messages:
-                await self._take(nc, msg, stop)
+                task = asyncio.create_task(self._take(nc, msg, stop))
+                busy.add(task)
+                task.add_done_callback(busy.discard)
+            if len(busy) >= self.config.capacity:
+                await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+        if busy:
+            await asyncio.wait(busy)  # stopping: each cancels its test and reports it
 
     async def _take(self, nc: Client, msg: Msg, stop: asyncio.Event) -> None:
         envelope = codec.decode(msg.data, msg.headers)

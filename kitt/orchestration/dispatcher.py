@@ -45,7 +45,7 @@ ACK_WAIT_S = 60.0  # an agent at work says so (in_progress) every few seconds
 MAX_DELIVER = 5
 
 
-async def ensure_consumers(nc: Client, agent: str) -> None:
+async def ensure_consumers(nc: Client, agent: str, capacity: int = 1) -> None:
     """The agent's two DISPATCH consumers, made by the server: an agent may use them, not make them."""
     js = nc.jetstream()
     work, control = permissions.consumers(agent)
@@ -57,7 +57,7 @@ async def ensure_consumers(nc: Client, agent: str) -> None:
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_S,
             max_deliver=MAX_DELIVER,
-            max_ack_pending=1,
+            max_ack_pending=max(1, capacity),  # how many tests the agent may hold at once
         ),
     )
     await js.add_consumer(

@@ -33,6 +33,7 @@ from kitt.commands.messages import (
 from kitt.events import pull, streams, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
+from kitt.orchestration.dispatcher import ensure_consumers
 from kitt.projections.models import DeadLetter
 
 log = structlog.get_logger(__name__)
@@ -135,6 +136,8 @@ class Ingestor:
                 history = [s.envelope.event for s in stored]
             for command in _commands(agent, report, history):
                 await send(self.nc, command, timeout=60)
+            if isinstance(report, reports.Registered) and report.capacity > 1:
+                await ensure_consumers(self.nc, agent, report.capacity)  # it may hold that many tests
             self.applied += 1
         except (Refused, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             await self._dead_letter(msg, str(exc))
