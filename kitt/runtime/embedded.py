@@ -110,6 +110,7 @@ class Runtime:
         self._credentials: credentials.ServerCredentials | None = None
         self._auth_clients: list[Client] = []
         self._test_agents: TestAgents | None = None
+        self._api_url: str | None = None
 
     @property
     def agent_url(self) -> str:
@@ -186,6 +187,11 @@ class Runtime:
         self._auth_clients = [auth_nc, sys_nc]
         await CalloutService(auth_nc, sys_nc, self.nc, self.engine, creds.issuer_seed).start()
 
+    def record_api(self, url: str) -> None:
+        """The API's address goes into the instance record, so other commands can find it."""
+        self._api_url = url
+        self._record()
+
     def _record(self) -> None:
         instance.write(
             self.settings.instance_file,
@@ -194,6 +200,7 @@ class Runtime:
                 nats_url=self.nats_url,
                 database_url=self.settings.database_url,
                 started_at=instance.now(),
+                api_url=self._api_url,
             ),
         )
 

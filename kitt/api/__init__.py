@@ -1,0 +1,1 @@
+"""The HTTP API (Litestar): read models out, commands in, live streams from JetStream."""

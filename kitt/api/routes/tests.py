@@ -1,0 +1,98 @@
+"""Quick tests on agents: request, list, detail, cancel, and the live log as Server-Sent Events.
+
+The log stream reads committed messages from LOGS (`log.*.<test>`) with an ordered consumer. Each event's
+SSE `id` is its stream sequence, so a browser that reconnects with `Last-Event-ID` resumes right after the
+last line it saw: no gap, no duplicate. The stream ends when the test has finished and its lines are out.
+"""
+
+from collections.abc import AsyncIterator
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from kitt.api.commands import execute
+from kitt.api.context import ApiContext
+from kitt.api.schemas import CancelRequest, Created, QuickTestRequest
+from kitt.commands.messages import CancelTest, RequestTest
+from kitt.engines import specs
+from kitt.events import logs
+from kitt.events.types import TestSpec
+from kitt.storage import fleet
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+class TestsController(Controller):
+    __test__ = False
+    path = "/api/v1/tests"
+
+    @post("/")
+    async def request_test(self, kitt: ApiContext, data: QuickTestRequest, wait: bool = False) -> Created:
+        agent = await fleet.agent(kitt.db, data.agent)
+        if agent is None or agent.status == "revoked":
+            raise NotFoundException(detail=f"unknown or revoked agent {data.agent!r}")
+        try:
+            spec = specs.get(data.engine)
+        except specs.UnknownEngine as exc:
+            raise ClientException(detail=str(exc)) from None
+        arch = agent.hardware.arch if agent.hardware else None
+        if arch and arch not in spec.archs and not data.force:
+            raise ClientException(detail=f"{spec.display} has no build for {arch}; send force to override")
+        test = TestSpec(
+            model=data.model, engine=spec.name, suite=data.suite, runtime=data.runtime, force=data.force
+        )
+        command = RequestTest(spec=test, agent=data.agent, actor="api")
+        reply = await execute(kitt, command, wait_for="tests" if wait else None)
+        return Created(id=reply.ids[0], seq=reply.seq)
+
+    @get("/")
+    async def list_tests(self, kitt: ApiContext, agent: str | None = None) -> list[fleet.Test]:
+        return await fleet.tests(kitt.db, agent_name=agent)
+
+    @get("/{test_id:str}")
+    async def get_test(self, kitt: ApiContext, test_id: str) -> fleet.Test:
+        found = await fleet.test(kitt.db, test_id)
+        if found is None:
+            raise NotFoundException(detail=f"unknown test {test_id!r}")
+        return found
+
+    @post("/{test_id:str}/cancel")
+    async def cancel(self, kitt: ApiContext, test_id: str, data: CancelRequest | None = None) -> Created:
+        reason = data.reason if data else CancelRequest().reason
+        reply = await execute(kitt, CancelTest(test_id=test_id, reason=reason, actor="api"), wait_for="tests")
+        return Created(id=test_id, seq=reply.seq)
+
+    @get("/{test_id:str}/logs")
+    async def log_stream(self, kitt: ApiContext, request: Request, test_id: str) -> ServerSentEvent:
+        if await fleet.test(kitt.db, test_id) is None:
+            raise NotFoundException(detail=f"unknown test {test_id!r}")
+        last = request.headers.get("last-event-id", "")
+        after = int(last) if last.isdigit() else 0
+        return ServerSentEvent(_lines(kitt, test_id, after))
+
+
+async def _lines(kitt: ApiContext, test_id: str, after: int) -> AsyncIterator[ServerSentEventMessage]:
+    js = kitt.nc.jetstream()
+    config = (
+        ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+        if after
+        else None
+    )
+    sub = await js.subscribe(f"log.*.{test_id}", ordered_consumer=True, config=config)
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=1.0)
+            except TimeoutError:
+                test = await fleet.test(kitt.db, test_id)
+                if test is not None and test.status in FINAL:
+                    yield ServerSentEventMessage(event="end", data=test.status)
+                    return
+                continue
+            line = logs.decode(msg.data)
+            seq = msg.metadata.sequence.stream if msg.metadata else None
+            yield ServerSentEventMessage(id=seq, event=line.source, data=line.line)
+    finally:
+        await sub.unsubscribe()

@@ -1,0 +1,29 @@
+"""Serving the API inside the runtime's event loop (uvicorn), stopped with the runtime."""
+
+import asyncio
+import contextlib
+
+import uvicorn
+from litestar import Litestar
+
+
+class ApiServer:
+    def __init__(self, app: Litestar, host: str, port: int) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # the runtime owns SIGTERM/SIGINT
+        self.task: asyncio.Task[None] | None = None
+        self.url = f"http://{host}:{port}"
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve(), name="api")
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()  # raise why it could not start (a port in use, say)
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.task, 10)

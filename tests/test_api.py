@@ -1,0 +1,157 @@
+"""The HTTP API served by uvicorn in the runtime's event loop (as `kitt up` serves it), against the embedded
+runtime (real NATS, auth callout on, both databases), through a real HTTP client. Test agents supply the
+runs, so every run here is marked simulated. (Litestar's test client runs the app on another event loop,
+where the runtime's NATS connection cannot answer.)"""
+
+import asyncio
+import contextlib
+
+import httpx
+import msgspec
+
+from kitt.agent import testagents, tokens
+from kitt.agent.simulated import SimulatedHost
+from kitt.api.app import create_app
+from kitt.api.context import ApiContext
+from kitt.api.server import ApiServer
+from kitt.commands.client import send
+from kitt.commands.messages import ImportResult, ProvisionAgent
+from kitt.projections.runner import wait_for_checkpoint
+from kitt.runtime.children import free_port
+from tests import factories
+from tests.conftest import eventually
+from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
+
+TOKEN = "s3cret-api-token"
+
+
+def _app(rt, token: str | None = None):
+    context = ApiContext(
+        nc=rt.nc, db=rt.engine, home=rt.settings.home, agent_url=rt.agent_url, auth_token=token
+    )
+    return create_app(context)
+
+
+@contextlib.asynccontextmanager
+async def serving(app):
+    server = ApiServer(app, "127.0.0.1", free_port())
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            yield client
+    finally:
+        await server.stop()
+
+
+async def _test_agent(rt, name: str) -> None:
+    token = tokens.new()
+    testagents.save(
+        rt.settings.home, testagents.TestAgentFile(host=SimulatedHost(name=name, speed=0.05), token=token)
+    )
+    await send(rt.nc, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
+
+
+async def test_runs_are_listed_filtered_and_served_whole(runtime):  # noqa: F811
+    for index, engine in enumerate(("vllm", "llama_cpp", "vllm")):
+        doc = factories.document(f"run-{index}", seed=index)
+        doc = msgspec.structs.replace(doc, info=msgspec.structs.replace(doc.info, engine=engine))
+        reply = await send(runtime.nc, ImportResult(document=doc))
+    await wait_for_checkpoint(runtime.engine, "karr", reply.seq)
+    async with serving(_app(runtime)) as client:
+        assert (await client.get("/api/v1/health")).json()["status"] == "ok"
+        listed = (await client.get("/api/v1/runs", params={"engine": "vllm"})).json()
+        assert sorted(r["run_id"] for r in listed) == ["run-0", "run-2"]
+        one = await client.get("/api/v1/runs/run-1")
+        assert one.status_code == 200 and one.json()["info"]["engine"] == "llama_cpp"
+        assert one.json()["benchmarks"][0]["samples"]  # the whole document, raw records included
+        missing = await client.get("/api/v1/runs/nope")
+        assert missing.status_code == 404 and "no run 'nope'" in missing.text
+        assert (await client.get("/api/v1/runs", params={"limit": 0})).status_code == 400
+        schema = (await client.get("/schema/openapi.json")).json()
+        assert (
+            "/api/v1/runs/{run_id}" in schema["paths"] and "/api/v1/tests/{test_id}/logs" in schema["paths"]
+        )
+
+
+async def test_a_quick_test_through_the_api_with_its_live_log(runtime):  # noqa: F811
+    await _test_agent(runtime, "sim-api")
+    async with serving(_app(runtime)) as client:
+        await eventually(lambda: _registered(client, "sim-api"), timeout=30)
+        body = {"agent": "sim-api", "model": "/models/m", "engine": "vllm", "runtime": "docker"}
+        created = await client.post("/api/v1/tests", json=body, params={"wait": "true"})
+        assert created.status_code == 201, created.text
+        test_id = created.json()["id"]
+        assert (await client.get(f"/api/v1/tests/{test_id}")).json()["agent"] == "sim-api"  # read your write
+
+        events = await _sse(client, f"/api/v1/tests/{test_id}/logs")
+        lines = [e for e in events if e.get("event") in ("kitt", "engine")]
+        assert lines[0]["data"].startswith("simulated vllm") and events[-1] == {
+            "event": "end",
+            "data": "succeeded",
+        }
+        ids = [int(e["id"]) for e in lines]
+        assert ids == sorted(ids)
+        resumed = await _sse(client, f"/api/v1/tests/{test_id}/logs", last_id=ids[1])
+        assert [int(e["id"]) for e in resumed if "id" in e] == ids[2:]  # no gap, no duplicate
+
+        bad = await client.post("/api/v1/tests", json={**body, "agent": "nobody"})
+        assert bad.status_code == 404 and "unknown or revoked agent 'nobody'" in bad.text
+        engine = await client.post("/api/v1/tests", json={**body, "engine": "nosuch"})
+        assert engine.status_code == 400 and "nosuch" in engine.text
+        malformed = await client.post("/api/v1/tests", json={"agent": "sim-api"})
+        assert malformed.status_code == 400
+        finished = await client.post(f"/api/v1/tests/{test_id}/cancel")
+        assert finished.status_code == 409 and "already finished" in finished.text
+
+
+async def _registered(client, name: str) -> bool:
+    answer = await client.get(f"/api/v1/agents/{name}")
+    return answer.status_code == 200 and answer.json()["status"] == "registered"
+
+
+async def _sse(client, path: str, last_id: int | None = None) -> list[dict[str, str]]:
+    headers = {"Last-Event-ID": str(last_id)} if last_id is not None else {}
+    response = await asyncio.wait_for(client.get(path, headers=headers), 30)
+    events, current = [], {}
+    for raw in response.text.replace("\r\n", "\n").split("\n"):
+        if not raw:
+            if current:
+                events.append(current)
+            current = {}
+            continue
+        key, _, value = raw.partition(":")
+        current[key] = value.lstrip(" ")
+    return events
+
+
+async def test_every_route_refuses_anonymous_access_when_a_token_is_set(runtime):  # noqa: F811
+    app = _app(runtime, token=TOKEN)
+    routes = [(route.path, sorted(route.methods - {"OPTIONS", "HEAD"})) for route in app.routes]
+    assert len(routes) >= 8
+    async with serving(app) as client:
+        for path, methods in routes:
+            concrete = (
+                path.replace("{run_id:str}", "x").replace("{test_id:str}", "x").replace("{name:str}", "x")
+            )
+            for method in methods:
+                anonymous = await client.request(method, concrete)
+                assert anonymous.status_code == 401, (method, path)
+                wrong = await client.request(method, concrete, headers={"Authorization": "Bearer nope"})
+                assert wrong.status_code == 401, (method, path)
+        ok = await client.get("/api/v1/health", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200
+
+
+async def test_agents_are_provisioned_once_and_oversized_bodies_refused(runtime):  # noqa: F811
+    async with serving(_app(runtime)) as client:
+        made = await client.post("/api/v1/agents", json={"name": "gpu-api"})
+        assert made.status_code == 201 and made.json()["token"].startswith("kagent_")
+        assert made.json()["server"] == runtime.agent_url
+        again = await client.post("/api/v1/agents", json={"name": "gpu-api"})
+        assert again.status_code == 409 and "already provisioned" in again.text
+        bad = await client.post("/api/v1/agents", json={"name": "no spaces allowed"})
+        assert bad.status_code == 400
+        listed = (await client.get("/api/v1/agents")).json()
+        assert [a["name"] for a in listed] == ["gpu-api"] and "token_hash" not in listed[0]
+        huge = await client.post("/api/v1/agents", content=b"x" * (2 * 1024 * 1024))
+        assert huge.status_code == 413
