@@ -13,9 +13,9 @@ from kitt.agent.simulated import SimulatedHost
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent, RequestTest
 from kitt.events.types import TestSpec
-from kitt.storage import fleet, queries
+from kitt.storage import fleet
 from tests.conftest import eventually
-from tests.test_agents import _status, runtime  # noqa: F401 - the auth-on runtime fixture
+from tests.test_agents import _finished_run, _status, runtime  # noqa: F401 - the auth-on runtime fixture
 from tests.test_cli import kitt
 
 
@@ -36,7 +36,7 @@ async def test_a_test_agent_runs_a_suite_with_consistent_simulated_figures(runti
     reply = await send(runtime.nc, RequestTest(spec=spec, agent="sim-h100"))
     test = await _status(runtime, reply.ids[0], "succeeded", "failed", timeout=60)
     assert test.status == "succeeded", test.error
-    [doc] = await queries.documents(runtime.engine, [test.run_id])
+    doc = await _finished_run(runtime, test.run_id)
     assert (
         doc.info.simulated
         and doc.info.agent == "sim-h100"

@@ -247,7 +247,14 @@ class AgentDaemon:
             await msg.ack()
             return
         marker.write_text(envelope.event_id)
-        status = await self._execute(msg, reporter, event, stop)
+        try:
+            status = await self._execute(msg, reporter, event, stop)
+        except Exception as exc:  # a bug or an outage past every retry: say so, never go quiet
+            log.exception("agent.test_crashed", test=test_id)
+            status = "failed"
+            with contextlib.suppress(Exception):
+                error = f"the agent failed while running it: {type(exc).__name__}: {exc}"
+                await reporter.report(reports.TestFinishedReport(test_id=test_id, status=status, error=error))
         log.info("agent.test_done", test=test_id, status=status)
         await msg.ack()
 

@@ -38,14 +38,7 @@ class AgentReporter:
                     timeout=10,
                 )
                 return
-            except (
-                nats.errors.TimeoutError,
-                nats.errors.NoRespondersError,
-                nats.errors.ConnectionClosedError,
-                nats.errors.ConnectionReconnectingError,
-                nats.errors.OutboundBufferLimitError,
-                TimeoutError,
-            ):
+            except (nats.errors.Error, TimeoutError, OSError):  # incl. JetStream "temporarily unavailable"
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(delay)

@@ -20,6 +20,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -68,6 +69,11 @@ async def ensure_consumers(nc: Client, agent: str, capacity: int = 1) -> None:
             ack_policy=AckPolicy.EXPLICIT,
         ),
     )
+
+
+async def _retry_later(msg: Msg) -> None:
+    with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+        await msg.nak(delay=1)
 
 
 class _MaxDeliveries(msgspec.Struct):
@@ -130,9 +136,14 @@ class Dispatcher:
                 await self._cancel(envelope.aggregate_id, event.reason)
         except CommandFailed as exc:
             if exc.reply.code in ("internal", "unavailable"):
-                await msg.nak(delay=1)
+                await _retry_later(msg)
                 return
             log.warning("dispatcher.refused", test=envelope.aggregate_id, error=exc.reply.error)
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            # NATS restarting or JetStream not ready yet: handle it again soon (its commands are idempotent).
+            log.info("dispatcher.retrying", id=envelope.aggregate_id, error=str(exc) or type(exc).__name__)
+            await _retry_later(msg)
+            return
         await msg.ack()
 
     async def _finish(self, test_id: str, status: str, error: str, key: str) -> None:

@@ -8,10 +8,12 @@ twice is applied once. One ingestor runs per deployment: AGENT_IN is a work queu
 """
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
+import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -143,9 +145,14 @@ class Ingestor:
             await self._dead_letter(msg, str(exc))
         except CommandFailed as exc:
             if exc.reply.code in ("internal", "unavailable"):
-                await msg.nak(delay=1)  # an outage, not a bad report: try again
+                await _retry_later(msg)  # an outage, not a bad report: try again
                 return
             await self._dead_letter(msg, f"{exc.reply.code}: {exc.reply.error}")
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            # NATS restarting or JetStream not ready yet: the report is fine, try it again shortly.
+            log.info("ingestor.retrying", subject=msg.subject, error=str(exc) or type(exc).__name__)
+            await _retry_later(msg)
+            return
         await msg.ack()
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
@@ -162,6 +169,11 @@ class Ingestor:
         }
         async with self.db.begin() as conn:
             await conn.execute(DeadLetter.__table__.insert(), [row])
+
+
+async def _retry_later(msg: Msg) -> None:
+    with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+        await msg.nak(delay=1)
 
 
 async def dead_letters(db: AsyncEngine) -> list[tuple[str, str]]:
