@@ -5,10 +5,14 @@ where the runtime's NATS connection cannot answer.)"""
 
 import asyncio
 import contextlib
+import os
+import re
+import subprocess
 
 import httpx
 import msgspec
 
+from kitt.agent import config as agent_config
 from kitt.agent import testagents, tokens
 from kitt.agent.simulated import SimulatedHost
 from kitt.api.app import create_app
@@ -155,3 +159,54 @@ async def test_agents_are_provisioned_once_and_oversized_bodies_refused(runtime)
         assert [a["name"] for a in listed] == ["gpu-api"] and "token_hash" not in listed[0]
         huge = await client.post("/api/v1/agents", content=b"x" * (2 * 1024 * 1024))
         assert huge.status_code == 413
+
+
+async def test_the_install_script_installs_a_working_agent_in_a_fresh_home(runtime, tmp_path):  # noqa: F811
+    """The script, as an agent host runs it: it fetches the package with the agent's own token, checks its
+    SHA-256, makes a venv, installs, and writes agent.yaml (0600). pip takes the dependencies from PyPI."""
+    async with serving(_app(runtime, token=TOKEN)) as client:
+        made = await client.post(
+            "/api/v1/agents", json={"name": "gpu-inst"}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        agent_token = made.json()["token"]
+        assert (await client.get("/api/v1/agent/install.sh")).status_code == 401
+        assert (
+            await client.get("/api/v1/runs", headers={"Authorization": f"Bearer {agent_token}"})
+        ).status_code == 401
+        script = await client.get(
+            "/api/v1/agent/install.sh", headers={"Authorization": f"Bearer {agent_token}"}
+        )
+        assert script.status_code == 200 and "sha256sum -c" in script.text
+        home = tmp_path / "host"
+        home.mkdir()
+        env = {
+            "HOME": str(home),
+            "PATH": os.environ["PATH"],
+            "KITT_AGENT_TOKEN": agent_token,
+            "KITT_AGENT_NAME": "gpu-inst",
+        }
+        tampered = re.sub(r'echo "[0-9a-f]{64}', 'echo "' + "0" * 64, script.text)
+        refused = await asyncio.to_thread(
+            subprocess.run, ["sh", "-c", tampered], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert refused.returncode == 1 and "does not match: not installing it" in refused.stderr
+        assert not (home / ".kitt" / "agent-venv").exists()
+        done = await asyncio.to_thread(
+            subprocess.run, ["sh", "-c", script.text], env=env, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        agent_cli = str(home / ".kitt" / "agent-venv" / "bin" / "kitt-agent")
+        updated = await asyncio.to_thread(
+            subprocess.run, [agent_cli, "update"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert updated.returncode == 0, updated.stderr[-2000:]
+        assert "installed kitt-" in updated.stdout and "checked" in updated.stdout
+    config = home / ".kitt" / "agent.yaml"
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    saved = agent_config.load(config)
+    assert (saved.name, saved.server, saved.token) == ("gpu-inst", runtime.agent_url, agent_token)
+    version = await asyncio.to_thread(
+        subprocess.run, [agent_cli, "--version"], capture_output=True, text=True, check=True
+    )
+    assert "kitt-agent" in version.stdout
+    assert saved.api and saved.api.startswith("http://127.0.0.1:")

@@ -11,7 +11,7 @@ import click
 from kitt import __version__
 from kitt import logging as kitt_logging
 from kitt.agent import config as agent_config
-from kitt.agent import service, tokens
+from kitt.agent import service, tokens, updating
 from kitt.agent.daemon import AgentDaemon, write_pid
 from kitt.engines import specs
 from kitt.engines.native import find_binary
@@ -51,6 +51,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--heartbeat", "heartbeat_s", default=10.0, show_default=True)
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA for a tls:// server.")
 @click.option("--capacity", default=1, show_default=True, type=click.IntRange(1, 64), help="Tests at once.")
+@click.option("--api", default=None, help="The server's HTTP API (for `kitt-agent update`).")
 @click.pass_obj
 def init(
     config_path: Path | None,
@@ -61,6 +62,7 @@ def init(
     heartbeat_s: float,
     tls_ca: str | None,
     capacity: int,
+    api: str | None,
 ) -> None:
     """Write the agent's configuration (mode 0600)."""
     try:
@@ -72,6 +74,7 @@ def init(
             heartbeat_s=heartbeat_s,
             tls_ca=str(Path(tls_ca).resolve()) if tls_ca else None,
             capacity=capacity,
+            api=api.rstrip("/") if api else None,
         )
     except (tokens.TokenFormatError, InvalidSubjectToken, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -151,6 +154,23 @@ def preflight() -> None:
             "yes" if hardware.arch in spec.archs else f"no ({hardware.arch} not in {', '.join(spec.archs)})"
         )
         click.echo(f"  {spec.name}: platform {archs}; native binary {binary or '-'}")
+
+
+@cli.command()
+@click.option("--restart", is_flag=True, help="Restart the agent on the new package.")
+@click.pass_obj
+def update(config_path: Path | None, restart: bool) -> None:
+    """Install the agent package the server serves (its SHA-256 checked) into this agent's environment."""
+    config = _load(config_path)
+    if not config.api:
+        raise click.ClickException("agent.yaml has no `api` (re-run `kitt-agent init --api URL`)")
+    try:
+        installed = updating.install_from(config.api, config.token)
+    except updating.UpdateError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"installed {installed.filename} (sha256 {installed.sha256[:16]}…, checked)")
+    if restart:
+        click.echo(updating.restart(_home(), _pid()))
 
 
 @cli.group("service")

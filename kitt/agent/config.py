@@ -22,6 +22,7 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     nfs_source: str | None = None  # a share (host:/path) models come from
     nfs_mount: str | None = None  # where that share is mounted here
     tls_ca: str | None = None  # the CA (or self-signed certificate) a `tls://` server is checked against
+    api: str | None = None  # the server's HTTP API, where `kitt-agent update` fetches the agent package
 
     def __post_init__(self) -> None:
         subjects.token(self.name, "agent name")

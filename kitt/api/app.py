@@ -8,6 +8,7 @@ from litestar.openapi import OpenAPIConfig
 from kitt import __version__
 from kitt.api.auth import require_token
 from kitt.api.context import ApiContext
+from kitt.api.routes.agent_install import agent_package, install_script
 from kitt.api.routes.agents import AgentsController
 from kitt.api.routes.runs import RunsController
 from kitt.api.routes.system import health
@@ -21,7 +22,14 @@ def create_app(context: ApiContext) -> Litestar:
         return state.kitt
 
     return Litestar(
-        route_handlers=[health, RunsController, AgentsController, TestsController],
+        route_handlers=[
+            health,
+            RunsController,
+            AgentsController,
+            TestsController,
+            agent_package,
+            install_script,
+        ],
         dependencies={"kitt": Provide(provide_context, sync_to_thread=False)},
         guards=[require_token],
         state=State({"kitt": context}),

@@ -16,6 +16,7 @@ from kitt.commands.messages import ChangeAgentSettings, ProvisionAgent, RevokeAg
 from kitt.events import subjects
 from kitt.events.types import Scalar
 from kitt.projections.runner import wait_for_checkpoint
+from kitt.runtime import instance
 from kitt.runtime.embedded import Session, session
 from kitt.storage import fleet
 
@@ -41,7 +42,16 @@ def _agent_url(s: Session) -> str:
 
 def _show_token(name: str, token: str, nats_url: str) -> None:
     click.echo(f"agent {name}: token (shown once; only its SHA-256 is stored):\n  {token}")
-    click.echo(f"on the agent's host:\n  kitt-agent init --server {nats_url} --name {name} --token {token}")
+    running = instance.find_running(settings().instance_file)
+    if running is not None and running.api_url:
+        click.echo(
+            "install it on the agent's host:\n"
+            f'  curl -fsSL -H "Authorization: Bearer {token}" {running.api_url}/api/v1/agent/install.sh'
+            f" | KITT_AGENT_TOKEN={token} KITT_AGENT_NAME={name} sh"
+        )
+    click.echo(
+        f"or, with KITT installed there:\n  kitt-agent init --server {nats_url} --name {name} --token {token}"
+    )
 
 
 @agents_group.command("provision")

@@ -1,0 +1,79 @@
+"""`kitt-agent update`: fetch the server's agent package, check its SHA-256, reinstall it here."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import msgspec
+
+from kitt.agent import service
+
+
+class UpdateError(Exception):
+    pass
+
+
+class Installed(msgspec.Struct, frozen=True):
+    filename: str
+    sha256: str
+
+
+def install_from(api: str, token: str) -> Installed:
+    request = urllib.request.Request(
+        f"{api}/api/v1/agent/package", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            data = response.read()
+            expected = response.headers.get("X-Checksum-Sha256", "")
+            disposition = response.headers.get("Content-Disposition", "")
+    except OSError as exc:
+        raise UpdateError(f"cannot fetch the agent package from {api}: {exc}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if not expected or actual != expected:
+        raise UpdateError(
+            f"the package's SHA-256 is {actual}, the server said {expected or 'nothing'}: not installing"
+        )
+    filename = disposition.partition('filename="')[2].rstrip('"') or "kitt-py3-none-any.whl"
+    with tempfile.TemporaryDirectory() as folder:
+        wheel = Path(folder) / filename
+        wheel.write_bytes(data)
+        pip = [sys.executable, "-m", "pip", "install", "-q"]
+        for args in ([*pip, "--force-reinstall", "--no-deps", str(wheel)], [*pip, str(wheel)]):
+            done = subprocess.run(args, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise UpdateError(f"pip could not install {filename}: {done.stderr.strip()[-500:]}")
+    return Installed(filename=filename, sha256=actual)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def restart(home: Path, pid: int | None) -> str:
+    """Restart through systemd when the unit is there; otherwise stop the running agent and start it again."""
+    for system in (False, True):
+        done = service.systemctl(system, "is-active", service.UNIT)
+        if done is not None and done.stdout.strip() == "active":
+            service.systemctl(system, "restart", service.UNIT)
+            return f"restarted {service.UNIT}"
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)  # it cancels and reports its test, then exits
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+    log = (home / "agent.log").open("a")
+    subprocess.Popen(
+        [sys.executable, "-m", "kitt.agent.cli", "start"], stdout=log, stderr=log, start_new_session=True
+    )
+    return f"started the agent again (log: {home / 'agent.log'})"
