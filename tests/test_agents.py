@@ -17,6 +17,7 @@ from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import CancelTest, ChangeAgentSettings, ProvisionAgent, RequestTest
 from kitt.config import Settings
 from kitt.events import logs
+from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.orchestration.ingestor import dead_letters
 from kitt.projections.db import normalize_url
@@ -415,3 +416,26 @@ async def test_an_agent_with_capacity_two_runs_two_tests_at_once(runtime, agents
     await eventually(both_running, timeout=30)
     for test_id in (first, second):
         assert (await _status(runtime, test_id, "succeeded", "failed", timeout=90)).status == "succeeded"
+
+
+async def test_a_report_delivered_twice_is_applied_once(runtime, tiny_model):
+    """The same report (same report id) published twice under different message ids, so JetStream's own
+    dedup does not catch it: the ingestor's commands carry ids derived from the report, and the second is
+    answered as a duplicate without a second event."""
+    await provision(runtime, "twice")
+    test_id = await _request(runtime, "twice", tiny_model)
+    await _status(runtime, test_id, "dispatched")
+    js = runtime.nc.jetstream()
+    started = reports.TestStartedReport(test_id=test_id, run_id="run-twice")
+    for copy in ("a", "b"):
+        await js.publish(f"in.twice.{test_id}", reports.encode(started), headers={"Nats-Msg-Id": copy})
+    finished = reports.TestFinishedReport(test_id=test_id, status="failed", run_id="run-twice", error="boom")
+    for copy in ("c", "d"):
+        await js.publish(f"in.twice.{test_id}", reports.encode(finished), headers={"Nats-Msg-Id": copy})
+    test = await _status(runtime, test_id, "failed")
+    assert test.error == "boom"
+    await asyncio.sleep(1)  # let the copies be handled
+    stored, _ = await EventBus(runtime.nc).load("test", test_id)
+    kinds = [type(s.envelope.event).__name__ for s in stored]
+    assert kinds.count("TestStarted") == 1 and kinds.count("TestFinished") == 1
+    assert await dead_letters(runtime.engine) == []  # a duplicate is not an error
