@@ -12,7 +12,7 @@ from kitt.agent.simulated import SimulatedHost
 from kitt.auth import credentials
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
-from kitt.commands.messages import ChangeAgentSettings, ProvisionAgent, RevokeAgent, RotateAgentToken
+from kitt.commands.messages import ChangeAgentSettings, Command, ProvisionAgent, RevokeAgent, RotateAgentToken
 from kitt.events import subjects
 from kitt.events.types import Scalar
 from kitt.projections.runner import wait_for_checkpoint
@@ -31,6 +31,12 @@ def _name(name: str) -> str:
         return subjects.token(name, "agent name")
     except subjects.InvalidSubjectToken as exc:
         raise click.ClickException(str(exc)) from None
+
+
+async def _apply(s: Session, command: Command) -> None:
+    """Send an agent command and return once the agents read model has it."""
+    reply = await send(s.nc, command)
+    await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
 
 
 def _agent_url(s: Session) -> str:
@@ -61,8 +67,7 @@ async def provision(name: str) -> None:
     """Create agent NAME and print its token once."""
     token = tokens.new()
     async with session(settings()) as s:
-        reply = await send(s.nc, ProvisionAgent(name=_name(name), token_hash=tokens.digest(token)))
-        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        await _apply(s, ProvisionAgent(name=_name(name), token_hash=tokens.digest(token)))
         url = _agent_url(s)
     _show_token(name, token, url)
 
@@ -91,8 +96,7 @@ async def create_test(name: str, gpu: str, gpus: int, arch: str, memory_gib: int
     cfg = settings()
     testagents.save(cfg.home, testagents.TestAgentFile(host=host, token=token))
     async with session(cfg) as s:
-        reply = await send(s.nc, ProvisionAgent(name=host.name, token_hash=tokens.digest(token)))
-        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        await _apply(s, ProvisionAgent(name=host.name, token_hash=tokens.digest(token)))
         for _ in range(150):  # it registers (with its hardware) as soon as the runtime starts it
             found = await fleet.agent(s.engine, host.name)
             if found is not None and found.status == "registered":
@@ -118,8 +122,7 @@ async def set_settings(name: str, pairs: tuple[str, ...]) -> None:
         except ValueError:
             values[key] = raw
     async with session(settings()) as s:
-        reply = await send(s.nc, ChangeAgentSettings(agent_id=_name(name), settings=values))
-        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        await _apply(s, ChangeAgentSettings(agent_id=_name(name), settings=values))
     click.echo(f"agent {name}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
 
 
@@ -130,8 +133,7 @@ async def rotate(name: str) -> None:
     """Give agent NAME a new token; the old one stops working at once."""
     token = tokens.new()
     async with session(settings()) as s:
-        reply = await send(s.nc, RotateAgentToken(agent_id=_name(name), token_hash=tokens.digest(token)))
-        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        await _apply(s, RotateAgentToken(agent_id=_name(name), token_hash=tokens.digest(token)))
         url = _agent_url(s)
     _show_token(name, token, url)
 
@@ -143,8 +145,7 @@ async def rotate(name: str) -> None:
 async def revoke(name: str, reason: str) -> None:
     """Revoke agent NAME: its token stops working and it gets no more tests."""
     async with session(settings()) as s:
-        reply = await send(s.nc, RevokeAgent(agent_id=_name(name), reason=reason))
-        await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
+        await _apply(s, RevokeAgent(agent_id=_name(name), reason=reason))
     click.echo(f"revoked agent {name}")
 
 

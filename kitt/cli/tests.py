@@ -19,20 +19,20 @@ def _benchmarks_dir() -> Path:
     return settings().home / "benchmarks"
 
 
-async def _stored(key: str) -> str | None:
+async def _stored(keys: tuple[str, ...]) -> dict[str, str | None]:
     db = await open_database(settings().database_url)
     try:
-        return await stored.text(db, key)
+        return {key: await stored.text(db, key) for key in keys}
     finally:
         await db.dispose()
 
 
-def _setting(key: str) -> str | None:
-    """A saved setting when the database is reachable; otherwise the environment decides."""
+def _settings(*keys: str) -> dict[str, str | None]:
+    """Saved settings (one database visit) when it is reachable; otherwise the environment decides."""
     try:
-        return asyncio.run(_stored(key))
+        return asyncio.run(_stored(keys))
     except RuntimeUnavailable:
-        return None
+        return dict.fromkeys(keys)
 
 
 @click.group("test")
@@ -44,8 +44,9 @@ def test_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def test_list(as_json: bool) -> None:
     """Built-in quality benchmarks, custom benchmarks in $KITT_HOME/benchmarks, and the suites."""
-    data_dir = datasets.resolve_dir(_setting("datasets_dir"))
-    trusted = custom.trusted_dir(_setting("trusted_tasks_dir"))
+    saved = _settings("datasets_dir", "trusted_tasks_dir")
+    data_dir = datasets.resolve_dir(saved["datasets_dir"])
+    trusted = custom.trusted_dir(saved["trusted_tasks_dir"])
     rows: list[dict[str, str]] = []
     for name in catalog.BENCHMARKS:
         present = "data present" if (data_dir / name).is_dir() else f"data missing in {data_dir}"
@@ -98,7 +99,11 @@ def test_new(name: str, folder: Path | None) -> None:
 @click.option("--trusted-dir", type=click.Path(path_type=Path), help="Allow `!function` in files under it.")
 def test_validate(files: tuple[Path, ...], trusted_dir: Path | None) -> None:
     """Check custom benchmark FILES; errors name the file, line and field."""
-    trusted = trusted_dir.resolve() if trusted_dir else custom.trusted_dir(_setting("trusted_tasks_dir"))
+    trusted = (
+        trusted_dir.resolve()
+        if trusted_dir
+        else custom.trusted_dir(_settings("trusted_tasks_dir")["trusted_tasks_dir"])
+    )
     failed = 0
     for path in files:
         try:
