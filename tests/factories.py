@@ -85,3 +85,56 @@ def run_events(doc: ResultDocument) -> list[Envelope]:
         wrap(RunFinished(status=doc.status, finished_at=doc.finished_at, error=doc.error), doc.run_id)
     )
     return events
+
+
+def sweep_document(
+    run_id: str,
+    *,
+    engine: str = "vllm",
+    scale: float = 1.0,
+    started_at: datetime = T0,
+    model: str = "llama-8b",
+) -> ResultDocument:
+    """A run with a concurrency sweep (latency percentiles and throughput per level) and a quality score:
+    `scale` > 1 makes it faster (lower latency, higher throughput)."""
+    metrics: list[Metric] = []
+    for level in (1, 4, 16):
+        labels = {"concurrency": str(level), "run": "0"}
+        for name, base in (("ttft", 40.0), ("itl", 12.0), ("tpot", 12.5), ("e2e", 1600.0)):
+            for q, factor in (("p50", 1.0), ("p90", 1.3), ("p95", 1.5), ("p99", 2.0)):
+                value = base * factor * (1 + level / 8) / scale
+                metrics.append(Metric(name=name, value=value, unit="ms", percentile=q, labels=labels))
+        window = {**labels, "window": "steady"}
+        metrics.append(
+            Metric(name="output_throughput", value=90.0 * level**0.8 * scale, unit="tok/s", labels=window)
+        )
+        metrics.append(
+            Metric(name="request_throughput", value=0.7 * level**0.8 * scale, unit="req/s", labels=window)
+        )
+    performance = BenchmarkResult(
+        name="throughput", kind="performance", started_at=started_at, metrics=tuple(metrics)
+    )
+    quality = BenchmarkResult(
+        name="gsm8k",
+        kind="quality",
+        mode="generative",
+        metrics=(
+            Metric(name="score", value=0.60, unit="fraction", labels={"task": "gsm8k"}),
+            Metric(name="score_stderr", value=0.01, unit="fraction", labels={"task": "gsm8k"}),
+        ),
+    )
+    return ResultDocument(
+        run_id=run_id,
+        info=RunInfo(
+            model=model,
+            engine=engine,
+            engine_version="0.6.3",
+            suite="standard",
+            agent="gpu-01",
+            hardware=hardware(),
+            started_at=started_at,
+        ),
+        status="succeeded",
+        finished_at=started_at + timedelta(seconds=120),
+        benchmarks=(performance, quality),
+    )

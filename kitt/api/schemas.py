@@ -34,3 +34,7 @@ class AgentCreated(msgspec.Struct, frozen=True):
 
 class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: str = "cancelled from the API"
+
+
+class AgentSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    settings: dict[str, str | int | float | bool | None]

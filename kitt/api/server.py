@@ -8,12 +8,22 @@ from litestar import Litestar
 
 
 class ApiServer:
-    def __init__(self, app: Litestar, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    def __init__(
+        self, app: Litestar, host: str, port: int, *, tls_cert: str | None = None, tls_key: str | None = None
+    ) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
+        )
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # the runtime owns SIGTERM/SIGINT
         self.task: asyncio.Task[None] | None = None
-        self.url = f"http://{host}:{port}"
+        self.url = f"{'https' if tls_cert else 'http'}://{host}:{port}"
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self.server.serve(), name="api")

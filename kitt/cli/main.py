@@ -15,7 +15,7 @@ from kitt.cli.settings import settings_group
 from kitt.cli.storage import storage
 from kitt.cli.streams import streams
 from kitt.cli.tests import test_group
-from kitt.cli.up import up
+from kitt.cli.up import serve, up, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +32,8 @@ def cli(log_level: str, json_logs: bool | None) -> None:
 
 
 cli.add_command(up)
+cli.add_command(serve)
+cli.add_command(web)
 cli.add_command(streams)
 cli.add_command(events)
 cli.add_command(projections)

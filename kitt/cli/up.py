@@ -1,8 +1,14 @@
-"""`kitt up`: the embedded runtime and the API in the foreground until SIGTERM or Ctrl-C."""
+"""`kitt up`, `kitt serve` and `kitt web`: the runtime and the API/UI in the foreground until SIGTERM/Ctrl-C.
+
+`up` is the embedded default (a nats-server child, SQLite in KITT_HOME); `serve` is the same process for a
+distributed deployment and insists on an external NATS and database; `web` opens the UI of the instance
+already running for this home, or starts one (with `--tls`, on a self-signed pair unless one is given).
+"""
 
 import asyncio
 import os
 import signal
+import webbrowser
 
 import click
 
@@ -12,13 +18,84 @@ from kitt.runtime import instance
 from kitt.runtime.embedded import Runtime
 
 
+def _serving_options(func):
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, help="Where the API and UI listen."),
+        click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535)),
+        click.option(
+            "--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate for HTTPS."
+        ),
+        click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Its PEM private key."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Where the API listens.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--no-api", is_flag=True, help="Run without the HTTP API.")
+@_serving_options
+@click.option("--no-api", is_flag=True, help="Run without the HTTP API and UI.")
 @async_command
-async def up(host: str, port: int, no_api: bool) -> None:
+async def up(host: str, port: int, tls_cert: str | None, tls_key: str | None, no_api: bool) -> None:
     """Start KITT on the embedded defaults (nats-server child, SQLite in KITT_HOME) and keep it running."""
+    await _run(host, port, tls_cert, tls_key, serve_api=not no_api)
+
+
+@click.command()
+@_serving_options
+@async_command
+async def serve(host: str, port: int, tls_cert: str | None, tls_key: str | None) -> None:
+    """Serve the API, UI, command handlers and process managers against an external NATS and database
+    (KITT_NATS_URL, KITT_DATABASE_URL): the distributed deployment."""
+    missing = [v for v in ("KITT_NATS_URL", "KITT_DATABASE_URL") if not os.environ.get(v)]
+    if missing:
+        raise click.ClickException(
+            f"kitt serve is for a distributed deployment: set {' and '.join(missing)} (or use `kitt up`)"
+        )
+    await _run(host, port, tls_cert, tls_key, serve_api=True)
+
+
+@click.command()
+@_serving_options
+@click.option("--tls", is_flag=True, help="Serve HTTPS; without --tls-cert/--tls-key, on a self-signed pair.")
+@click.option("--no-open", is_flag=True, help="Print the address instead of opening a browser.")
+@async_command
+async def web(
+    host: str, port: int, tls_cert: str | None, tls_key: str | None, tls: bool, no_open: bool
+) -> None:
+    """Open the web UI: of the KITT already running for this home, or of one started now."""
+    cfg = settings()
+    running = instance.find_running(cfg.instance_file)
+    if running is not None and running.api_url:
+        _open(running.api_url, no_open)
+        return
+    if running is not None:
+        raise click.ClickException(f"KITT is running for {cfg.home} without its API (started with --no-api)")
+    if tls and not tls_cert:
+        from kitt.api.tls import self_signed
+
+        cert, key = self_signed(cfg.home, host)
+        tls_cert, tls_key = str(cert), str(key)
+    await _run(host, port, tls_cert, tls_key, serve_api=True, on_ready=lambda url: _open(url, no_open))
+
+
+def _open(url: str, no_open: bool) -> None:
+    click.echo(f"KITT web UI: {url}")
+    if not no_open:
+        webbrowser.open(url)
+
+
+async def _run(
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    *,
+    serve_api: bool,
+    on_ready=None,
+) -> None:
+    if bool(tls_cert) != bool(tls_key):
+        raise click.ClickException("give both --tls-cert and --tls-key, or neither")
     cfg = settings()
     running = instance.find_running(cfg.instance_file)
     if running is not None:
@@ -32,10 +109,12 @@ async def up(host: str, port: int, no_api: bool) -> None:
     await runtime.start()
     api = None
     try:
-        if not no_api:
-            api = await _serve(runtime, host, port)
-        where = f", API {api.url}" if api else ""
+        if serve_api:
+            api = await _serve(runtime, host, port, tls_cert, tls_key)
+        where = f", API and UI {api.url}" if api else ""
         click.echo(f"KITT is up: NATS {runtime.agent_url}{where}, home {cfg.home}. Ctrl-C to stop.", err=True)
+        if api is not None and on_ready is not None:
+            on_ready(api.url)
         await runtime.wait()
     finally:
         if api is not None:
@@ -43,7 +122,7 @@ async def up(host: str, port: int, no_api: bool) -> None:
         await runtime.stop()
 
 
-async def _serve(runtime: Runtime, host: str, port: int):
+async def _serve(runtime: Runtime, host: str, port: int, tls_cert: str | None, tls_key: str | None):
     from kitt.api.app import create_app  # litestar only when the API is served
     from kitt.api.context import ApiContext
     from kitt.api.server import ApiServer
@@ -56,7 +135,7 @@ async def _serve(runtime: Runtime, host: str, port: int):
         agent_url=runtime.agent_url,
         auth_token=os.environ.get("KITT_AUTH_TOKEN") or None,
     )
-    server = ApiServer(create_app(context), host, port)
+    server = ApiServer(create_app(context), host, port, tls_cert=tls_cert, tls_key=tls_key)
     try:
         await server.start()
     except (OSError, SystemExit) as exc:

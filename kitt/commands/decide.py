@@ -3,6 +3,7 @@
 Pure functions; no I/O. A refusal raises `Rejected` with the reply code and a precise message.
 """
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -268,6 +269,18 @@ def change_setting(cmd: m.ChangeSetting, key: str, history: Sequence[ev.Event]) 
     return [ev.SettingChanged(key=key, value=cmd.value)]
 
 
+def issue_user_token(cmd: m.IssueUserToken, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", name) or name in ("admin", "anonymous", "agent"):
+        raise Rejected("invalid", f"user name {name!r}: lowercase letters, digits, '.', '_', '-' (not admin)")
+    return [ev.UserTokenIssued(token_hash=cmd.token_hash)]
+
+
+def revoke_user_token(cmd: m.RevokeUserToken, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    if not isinstance(_last(history, ev.UserTokenIssued, ev.UserTokenRevoked), ev.UserTokenIssued):
+        raise Rejected("not_found", f"user {name!r} has no live token")
+    return [ev.UserTokenRevoked(reason=cmd.reason)]
+
+
 def save_engine_profile(cmd: m.SaveEngineProfile, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     return [ev.EngineProfileSaved(engine=cmd.engine, args=cmd.args, env=cmd.env, description=cmd.description)]
 
@@ -317,6 +330,8 @@ ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] =
     m.StartTest: ("test", lambda c: c.test_id, start_test),
     m.FinishTest: ("test", lambda c: c.test_id, finish_test),
     m.ChangeSetting: ("setting", lambda c: c.key, change_setting),
+    m.IssueUserToken: ("user", lambda c: c.name, issue_user_token),
+    m.RevokeUserToken: ("user", lambda c: c.name, revoke_user_token),
     m.SaveEngineProfile: ("engine_profile", lambda c: c.name, save_engine_profile),
     m.DeleteEngineProfile: ("engine_profile", lambda c: c.name, delete_engine_profile),
     m.CreateSchedule: ("schedule", lambda c: derived_id("schedule", c.command_id), create_schedule),

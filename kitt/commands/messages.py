@@ -135,6 +135,16 @@ class ChangeSetting(Command, frozen=True, tag="change_setting"):
     value: Scalar
 
 
+class IssueUserToken(Command, frozen=True, tag="issue_user_token"):
+    name: str
+    token_hash: str
+
+
+class RevokeUserToken(Command, frozen=True, tag="revoke_user_token"):
+    name: str
+    reason: str = ""
+
+
 class SaveEngineProfile(Command, frozen=True, tag="save_engine_profile"):
     name: str
     engine: str
@@ -179,6 +189,8 @@ AnyCommand = (
     | StartTest
     | FinishTest
     | ChangeSetting
+    | IssueUserToken
+    | RevokeUserToken
     | SaveEngineProfile
     | DeleteEngineProfile
     | CreateSchedule

@@ -14,3 +14,28 @@ class LogLine(msgspec.Struct, frozen=True, kw_only=True):
 
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder(LogLine).decode
+
+
+class Entry(msgspec.Struct, frozen=True):
+    seq: int  # the LOGS stream sequence: where a live stream resumes
+    source: str
+    line: str
+
+
+async def history(nc, test_id: str, *, limit: int = 2000, wait_s: float = 0.3) -> list[Entry]:
+    """The log lines of a test or run so far (the last `limit`), read with an ordered consumer."""
+    sub = await nc.jetstream().subscribe(f"log.*.{test_id}", ordered_consumer=True)
+    out: list[Entry] = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=wait_s)
+            except TimeoutError:
+                break
+            line = decode(msg.data)
+            out.append(Entry(seq=msg.metadata.sequence.stream, source=line.source, line=line.line))
+            if msg.metadata.num_pending == 0:
+                break
+    finally:
+        await sub.unsubscribe()
+    return out[-limit:]

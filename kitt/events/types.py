@@ -198,6 +198,18 @@ class SettingChanged(Event, frozen=True, tag="setting_changed"):
     value: Scalar
 
 
+class UserTokenIssued(Event, frozen=True, tag="user_token_issued"):
+    """A user's API token (replacing any earlier one); only its SHA-256 is kept."""
+
+    aggregate = "user"
+    token_hash: str
+
+
+class UserTokenRevoked(Event, frozen=True, tag="user_token_revoked"):
+    aggregate = "user"
+    reason: str = ""
+
+
 class EngineProfileSaved(Event, frozen=True, tag="engine_profile_saved"):
     aggregate = "engine_profile"
     engine: str
@@ -245,6 +257,8 @@ AnyEvent = (
     | BenchmarkCompleted
     | RunFinished
     | SettingChanged
+    | UserTokenIssued
+    | UserTokenRevoked
     | EngineProfileSaved
     | EngineProfileDeleted
     | ScheduleCreated

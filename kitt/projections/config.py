@@ -1,4 +1,4 @@
-"""Settings, engine profiles and schedules: small keyed tables, last write wins (by stream order)."""
+"""Settings, user tokens, engine profiles, schedules: small keyed tables, last write wins (stream order)."""
 
 from collections.abc import Sequence
 
@@ -13,20 +13,23 @@ from kitt.events.types import (
     ScheduleCreated,
     ScheduleDeleted,
     SettingChanged,
+    UserTokenIssued,
+    UserTokenRevoked,
 )
 from kitt.projections import sql
-from kitt.projections.models import EngineProfileRow, ScheduleRow, SettingRow
+from kitt.projections.models import EngineProfileRow, ScheduleRow, SettingRow, UserRow
 
 _settings = SettingRow.__table__
 _profiles = EngineProfileRow.__table__
 _schedules = ScheduleRow.__table__
+_users = UserRow.__table__
 _json = msgspec.json.Encoder()
 
 
 class SettingsProjection:
     name = "settings"
-    subjects = ("ev.setting.>", "ev.engine_profile.>", "ev.schedule.>")
-    tables = (_settings, _profiles, _schedules)
+    subjects = ("ev.setting.>", "ev.user.>", "ev.engine_profile.>", "ev.schedule.>")
+    tables = (_settings, _users, _profiles, _schedules)
 
     async def apply(
         self, conn: AsyncConnection, events: Sequence[StoredEvent]
@@ -39,6 +42,13 @@ class SettingsProjection:
             if isinstance(event, SettingChanged):
                 row = {"key": event.key, "value": _json.encode(event.value).decode(), "updated_at": at}
                 await sql.upsert(conn, _settings, [{**row, "last_event_seq": seq}], key=("key",))
+            elif isinstance(event, UserTokenIssued):
+                row = {"name": env.aggregate_id, "token_hash": event.token_hash, "issued_at": at}
+                await sql.upsert(conn, _users, [{**row, "last_event_seq": seq}], key=("name",))
+            elif isinstance(event, UserTokenRevoked):
+                await conn.execute(
+                    delete(_users).where(_users.c.name == env.aggregate_id, _users.c.last_event_seq < seq)
+                )
             elif isinstance(event, EngineProfileSaved):
                 row = {
                     "name": env.aggregate_id,

@@ -1,12 +1,13 @@
 """Agents and tests as their projections hold them, and agents' presence from the HB stream."""
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
 import nats.js.errors
 from nats.aio.client import Client
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.events import streams, subjects
@@ -28,6 +29,7 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     capacity: int = 1
     simulated: bool = False
     kitt_version: str | None = None
+    settings: dict[str, str | int | float | bool | None] = {}
 
 
 class Test(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +61,7 @@ def _agent(row: object) -> Agent:
         capacity=row.capacity,  # type: ignore[attr-defined]
         simulated=row.simulated,  # type: ignore[attr-defined]
         kitt_version=row.kitt_version,  # type: ignore[attr-defined]
+        settings=json.loads(row.settings or "{}"),  # type: ignore[attr-defined]
     )
 
 
@@ -93,10 +96,17 @@ def _test(row: object) -> Test:
     return Test(**fields)
 
 
-async def tests(db: AsyncEngine, *, agent_name: str | None = None, limit: int = 50) -> list[Test]:
+ACTIVE = ("requested", "dispatched", "running", "cancelling")
+
+
+async def tests(
+    db: AsyncEngine, *, agent_name: str | None = None, statuses: Sequence[str] = (), limit: int = 50
+) -> list[Test]:
     query = select(_tests).order_by(_tests.c.requested_at.desc()).limit(limit)
     if agent_name:
         query = query.where(_tests.c.agent == agent_name)
+    if statuses:
+        query = query.where(_tests.c.status.in_(statuses))
     async with db.connect() as conn:
         return [_test(r) for r in await conn.execute(query)]
 
@@ -105,3 +115,18 @@ async def test(db: AsyncEngine, test_id: str) -> Test | None:
     async with db.connect() as conn:
         row = (await conn.execute(select(_tests).where(_tests.c.test_id == test_id))).first()
     return _test(row) if row else None
+
+
+async def finished_since(db: AsyncEngine, since: datetime) -> dict[str, int]:
+    """Tests that finished since `since`, by final status: the fleet's throughput."""
+    query = (
+        select(_tests.c.status, func.count()).where(_tests.c.finished_at >= since).group_by(_tests.c.status)
+    )
+    async with db.connect() as conn:
+        return {status: count for status, count in await conn.execute(query)}
+
+
+async def count_by_status(db: AsyncEngine) -> dict[str, int]:
+    async with db.connect() as conn:
+        rows = await conn.execute(select(_tests.c.status, func.count()).group_by(_tests.c.status))
+        return {status: count for status, count in rows}

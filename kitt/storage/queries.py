@@ -27,26 +27,60 @@ class RunSummary(msgspec.Struct, frozen=True):
     benchmark_count: int
 
 
+SORTS = ("started_at", "model", "engine", "suite", "agent", "status", "duration_s")
+
+
 @dataclass(frozen=True)
 class RunFilter:
-    model: str | None = None
+    model: str | None = None  # a substring
     engine: str | None = None
+    suite: str | None = None
+    agent: str | None = None
     status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "started_at"  # one of SORTS
+    descending: bool = True
     limit: int = 50
+    offset: int = 0
+
+
+class RunPage(msgspec.Struct, frozen=True):
+    total: int
+    offset: int
+    limit: int
+    runs: list[RunSummary]
+
+
+def _where(query, flt: RunFilter):
+    if flt.model:
+        query = query.where(_runs.c.model.contains(flt.model, autoescape=True))
+    for column in ("engine", "suite", "agent", "status"):
+        value = getattr(flt, column)
+        if value:
+            query = query.where(_runs.c[column] == value)
+    if flt.since:
+        query = query.where(_runs.c.started_at >= flt.since)
+    if flt.until:
+        query = query.where(_runs.c.started_at < flt.until)
+    return query
 
 
 async def list_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> list[RunSummary]:
+    return (await page_runs(engine, flt)).runs
+
+
+async def page_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> RunPage:
+    if flt.sort not in SORTS:
+        raise ValueError(f"cannot sort by {flt.sort!r}; choose one of {', '.join(SORTS)}")
     cols = [_runs.c[f] for f in RunSummary.__struct_fields__]
-    query = select(*cols).order_by(_runs.c.started_at.desc(), _runs.c.run_id).limit(flt.limit)
-    if flt.model:
-        query = query.where(_runs.c.model.contains(flt.model))
-    if flt.engine:
-        query = query.where(_runs.c.engine == flt.engine)
-    if flt.status:
-        query = query.where(_runs.c.status == flt.status)
+    key = _runs.c[flt.sort]
+    order = [key.desc() if flt.descending else key.asc(), _runs.c.run_id]
+    query = _where(select(*cols), flt).order_by(*order).limit(flt.limit).offset(flt.offset)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [RunSummary(*row) for row in rows]
+        total = (await conn.execute(_where(select(func.count()).select_from(_runs), flt))).scalar_one()
+    return RunPage(total=total, offset=flt.offset, limit=flt.limit, runs=[RunSummary(*row) for row in rows])
 
 
 async def documents(engine: AsyncEngine, run_ids: list[str] | None = None) -> list[ResultDocument]:

@@ -1,13 +1,13 @@
-"""Agents: list, detail (with presence), provision (the token is returned once)."""
+"""Agents: list, detail (with presence), provision and rotate (the token is shown once), revoke, settings."""
 
-from litestar import Controller, get, post
+from litestar import Controller, get, post, put
 from litestar.exceptions import NotFoundException
 
 from kitt.agent import tokens
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
-from kitt.api.schemas import AgentCreated, AgentRequest
-from kitt.commands.messages import ProvisionAgent
+from kitt.api.schemas import AgentCreated, AgentRequest, AgentSettings, Created
+from kitt.commands.messages import ChangeAgentSettings, ProvisionAgent, RevokeAgent, RotateAgentToken
 from kitt.storage import fleet
 
 
@@ -34,3 +34,23 @@ class AgentsController(Controller):
             wait_for="agents",
         )
         return AgentCreated(name=data.name, token=token, server=kitt.agent_url)
+
+    @post("/{name:str}/rotate", status_code=200)
+    async def rotate(self, kitt: ApiContext, name: str) -> AgentCreated:
+        """A new token for the agent; the old one stops working at once (its connection is kicked)."""
+        token = tokens.new()
+        command = RotateAgentToken(agent_id=name, token_hash=tokens.digest(token), actor="api")
+        await execute(kitt, command, wait_for="agents")
+        return AgentCreated(name=name, token=token, server=kitt.agent_url)
+
+    @post("/{name:str}/revoke", status_code=200)
+    async def revoke(self, kitt: ApiContext, name: str) -> Created:
+        reply = await execute(kitt, RevokeAgent(agent_id=name, reason="revoked through the API", actor="api"))
+        return Created(id=name, seq=reply.seq)
+
+    @put("/{name:str}/settings")
+    async def change_settings(self, kitt: ApiContext, name: str, data: AgentSettings) -> Created:
+        """The agent's whole settings set (model_dir, nfs_source, nfs_mount, cleanup_models, heartbeat_s)."""
+        command = ChangeAgentSettings(agent_id=name, settings=data.settings, actor="api")
+        reply = await execute(kitt, command, wait_for="agents")
+        return Created(id=name, seq=reply.seq)

@@ -1,12 +1,15 @@
-"""Runs in KARR: the filtered list, and a run's full result document."""
+"""Runs in KARR: the filtered, sorted, paginated list; a run's full result document; comparisons."""
 
-from litestar import Controller, get
-from litestar.exceptions import NotFoundException
+from litestar import Controller, Response, get
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Parameter
 
 from kitt.api.context import ApiContext
+from kitt.api.runfilter import run_filter
 from kitt.events.results import ResultDocument
-from kitt.storage import queries
+from kitt.storage import compare, queries
+
+RUN_IDS = Parameter(description="two or more run ids; the first is the baseline")
 
 
 class RunsController(Controller):
@@ -18,11 +21,48 @@ class RunsController(Controller):
         kitt: ApiContext,
         model: str | None = None,
         engine: str | None = None,
+        suite: str | None = None,
+        agent: str | None = None,
         status: str | None = None,
+        since: str | None = Parameter(default=None, description="first day, YYYY-MM-DD"),
+        until: str | None = Parameter(default=None, description="last day (inclusive), YYYY-MM-DD"),
+        sort: str = Parameter(default="started_at", description=f"one of {', '.join(queries.SORTS)}"),
+        order: str = Parameter(default="desc", description="asc or desc"),
         limit: int = Parameter(default=50, ge=1, le=1000),
-    ) -> list[queries.RunSummary]:
-        flt = queries.RunFilter(model=model, engine=engine, status=status, limit=limit)
-        return await queries.list_runs(kitt.db, flt)
+        offset: int = Parameter(default=0, ge=0),
+    ) -> Response[list[queries.RunSummary]]:
+        """Runs, newest first by default; `X-Total-Count` says how many match the filter in all."""
+        flt = run_filter(
+            model=model,
+            engine=engine,
+            suite=suite,
+            agent=agent,
+            status=status,
+            since=since,
+            until=until,
+            sort=sort,
+            order=order,
+            limit=limit,
+            offset=offset,
+        )
+        found = await queries.page_runs(kitt.db, flt)
+        return Response(found.runs, headers={"X-Total-Count": str(found.total)})
+
+    @get("/compare")
+    async def compare_runs(
+        self,
+        kitt: ApiContext,
+        run: list[str] = RUN_IDS,
+        noise: float = Parameter(default=compare.DEFAULT_NOISE_PCT, ge=0, le=100),
+    ) -> compare.Comparison:
+        chosen = list(dict.fromkeys(run))
+        if len(chosen) < 2:
+            raise ClientException(detail="a comparison needs two or more distinct runs (?run=A&run=B)")
+        docs = {d.run_id: d for d in await queries.documents(kitt.db, chosen)}
+        missing = [r for r in chosen if r not in docs]
+        if missing:
+            raise NotFoundException(detail=f"no run {missing[0]!r}")
+        return compare.compare([docs[r] for r in chosen], noise)
 
     @get("/{run_id:str}")
     async def get_run(self, kitt: ApiContext, run_id: str) -> ResultDocument:

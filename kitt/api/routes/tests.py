@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -65,11 +66,15 @@ class TestsController(Controller):
         return Created(id=test_id, seq=reply.seq)
 
     @get("/{test_id:str}/logs")
-    async def log_stream(self, kitt: ApiContext, request: Request, test_id: str) -> ServerSentEvent:
+    async def log_stream(
+        self, kitt: ApiContext, request: Request, test_id: str, after: int = Parameter(default=0, ge=0)
+    ) -> ServerSentEvent:
+        """The test's log lines as SSE (`event` is the line's source), then `end` with the final status.
+        Resume with `Last-Event-ID` (or `?after=` a stream sequence already seen)."""
         if await fleet.test(kitt.db, test_id) is None:
             raise NotFoundException(detail=f"unknown test {test_id!r}")
         last = request.headers.get("last-event-id", "")
-        after = int(last) if last.isdigit() else 0
+        after = max(after, int(last) if last.isdigit() else 0)
         return ServerSentEvent(_lines(kitt, test_id, after))
 
 
@@ -81,6 +86,7 @@ async def _lines(kitt: ApiContext, test_id: str, after: int) -> AsyncIterator[Se
         else None
     )
     sub = await js.subscribe(f"log.*.{test_id}", ordered_consumer=True, config=config)
+    status = None
     try:
         while True:
             try:
@@ -90,6 +96,9 @@ async def _lines(kitt: ApiContext, test_id: str, after: int) -> AsyncIterator[Se
                 if test is not None and test.status in FINAL:
                     yield ServerSentEventMessage(event="end", data=test.status)
                     return
+                if test is not None and test.status != status:
+                    status = test.status
+                    yield ServerSentEventMessage(event="status", data=status)
                 continue
             line = logs.decode(msg.data)
             seq = msg.metadata.sequence.stream if msg.metadata else None

@@ -3,7 +3,7 @@
 from kitt.projections.models.base import Base
 from kitt.projections.models.bookkeeping import Checkpoint, DeadLetter
 from kitt.projections.models.campaigns import CampaignRow
-from kitt.projections.models.config import EngineProfileRow, ScheduleRow, SettingRow
+from kitt.projections.models.config import EngineProfileRow, ScheduleRow, SettingRow, UserRow
 from kitt.projections.models.fleet import AgentRow, TestRow
 from kitt.projections.models.karr import BenchmarkRow, MetricRow, RunRow
 
@@ -20,4 +20,5 @@ __all__ = [
     "ScheduleRow",
     "SettingRow",
     "TestRow",
+    "UserRow",
 ]

@@ -15,6 +15,15 @@ class SettingRow(Versioned, Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
 
 
+class UserRow(Versioned, Base):
+    """A user's live API token (its SHA-256); revoking deletes the row."""
+
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    issued_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
 class EngineProfileRow(Versioned, Base):
     __tablename__ = "engine_profiles"
     name: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -1,0 +1,125 @@
+"""Login and logout, the model browser, and settings (KITT's own and the users' API tokens)."""
+
+import os
+from urllib.parse import urlsplit
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie
+from litestar.exceptions import ClientException
+from litestar.response import Redirect, Template
+
+from kitt.api.auth import token_user
+from kitt.api.commands import execute
+from kitt.api.context import ApiContext
+from kitt.api.session import COOKIE, Signer, token_tag
+from kitt.api.ui.page import form, page, session_cookie
+from kitt.commands.messages import ChangeSetting, IssueUserToken, RevokeUserToken
+from kitt.models import browser
+from kitt.storage import settings as stored_settings
+from kitt.storage import users
+
+SECRET_SETTINGS = {"devon_api_key"}  # written, never shown back
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return "/"
+    return target
+
+
+class AdminPages(Controller):
+    include_in_schema = False
+
+    @get("/login", opt={"public": True})
+    async def login_form(self, request: Request) -> Template:
+        nxt = _safe_next(request.query_params.get("next"))
+        return await page(request, "login.html", next=nxt, error=None)
+
+    @post("/login", opt={"public": True})
+    async def login(self, request: Request, kitt: ApiContext) -> Template | Redirect:
+        data = await request.form()
+        token = str(data.get("token", "")).strip()
+        nxt = _safe_next(str(data.get("next", "/")))
+        user = await token_user(kitt, token) if token and kitt.auth_token else None
+        if user is None:
+            error = "That token is not valid." if kitt.auth_token else "Auth is off: no login needed."
+            template = await page(request, "login.html", next=nxt, error=error)
+            template.status_code = 401 if kitt.auth_token else 200
+            return template
+        signer: Signer = request.app.state.signer
+        cookie = session_cookie(request, signer.issue(user, token_tag(token)))
+        return Redirect(nxt, status_code=303, cookies=[cookie])
+
+    @post("/logout")
+    async def logout(self, request: Request) -> Redirect:
+        await form(request)
+        gone = Cookie(key=COOKIE, value="", path="/", max_age=0, httponly=True, samesite="strict")
+        return Redirect("/login", status_code=303, cookies=[gone])
+
+    @get("/models")
+    async def models(self, request: Request, kitt: ApiContext, path: str = "") -> Template:
+        root = browser.model_dir(await stored_settings.text(kitt.db, "model_dir"))
+        if root is None:
+            return await page(request, "models.html", listing=None, problem="No model folder is set.")
+        try:
+            listing = browser.browse(root, path)
+        except browser.BrowseError as exc:
+            raise ClientException(detail=str(exc)) from None
+        return await page(request, "models.html", listing=listing, problem=None)
+
+    @get("/settings")
+    async def settings(self, request: Request, kitt: ApiContext) -> Template:
+        saved = await stored_settings.all_settings(kitt.db)
+        rows = []
+        for key, variable in stored_settings.KNOWN.items():
+            value = saved.get(key)
+            env = os.environ.get(variable) if variable else None
+            secret = key in SECRET_SETTINGS
+            rows.append(
+                {
+                    "key": key,
+                    "variable": variable,
+                    "value": "" if secret or value is None else value,
+                    "is_set": value not in (None, ""),
+                    "env_set": bool(env),
+                    "env": None if secret else env,
+                    "secret": secret,
+                    "boolean": key.endswith("_visible"),
+                }
+            )
+        return await page(
+            request, "settings.html", rows=rows, users=await users.names(kitt.db), new_token=None
+        )
+
+    @post("/settings")
+    async def save_settings(self, request: Request, kitt: ApiContext) -> Redirect:
+        values = await form(request)
+        saved = await stored_settings.all_settings(kitt.db)
+        for key in stored_settings.KNOWN:
+            if key.endswith("_visible"):
+                value: object = values.get(key) in ("on", "true", "1")
+            elif key in SECRET_SETTINGS:
+                if not values.get(key):
+                    continue  # left blank: keep the saved key
+                value = values[key]
+            else:
+                value = values.get(key, "").strip()
+            if saved.get(key, "" if not key.endswith("_visible") else False) != value:
+                await execute(kitt, ChangeSetting(key=key, value=value, actor="ui"), wait_for="settings")
+        return Redirect("/settings", status_code=303)
+
+    @post("/settings/users")
+    async def issue_user(self, request: Request, kitt: ApiContext) -> Template:
+        values = await form(request)
+        name = values.get("name", "").strip()
+        token = users.new()
+        command = IssueUserToken(name=name, token_hash=users.digest(token), actor="ui")
+        await execute(kitt, command, wait_for="settings")
+        return await page(request, "user_token.html", name=name, token=token)
+
+    @post("/settings/users/{name:str}/revoke")
+    async def revoke_user(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
+        await form(request)
+        await execute(kitt, RevokeUserToken(name=name, actor="ui"), wait_for="settings")
+        return Redirect("/settings", status_code=303)

@@ -1,0 +1,215 @@
+"""Pages for the fleet: agents (settings, tokens, test agents), the quick-test form, and a test's live log.
+
+Every change is a command, as from the CLI; the forms post here with the session's CSRF token.
+"""
+
+import json
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.response import Redirect, Template
+
+from kitt.agent import testagents, tokens
+from kitt.agent.simulated import SimulatedHost
+from kitt.api.commands import execute
+from kitt.api.context import ApiContext
+from kitt.api.ui.page import form, page
+from kitt.commands.decide import AGENT_SETTINGS
+from kitt.commands.messages import (
+    CancelTest,
+    ChangeAgentSettings,
+    ProvisionAgent,
+    RequestTest,
+    RevokeAgent,
+    RotateAgentToken,
+)
+from kitt.engines import specs
+from kitt.events import logs
+from kitt.events.types import TestSpec
+from kitt.models import browser
+from kitt.storage import fleet
+from kitt.storage import settings as stored_settings
+
+SUITES = ("quick", "standard", "quality-quick", "performance")
+
+
+def engine_choices(agent: fleet.Agent | None, show_all: bool) -> list[dict[str, object]]:
+    """Every engine, with why it cannot run on the agent (unless `show_all` overrides)."""
+    arch = agent.hardware.arch if agent and agent.hardware else None
+    out = []
+    for name, spec in sorted(specs.ENGINES.items()):
+        reason = None
+        if arch and arch not in spec.archs:
+            reason = f"no {spec.display} build for {arch}"
+        out.append({"name": name, "display": spec.display, "formats": spec.formats, "reason": reason})
+        if show_all:
+            out[-1]["reason_overridden"] = reason
+            out[-1]["reason"] = None
+    return out
+
+
+async def _agent(kitt: ApiContext, name: str) -> fleet.Agent:
+    found = await fleet.agent(kitt.db, name)
+    if found is None:
+        raise NotFoundException(detail=f"unknown agent {name!r}")
+    return await fleet.presence(kitt.nc, found)
+
+
+def _setting_value(key: str, raw: str) -> object:
+    kinds = AGENT_SETTINGS.get(key, (str,))
+    if int in kinds or float in kinds:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ClientException(detail=f"{key} must be a number, not {raw!r}") from None
+    return raw
+
+
+class FleetPages(Controller):
+    include_in_schema = False
+
+    @get("/agents")
+    async def agents(self, request: Request, kitt: ApiContext) -> Template:
+        found = [await fleet.presence(kitt.nc, a) for a in await fleet.agents(kitt.db)]
+        return await page(request, "agents.html", agents=found)
+
+    @get("/agents/{name:str}")
+    async def agent(self, request: Request, kitt: ApiContext, name: str) -> Template:
+        found = await _agent(kitt, name)
+        tests = await fleet.tests(kitt.db, agent_name=name, limit=20)
+        return await page(request, "agent.html", agent=found, tests=tests, setting_keys=AGENT_SETTINGS)
+
+    @post("/agents")
+    async def provision(self, request: Request, kitt: ApiContext) -> Template:
+        values = await form(request)
+        name = values.get("name", "").strip()
+        token = tokens.new()
+        await execute(kitt, ProvisionAgent(name=name, token_hash=tokens.digest(token), actor="ui"))
+        return await page(request, "token.html", name=name, token=token, server=kitt.agent_url)
+
+    @post("/agents/test")
+    async def create_test_agent(self, request: Request, kitt: ApiContext) -> Redirect:
+        values = await form(request)
+        try:
+            gpus, memory = int(values.get("gpus", "1")), int(values.get("memory_gib", "80"))
+        except ValueError:
+            raise ClientException(detail="gpus and memory_gib must be whole numbers") from None
+        arch = values.get("arch", "x86_64")
+        host = SimulatedHost(
+            name=values.get("name", "").strip(),
+            gpu=values.get("gpu", "H100 80GB").strip() or "H100 80GB",
+            gpus=max(1, min(gpus, 64)),
+            arch="aarch64" if arch == "arm64" else arch,
+            gpu_memory_mib=max(1, memory) * 1024,
+        )
+        token = tokens.new()
+        command = ProvisionAgent(name=host.name, token_hash=tokens.digest(token), actor="ui")
+        await execute(kitt, command, wait_for="agents")
+        testagents.save(kitt.home, testagents.TestAgentFile(host=host, token=token))
+        return Redirect(f"/agents/{host.name}", status_code=303)
+
+    @post("/agents/{name:str}/settings")
+    async def change_settings(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
+        values = await form(request)
+        await _agent(kitt, name)
+        changed: dict[str, object] = {}  # the whole set, as the form shows it
+        for key, kinds in AGENT_SETTINGS.items():
+            raw = values.get(key, "").strip()
+            if bool in kinds:
+                changed[key] = raw in ("on", "true", "1", "yes")
+            elif raw:
+                changed[key] = _setting_value(key, raw)
+        await execute(
+            kitt, ChangeAgentSettings(agent_id=name, settings=changed, actor="ui"), wait_for="agents"
+        )
+        return Redirect(f"/agents/{name}", status_code=303)
+
+    @post("/agents/{name:str}/rotate")
+    async def rotate(self, request: Request, kitt: ApiContext, name: str) -> Template:
+        await form(request)
+        token = tokens.new()
+        await execute(kitt, RotateAgentToken(agent_id=name, token_hash=tokens.digest(token), actor="ui"))
+        return await page(request, "token.html", name=name, token=token, server=kitt.agent_url)
+
+    @post("/agents/{name:str}/revoke")
+    async def revoke(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
+        await form(request)
+        await execute(
+            kitt, RevokeAgent(agent_id=name, reason="revoked in the UI", actor="ui"), wait_for="agents"
+        )
+        return Redirect(f"/agents/{name}", status_code=303)
+
+    @get("/quicktest")
+    async def quicktest(
+        self,
+        request: Request,
+        kitt: ApiContext,
+        agent: str | None = None,
+        engine: str | None = None,
+        show_all: bool = False,
+    ) -> Template:
+        agents = [a for a in await fleet.agents(kitt.db) if a.status == "registered"]
+        chosen = next((a for a in agents if a.name == agent), agents[0] if agents else None)
+        engines = engine_choices(chosen, show_all)
+        usable = [e for e in engines if e["reason"] is None]
+        picked = next((e for e in usable if e["name"] == engine), usable[0] if usable else None)
+        root = browser.model_dir(await stored_settings.text(kitt.db, "model_dir"))
+        models = browser.find_models(root) if root else []
+        if picked is not None:
+            models = [m for m in models if m.format in picked["formats"]]
+        return await page(
+            request,
+            "quicktest.html",
+            agents=agents,
+            chosen=chosen,
+            engines=engines,
+            picked=picked,
+            show_all=show_all,
+            models=models,
+            model_root=str(root) if root else None,
+            suites=SUITES,
+            runtimes=specs.RUNTIMES,
+        )
+
+    @post("/quicktest")
+    async def launch(self, request: Request, kitt: ApiContext) -> Redirect:
+        values = await form(request)
+        agent = await _agent(kitt, values.get("agent", ""))
+        force = values.get("show_all") in ("on", "true", "1")
+        try:
+            spec = specs.get(values.get("engine", ""))
+        except specs.UnknownEngine as exc:
+            raise ClientException(detail=str(exc)) from None
+        arch = agent.hardware.arch if agent.hardware else None
+        if arch and arch not in spec.archs and not force:
+            raise ClientException(detail=f"{spec.display} has no build for {arch}; tick 'show all engines'")
+        model = (values.get("model_path") or values.get("model") or "").strip()
+        if not model:
+            raise ClientException(detail="pick a model, or type its path or name")
+        runtime = values.get("runtime") or "docker"
+        if runtime not in spec.runtimes:
+            raise ClientException(
+                detail=f"{spec.display} runs on {', '.join(spec.runtimes)}, not {runtime!r}"
+            )
+        suite = values.get("suite") or "quick"
+        test = TestSpec(model=model, engine=spec.name, suite=suite, runtime=runtime, force=force)
+        reply = await execute(kitt, RequestTest(spec=test, agent=agent.name, actor="ui"), wait_for="tests")
+        return Redirect(f"/tests/{reply.ids[0]}", status_code=303)
+
+    @get("/tests/{test_id:str}")
+    async def test(self, request: Request, kitt: ApiContext, test_id: str) -> Template:
+        found = await fleet.test(kitt.db, test_id)
+        if found is None:
+            raise NotFoundException(detail=f"unknown test {test_id!r}")
+        lines = await logs.history(kitt.nc, test_id)
+        return await page(
+            request, "test.html", test=found, lines=lines, last_seq=lines[-1].seq if lines else 0
+        )
+
+    @post("/tests/{test_id:str}/cancel")
+    async def cancel(self, request: Request, kitt: ApiContext, test_id: str) -> Redirect:
+        await form(request)
+        await execute(
+            kitt, CancelTest(test_id=test_id, reason="cancelled in the UI", actor="ui"), wait_for="tests"
+        )
+        return Redirect(f"/tests/{test_id}", status_code=303)

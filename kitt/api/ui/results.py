@@ -1,0 +1,138 @@
+"""Pages over KARR: the dashboard, the results list, a run, and a comparison of runs."""
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
+from litestar.response import Response, Template
+
+from kitt.api.context import ApiContext
+from kitt.api.runfilter import run_filter
+from kitt.api.ui import figures
+from kitt.api.ui.page import page
+from kitt.storage import compare, fleet, queries
+
+PER_PAGE = (25, 50, 100)
+
+
+class ResultsPages(Controller):
+    include_in_schema = False
+
+    @get("/")
+    async def dashboard(self, request: Request, kitt: ApiContext) -> Template:
+        recent = await queries.page_runs(kitt.db, queries.RunFilter(limit=10))
+        agents = [await fleet.presence(kitt.nc, a) for a in await fleet.agents(kitt.db)]
+        active = await fleet.tests(kitt.db, statuses=fleet.ACTIVE, limit=20)
+        now = datetime.now(UTC)
+        last_hour = await fleet.finished_since(kitt.db, now - timedelta(hours=1))
+        last_day = await fleet.finished_since(kitt.db, now - timedelta(days=1))
+        return await page(
+            request,
+            "dashboard.html",
+            runs=recent.runs,
+            total_runs=recent.total,
+            agents=agents,
+            online=sum(1 for a in agents if a.online),
+            active=active,
+            last_hour=sum(last_hour.values()),
+            last_day=last_day,
+        )
+
+    @get("/runs")
+    async def runs(
+        self,
+        request: Request,
+        kitt: ApiContext,
+        model: str | None = None,
+        engine: str | None = None,
+        suite: str | None = None,
+        agent: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        sort: str = "started_at",
+        order: str = "desc",
+        per_page: int = Parameter(default=25, ge=1, le=500),
+        page_no: int = Parameter(query="page", default=1, ge=1),
+    ) -> Template:
+        flt = run_filter(
+            model=model,
+            engine=engine,
+            suite=suite,
+            agent=agent,
+            status=status,
+            since=since,
+            until=until,
+            sort=sort,
+            order=order,
+            limit=per_page,
+            offset=(page_no - 1) * per_page,
+        )
+        found = await queries.page_runs(kitt.db, flt)
+        query = {k: v for k, v in request.query_params.items() if k != "page" and v}
+        return await page(
+            request,
+            "runs.html",
+            found=found,
+            query=query,
+            page_no=page_no,
+            pages=max(1, -(-found.total // per_page)),
+            sorts=queries.SORTS,
+            per_page_choices=PER_PAGE,
+        )
+
+    @get("/runs/{run_id:str}")
+    async def run(self, request: Request, kitt: ApiContext, run_id: str) -> Template:
+        found = await queries.documents(kitt.db, [run_id])
+        if not found:
+            raise NotFoundException(detail=f"no run {run_id!r}")
+        doc = found[0]
+        return await page(
+            request,
+            "run.html",
+            doc=doc,
+            throughput=figures.throughput([doc]),
+            latencies=figures.latency_distributions(doc),
+        )
+
+    @get("/runs/{run_id:str}/document.json")
+    async def download(self, kitt: ApiContext, run_id: str) -> Response[bytes]:
+        found = await queries.documents(kitt.db, [run_id])
+        if not found:
+            raise NotFoundException(detail=f"no run {run_id!r}")
+        return Response(
+            content=msgspec.json.format(msgspec.json.encode(found[0]), indent=2),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{run_id}.json"'},
+        )
+
+    @get("/compare")
+    async def compare_runs(
+        self,
+        request: Request,
+        kitt: ApiContext,
+        run: list[str] | None = None,
+        noise: float = Parameter(default=compare.DEFAULT_NOISE_PCT, ge=0, le=100),
+    ) -> Template:
+        chosen = list(dict.fromkeys(run or []))
+        comparison = None
+        problem = None
+        if len(chosen) >= 2:
+            docs = {d.run_id: d for d in await queries.documents(kitt.db, chosen)}
+            missing = [r for r in chosen if r not in docs]
+            if missing:
+                raise NotFoundException(detail=f"no run {missing[0]!r}")
+            comparison = compare.compare([docs[r] for r in chosen], noise)
+        else:
+            problem = "Pick two or more runs on the results page, then press Compare."
+        return await page(
+            request,
+            "compare.html",
+            comparison=comparison,
+            problem=problem,
+            chart=figures.comparison_bars(comparison) if comparison else None,
+            throughput=figures.throughput([docs[r] for r in chosen], per_run=True) if comparison else None,
+            noise=noise,
+        )

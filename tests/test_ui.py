@@ -1,0 +1,255 @@
+"""The web UI and the API beside it, over real HTTP (uvicorn in the runtime's loop, as `kitt up` serves
+them) against the embedded runtime: real NATS with auth callout, both databases. Runs come in through
+the event path (ImportResult), so every page reads what the projections made of them."""
+
+import asyncio
+import re
+from datetime import timedelta
+
+import httpx
+import msgspec
+from aiohttp import web
+
+from kitt.commands.client import send
+from kitt.commands.messages import ImportResult
+from kitt.events.results import ResultDocument
+from kitt.projections.runner import wait_for_checkpoint
+from kitt.runtime.children import free_port
+from kitt.storage import compare
+from tests import factories
+from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
+from tests.test_api import TOKEN, _app, serving
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def imported(rt, *docs: ResultDocument) -> None:
+    for doc in docs:
+        reply = await send(rt.nc, ImportResult(document=doc))
+    await wait_for_checkpoint(rt.engine, "karr", reply.seq)
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def _three_runs() -> tuple[ResultDocument, ResultDocument, ResultDocument]:
+    t0 = factories.T0
+    base = factories.sweep_document("run-base", engine="vllm", scale=1.0, started_at=t0)
+    faster = factories.sweep_document("run-fast", engine="vllm", scale=1.3, started_at=t0 + timedelta(days=1))
+    slower = factories.sweep_document("run-slow", engine="llama_cpp", scale=0.7, started_at=t0 + timedelta(days=2))
+    return base, faster, slower
+
+
+async def test_results_pages_filter_chart_download_and_compare(runtime):  # noqa: F811
+    base, faster, slower = _three_runs()
+    await imported(runtime, base, faster, slower)
+    async with serving(_app(runtime)) as client:
+        home = await client.get("/")
+        assert home.status_code == 200 and "run-slow" in home.text and "runs in KARR" in home.text
+        vllm = await client.get("/runs", params={"engine": "vllm"})
+        assert "run-base" in vllm.text and "run-fast" in vllm.text and "run-slow" not in vllm.text
+        later = await client.get("/runs", params={"since": (factories.T0 + timedelta(days=1)).date().isoformat()})
+        assert "run-base" not in later.text and "run-slow" in later.text
+        paged = await client.get("/runs", params={"per_page": 1, "page": 2, "sort": "started_at", "order": "asc"})
+        assert "page 2 of 3" in paged.text and "run-fast" in paged.text and "run-slow" not in paged.text
+        bad_sort = await client.get("/runs", params={"sort": "password"})
+        assert bad_sort.status_code == 400 and "sort must be one of" in bad_sort.text
+        assert "<!doctype html>" in bad_sort.text.lower()  # an error page, not JSON, for a browser route
+
+        page = await client.get("/runs/run-base")
+        assert page.status_code == 200
+        assert page.text.count('<svg class="chart"') == 5  # throughput vs load + 4 latency distributions
+        assert "Throughput vs load" in page.text and "Time to first token" in page.text
+        assert "rtx4090-x86_64-64g" in page.text and "0.6.3" in page.text
+        raw = await client.get("/runs/run-base/document.json")
+        assert raw.headers["content-disposition"] == 'attachment; filename="run-base.json"'
+        assert msgspec.json.decode(raw.content, type=ResultDocument) == base
+
+        worse = await client.get("/compare", params=[("run", "run-base"), ("run", "run-slow")])
+        assert worse.status_code == 200 and 'class="verdict regression"' in worse.text
+        assert "Headline figures, % of the baseline" in worse.text
+        better = await client.get("/compare", params=[("run", "run-base"), ("run", "run-fast")])
+        assert 'class="verdict improvement"' in better.text
+        missing = await client.get("/compare", params=[("run", "run-base"), ("run", "nope")])
+        assert missing.status_code == 404
+
+        api = await client.get("/api/v1/runs/compare", params=[("run", "run-base"), ("run", "run-slow")])
+        assert api.json()["verdicts"] == ["baseline", "regression"]
+        listed = await client.get("/api/v1/runs", params={"engine": "vllm", "limit": 1})
+        assert listed.headers["x-total-count"] == "2" and len(listed.json()) == 1
+        assert (await client.get("/api/v1/runs", params={"until": "yesterday"})).status_code == 400
+
+
+def test_a_comparison_counts_only_changes_beyond_the_noise():
+    base = factories.sweep_document("a", scale=1.0)
+    same = factories.sweep_document("b", scale=1.02)  # 2 %: inside the default 5 % noise
+    slower = factories.sweep_document("c", scale=0.8)
+    result = compare.compare([base, same, slower])
+    assert result.verdicts == ["baseline", "no change", "regression"]
+    ttft = next(r for r in result.rows if r.metric == "ttft" and r.percentile == "p99" and r.labels["concurrency"] == "1")
+    assert ttft.better == "lower" and ttft.verdicts == ["baseline", "same", "worse"]
+    assert round(ttft.deltas_pct[2]) == 25  # 1 / 0.8 - 1
+    strict = compare.compare([base, same], noise_pct=1.0)
+    assert strict.verdicts == ["baseline", "improvement"]
+    score = next(r for r in strict.rows if r.metric == "score")
+    assert score.verdicts == ["baseline", "same"]  # equal scores: no change, whatever the noise
+
+
+async def test_login_session_csrf_and_user_tokens(runtime):  # noqa: F811
+    async with serving(_app(runtime, token=TOKEN)) as client:
+        anonymous = await client.get("/runs")
+        assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=/runs"
+        wrong = await client.post("/login", data={"token": "nope", "next": "/runs"})
+        assert wrong.status_code == 401 and "not valid" in wrong.text
+        assert "kitt_session" not in client.cookies
+        ok = await client.post("/login", data={"token": TOKEN, "next": "https://evil.example/"})
+        assert ok.status_code == 303 and ok.headers["location"] == "/"  # never an open redirect
+        cookie = ok.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert (await client.get("/runs")).status_code == 200
+        assert (await client.get("/api/v1/runs")).status_code == 200  # the session opens reads
+        write = await client.post("/api/v1/agents", json={"name": "by-cookie"})
+        assert write.status_code == 401  # ...but an API write needs a bearer token
+
+        forged = await client.post("/settings", data={"model_dir": "/forged"})
+        assert forged.status_code == 403 and "CSRF" in forged.text
+        token = csrf_of((await client.get("/settings")).text)
+        saved = await client.post("/settings", data={"csrf_token": token, "model_dir": "/models"})
+        assert saved.status_code == 303
+        settings = (await client.get("/api/v1/settings")).json()
+        assert {"key": "model_dir", "value": "/models", "overrides": "KITT_MODEL_DIR"} in settings
+
+        issued = await client.post("/settings/users", data={"csrf_token": token, "name": "alice"})
+        alice_token = re.search(r"kuser_[A-Za-z0-9_-]{43}", issued.text).group(0)
+        async with httpx.AsyncClient(base_url=str(client.base_url)) as alice:
+            assert (await alice.post("/login", data={"token": alice_token})).status_code == 303
+            assert (await alice.get("/agents")).status_code == 200
+            bearer = {"Authorization": f"Bearer {alice_token}"}
+            assert (await alice.get("/api/v1/runs", headers=bearer)).status_code == 200
+            revoked = await client.post("/settings/users/alice/revoke", data={"csrf_token": token})
+            assert revoked.status_code == 303
+            assert (await alice.get("/agents")).status_code == 303  # her session ended with her token
+            assert (await alice.get("/api/v1/runs", headers=bearer)).status_code == 401
+
+        other = await client.post("/logout", data={"csrf_token": token})
+        assert other.status_code == 303
+        assert (await client.get("/runs")).status_code == 303
+
+    async with serving(_app(runtime, token="a-new-admin-token")) as client:
+        async with serving(_app(runtime, token=TOKEN)) as old:
+            await old.post("/login", data={"token": TOKEN})
+            client.cookies = old.cookies
+        assert (await client.get("/runs")).status_code == 303  # a new KITT_AUTH_TOKEN ends old sessions
+
+
+def _gguf(path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"GGUF" + b"\0" * 60)
+
+
+async def test_model_browser_is_confined_to_the_model_folder(runtime, tmp_path):  # noqa: F811
+    root, outside = tmp_path / "models", tmp_path / "private"
+    _gguf(root / "llama" / "tiny.gguf")
+    (root / "broken.gguf").write_bytes(b"not a model")
+    _gguf(outside / "secret.gguf")
+    (root / "escape").symlink_to(outside)
+    (root / "inner").symlink_to(root / "llama")
+    async with serving(_app(runtime)) as client:
+        put = await client.put("/api/v1/settings/model_dir", json={"value": str(root)})
+        assert put.status_code == 200
+        top = (await client.get("/api/v1/models")).json()
+        names = {e["name"]: e for e in top["entries"]}
+        assert set(names) == {"llama", "broken.gguf", "inner"}  # the symlink out is not even listed
+        assert "GGUF magic" in names["broken.gguf"]["problem"]
+        inside = (await client.get("/api/v1/models", params={"path": "llama"})).json()
+        assert inside["entries"][0]["format"] == "gguf" and "llama_cpp" in inside["entries"][0]["engines"]
+        assert inside["parent"] == ""
+        for bad in ("..", "../private", "/etc", str(outside), "llama/../../private", "escape", "escape/secret.gguf"):
+            refused = await client.get("/api/v1/models", params={"path": bad})
+            assert refused.status_code == 400, bad
+            assert "model folder" in refused.json()["detail"], bad
+        page = await client.get("/models", params={"path": "../private"})
+        assert page.status_code == 400 and "climbs out of the model folder" in page.text
+        assert "secret.gguf" not in page.text
+        listing = await client.get("/models", params={"path": "llama"})
+        assert "tiny.gguf" in listing.text and "llama_cpp" in listing.text
+
+
+class Devon:
+    """A stand-in for Devon over real HTTP: it records what reached it and echoes the key back."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.runner: web.AppRunner | None = None
+        self.port = free_port()
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_get("/echo", self.echo)
+        app.router.add_get("/stream", self.stream)
+        app.router.add_post("/things", self.create)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    async def echo(self, request: web.Request) -> web.Response:
+        self.seen.append(dict(request.headers))
+        auth = request.headers.get("Authorization", "")
+        return web.json_response({"you_sent": auth}, headers={"X-Echo": auth})
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        key = request.headers["X-Api-Key"].encode()
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for part in (b"before " + key[:5], key[5:] + b" after"):  # the key straddles two chunks
+            await response.write(part)
+            await asyncio.sleep(0.05)
+        return response
+
+    async def create(self, request: web.Request) -> web.Response:
+        return web.json_response({"created": True}, status=201)
+
+
+async def test_devon_proxy_injects_the_key_and_never_shows_it(runtime):  # noqa: F811
+    key = "devon-secret-key-0123456789"
+    devon = Devon()
+    url = await devon.start()
+    async with serving(_app(runtime)) as client:
+        for name, value in (("devon_url", url), ("devon_api_key", key), ("devon_tab_visible", True)):
+            assert (await client.put(f"/api/v1/settings/{name}", json={"value": value})).status_code == 200
+        echoed = await client.get("/devon-app/echo")
+        assert echoed.status_code == 200 and devon.seen[-1]["Authorization"] == f"Bearer {key}"
+        assert key not in echoed.text and key not in str(echoed.headers) and "[hidden]" in echoed.text
+        streamed = await client.get("/devon-app/stream")
+        assert streamed.text == "before [hidden] after"
+        assert key not in (await client.get("/api/v1/settings")).text
+        settings_page = await client.get("/settings")
+        assert key not in settings_page.text and 'href="/devon-app/"' in settings_page.text
+        cross = await client.post("/devon-app/things", json={}, headers={"Sec-Fetch-Site": "cross-site"})
+        assert cross.status_code == 403
+        same = await client.post("/devon-app/things", json={}, headers={"Sec-Fetch-Site": "same-origin"})
+        assert same.status_code == 201
+        await devon.stop()
+        down = await client.get("/devon-app/echo")
+        assert down.status_code == 502 and "cannot be reached" in down.text and key not in down.text
+
+
+async def test_metrics_in_prometheus_format(runtime):  # noqa: F811
+    await imported(runtime, factories.sweep_document("run-m"))
+    async with serving(_app(runtime, token=TOKEN)) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        await client.get("/api/v1/runs", headers=auth)
+        text = (await client.get("/metrics", headers=auth)).text
+    assert 'kitt_projection_lag_events{projection="karr"} 0.0' in text
+    assert re.search(r'kitt_stream_last_sequence\{stream="EVENTS"\} [1-9]', text)
+    assert "kitt_agents_online 0.0" in text
+    assert 'kitt_http_request_duration_seconds_count{method="GET",route="/api/v1/runs",status="200"} 1.0' in text
