@@ -39,7 +39,9 @@ def _three_runs() -> tuple[ResultDocument, ResultDocument, ResultDocument]:
     t0 = factories.T0
     base = factories.sweep_document("run-base", engine="vllm", scale=1.0, started_at=t0)
     faster = factories.sweep_document("run-fast", engine="vllm", scale=1.3, started_at=t0 + timedelta(days=1))
-    slower = factories.sweep_document("run-slow", engine="llama_cpp", scale=0.7, started_at=t0 + timedelta(days=2))
+    slower = factories.sweep_document(
+        "run-slow", engine="llama_cpp", scale=0.7, started_at=t0 + timedelta(days=2)
+    )
     return base, faster, slower
 
 
@@ -51,9 +53,13 @@ async def test_results_pages_filter_chart_download_and_compare(runtime):  # noqa
         assert home.status_code == 200 and "run-slow" in home.text and "runs in KARR" in home.text
         vllm = await client.get("/runs", params={"engine": "vllm"})
         assert "run-base" in vllm.text and "run-fast" in vllm.text and "run-slow" not in vllm.text
-        later = await client.get("/runs", params={"since": (factories.T0 + timedelta(days=1)).date().isoformat()})
+        later = await client.get(
+            "/runs", params={"since": (factories.T0 + timedelta(days=1)).date().isoformat()}
+        )
         assert "run-base" not in later.text and "run-slow" in later.text
-        paged = await client.get("/runs", params={"per_page": 1, "page": 2, "sort": "started_at", "order": "asc"})
+        paged = await client.get(
+            "/runs", params={"per_page": 1, "page": 2, "sort": "started_at", "order": "asc"}
+        )
         assert "page 2 of 3" in paged.text and "run-fast" in paged.text and "run-slow" not in paged.text
         bad_sort = await client.get("/runs", params={"sort": "password"})
         assert bad_sort.status_code == 400 and "sort must be one of" in bad_sort.text
@@ -89,7 +95,11 @@ def test_a_comparison_counts_only_changes_beyond_the_noise():
     slower = factories.sweep_document("c", scale=0.8)
     result = compare.compare([base, same, slower])
     assert result.verdicts == ["baseline", "no change", "regression"]
-    ttft = next(r for r in result.rows if r.metric == "ttft" and r.percentile == "p99" and r.labels["concurrency"] == "1")
+    ttft = next(
+        r
+        for r in result.rows
+        if r.metric == "ttft" and r.percentile == "p99" and r.labels["concurrency"] == "1"
+    )
     assert ttft.better == "lower" and ttft.verdicts == ["baseline", "same", "worse"]
     assert round(ttft.deltas_pct[2]) == 25  # 1 / 0.8 - 1
     strict = compare.compare([base, same], noise_pct=1.0)
@@ -167,7 +177,15 @@ async def test_model_browser_is_confined_to_the_model_folder(runtime, tmp_path):
         inside = (await client.get("/api/v1/models", params={"path": "llama"})).json()
         assert inside["entries"][0]["format"] == "gguf" and "llama_cpp" in inside["entries"][0]["engines"]
         assert inside["parent"] == ""
-        for bad in ("..", "../private", "/etc", str(outside), "llama/../../private", "escape", "escape/secret.gguf"):
+        for bad in (
+            "..",
+            "../private",
+            "/etc",
+            str(outside),
+            "llama/../../private",
+            "escape",
+            "escape/secret.gguf",
+        ):
             refused = await client.get("/api/v1/models", params={"path": bad})
             assert refused.status_code == 400, bad
             assert "model folder" in refused.json()["detail"], bad
@@ -252,4 +270,6 @@ async def test_metrics_in_prometheus_format(runtime):  # noqa: F811
     assert 'kitt_projection_lag_events{projection="karr"} 0.0' in text
     assert re.search(r'kitt_stream_last_sequence\{stream="EVENTS"\} [1-9]', text)
     assert "kitt_agents_online 0.0" in text
-    assert 'kitt_http_request_duration_seconds_count{method="GET",route="/api/v1/runs",status="200"} 1.0' in text
+    assert (
+        'kitt_http_request_duration_seconds_count{method="GET",route="/api/v1/runs",status="200"} 1.0' in text
+    )
