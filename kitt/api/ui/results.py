@@ -124,6 +124,7 @@ class ResultsPages(Controller):
             missing = [r for r in chosen if r not in docs]
             if missing:
                 raise NotFoundException(detail=f"no run {missing[0]!r}")
+            chosen.sort(key=lambda r: docs[r].info.started_at)  # the oldest run is the baseline
             comparison = compare.compare([docs[r] for r in chosen], noise)
         else:
             problem = "Pick two or more runs on the results page, then press Compare."

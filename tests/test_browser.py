@@ -1,0 +1,130 @@
+"""The web UI in a real browser: headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright,
+against the embedded runtime (real NATS with auth callout, both databases) and the API as `kitt up` serves
+it, with KITT_AUTH_TOKEN set. The quick test runs on a test agent, so its run is marked simulated.
+Screenshots land in test-artifacts/ (or $KITT_TEST_ARTIFACTS)."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from kitt.api.server import ApiServer
+from kitt.runtime.children import free_port
+from kitt.storage import fleet
+from tests.conftest import eventually
+from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
+from tests.test_api import TOKEN, _app, _test_agent
+from tests.test_ui import _three_runs, imported
+
+CHROMIUM = os.environ.get("KITT_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("KITT_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+
+
+@pytest.fixture
+async def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (see README) or set KITT_CHROMIUM")
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        yield launched
+        await launched.close()
+
+
+async def _shot(page: Page, name: str, request) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    backend = request.node.callspec.params.get("database_url", "db")
+    await page.screenshot(path=str(ARTIFACTS / f"{name}-{backend}.png"), full_page=True)
+
+
+async def test_a_user_logs_in_reads_compares_launches_and_configures(runtime, browser, request):  # noqa: F811
+    await imported(runtime, *_three_runs())
+    await _test_agent(runtime, "sim-ui")
+    server = ApiServer(_app(runtime, token=TOKEN), "127.0.0.1", free_port())
+    await server.start()
+    try:
+        page = await browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(30_000)
+
+        await page.goto(f"{server.url}/runs")
+        await expect(page).to_have_url(f"{server.url}/login?next=/runs")
+        await page.get_by_label("API token").fill(TOKEN)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page).to_have_url(f"{server.url}/runs")
+        await expect(page.locator("table.grid tbody tr")).to_have_count(3)
+
+        await page.get_by_role("textbox", name="Engine").fill("vllm")
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page.locator("table.grid tbody tr")).to_have_count(2)
+        await _shot(page, "results-filtered", request)
+
+        await page.get_by_role("link", name="run-base").click()
+        charts = page.locator("svg.chart")
+        await expect(charts.first).to_be_visible()
+        assert await charts.count() == 5
+        assert await page.locator("svg.chart polyline.series").count() >= 5  # lines were drawn
+        box = await charts.first.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 120
+        await _shot(page, "run", request)
+
+        await page.goto(f"{server.url}/runs")
+        await page.get_by_label("Compare run-base").check()
+        await page.get_by_label("Compare run-slow").check()
+        await page.get_by_role("button", name="Compare selected").click()
+        await expect(page.locator(".verdict.regression")).to_have_text("regression")
+        await expect(page.locator("figure.chart-box").first).to_be_visible()
+        await _shot(page, "compare", request)
+
+        await eventually(lambda: _agent_registered(runtime, "sim-ui"), timeout=30)
+        await page.goto(f"{server.url}/quicktest")
+        await page.locator("#qt-agent").select_option("sim-ui")
+        await page.wait_for_load_state()
+        await page.locator("#qt-engine-pick").select_option("vllm")
+        await page.wait_for_load_state()
+        await expect(page.locator("#qt-engine-pick")).to_have_value("vllm")
+        await page.get_by_label("…or a model path or name").fill("/models/llama-8b")
+        await page.get_by_role("button", name="Launch").click()
+        await page.wait_for_url(re.compile(r".*/tests/[^/]+$"))
+        shown_at_load = await page.locator("#live-log span").count()
+        await expect(page.locator("#test-status")).to_have_text("succeeded", timeout=60_000)
+        assert await page.locator("#live-log span").count() > shown_at_load  # lines arrived live
+        await expect(page.locator("#live-log")).to_contain_text("simulated vllm")
+        await expect(page.get_by_role("link", name="the run")).to_be_visible()
+        await _shot(page, "quicktest-live-log", request)
+        await page.get_by_role("link", name="the run").click()
+        await expect(page.locator("h1 .tag")).to_have_text("simulated")
+
+        await page.goto(f"{server.url}/settings")
+        await page.get_by_label("model_dir").fill("/srv/models")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.get_by_label("model_dir")).to_have_value("/srv/models")
+        await _shot(page, "settings", request)
+    finally:
+        await server.stop()
+
+
+async def _agent_registered(rt, name: str) -> bool:
+    found = await fleet.agent(rt.engine, name)
+    return found is not None and found.status == "registered"
+
+
+async def test_pages_read_without_javascript(runtime, browser, request):  # noqa: F811
+    await imported(runtime, *_three_runs())
+    server = ApiServer(_app(runtime), "127.0.0.1", free_port())
+    await server.start()
+    try:
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(f"{server.url}/runs/run-fast")
+        await expect(page.locator("svg.chart").first).to_be_visible()
+        await expect(page.get_by_role("heading", name="Benchmarks")).to_be_visible()
+        await page.goto(f"{server.url}/")
+        await expect(page.get_by_role("link", name="run-slow")).to_be_visible()
+        await _shot(page, "dashboard-no-js", request)
+        await context.close()
+    finally:
+        await server.stop()
