@@ -8,9 +8,10 @@ package).
 """
 
 import hmac
+from urllib.parse import unquote_to_bytes
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select
 
@@ -55,6 +56,9 @@ async def session_user(context: ApiContext, session: Session | None) -> str | No
 
 
 async def require_principal(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    query = unquote_to_bytes(connection.scope.get("query_string", b""))
+    if "\x00" in connection.scope["path"] or b"\x00" in query:
+        raise ClientException("a NUL character (%00) in the path or query is not accepted")
     context: ApiContext = connection.app.state.kitt
     signer: Signer = connection.app.state.signer
     session = signer.read(connection.cookies.get(COOKIE))

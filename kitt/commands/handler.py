@@ -1,5 +1,6 @@
 """Executes a command: load the aggregate, decide, append with optimistic concurrency; retry conflicts."""
 
+import msgspec
 import structlog
 
 from kitt.commands import decide
@@ -18,6 +19,9 @@ async def execute(bus: EventBus, command: Command) -> CommandReply:
     if route is None:
         return CommandReply(ok=False, code="invalid", error=f"no handler for {type(command).__name__}")
     aggregate, target, decider = route
+    if b"\\u0000" in msgspec.json.encode(command):
+        # PostgreSQL's text cannot hold NUL: refused here, before it could poison a projection.
+        return CommandReply(ok=False, code="invalid", error="text with a NUL character (\\0) is not accepted")
     try:
         aggregate_id = subjects.token(target(command), f"{aggregate} id")
     except subjects.InvalidSubjectToken as exc:

@@ -9,6 +9,7 @@ from kitt.api.runfilter import run_filter
 from kitt.events.results import ResultDocument
 from kitt.storage import compare, queries
 
+MAX_OFFSET = 1_000_000_000
 RUN_IDS = Parameter(description="two or more run ids; the first is the baseline")
 
 
@@ -29,7 +30,7 @@ class RunsController(Controller):
         sort: str = Parameter(default="started_at", description=f"one of {', '.join(queries.SORTS)}"),
         order: str = Parameter(default="desc", description="asc or desc"),
         limit: int = Parameter(default=50, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
     ) -> Response[list[queries.RunSummary]]:
         """Runs, newest first by default; `X-Total-Count` says how many match the filter in all."""
         flt = run_filter(

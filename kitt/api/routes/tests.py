@@ -67,7 +67,11 @@ class TestsController(Controller):
 
     @get("/{test_id:str}/logs")
     async def log_stream(
-        self, kitt: ApiContext, request: Request, test_id: str, after: int = Parameter(default=0, ge=0)
+        self,
+        kitt: ApiContext,
+        request: Request,
+        test_id: str,
+        after: int = Parameter(default=0, ge=0, le=2**63 - 1),
     ) -> ServerSentEvent:
         """The test's log lines as SSE (`event` is the line's source), then `end` with the final status.
         Resume with `Last-Event-ID` (or `?after=` a stream sequence already seen)."""

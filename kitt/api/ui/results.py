@@ -55,7 +55,7 @@ class ResultsPages(Controller):
         sort: str = "started_at",
         order: str = "desc",
         per_page: int = Parameter(default=25, ge=1, le=500),
-        page_no: int = Parameter(query="page", default=1, ge=1),
+        page_no: int = Parameter(query="page", default=1, ge=1, le=1_000_000),
     ) -> Template:
         flt = run_filter(
             model=model,

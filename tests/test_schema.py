@@ -1,0 +1,46 @@
+"""Schemathesis against the served OpenAPI schema (/schema/openapi.json): generated requests to every API
+operation, a bounded number each, with the admin token; no answer may be a server error (5xx). It runs the
+`st` CLI against the API served by uvicorn in the runtime's loop, on both databases."""
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+from kitt.api.server import ApiServer
+from kitt.runtime.children import free_port
+from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
+from tests.test_api import TOKEN, _app
+
+ST = Path(sys.executable).with_name("st")
+
+
+async def test_generated_requests_never_get_a_server_error(runtime):  # noqa: F811
+    server = ApiServer(_app(runtime, token=TOKEN), "127.0.0.1", free_port())
+    await server.start()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            str(ST),
+            "run",
+            f"{server.url}/schema/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "15",
+            "--seed",
+            "20261130",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--request-timeout",
+            "20",
+            "--exclude-path",
+            "/api/v1/agent/package",  # rebuilds the agent wheel per request: its own test covers it
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 600)
+    finally:
+        await server.stop()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-6000:]
+    assert re.search(r"\b[1-9][0-9]* passed", text) and " failed" not in text, text[-3000:]
