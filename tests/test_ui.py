@@ -3,6 +3,7 @@ them) against the embedded runtime: real NATS with auth callout, both databases.
 the event path (ImportResult), so every page reads what the projections made of them."""
 
 import asyncio
+import json
 import re
 from datetime import timedelta
 
@@ -13,12 +14,14 @@ from aiohttp import web
 from kitt.commands.client import send
 from kitt.commands.messages import ImportResult
 from kitt.events.results import ResultDocument
+from kitt.events.types import EVENT_TYPES
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.children import free_port
 from kitt.storage import compare
 from tests import factories
+from tests.conftest import eventually
 from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
-from tests.test_api import TOKEN, _app, serving
+from tests.test_api import TOKEN, _app, _test_agent, serving
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -273,3 +276,64 @@ async def test_metrics_in_prometheus_format(runtime):  # noqa: F811
     assert (
         'kitt_http_request_duration_seconds_count{method="GET",route="/api/v1/runs",status="200"} 1.0' in text
     )
+
+
+async def _sse_events(client, path: str, count: int, headers=None) -> list[dict[str, str]]:
+    """The first `count` events (comments skipped) of an SSE stream, read as they arrive."""
+    events, current = [], {}
+    async with client.stream("GET", path, headers=headers or {}) as response:
+        assert response.status_code == 200
+        async for raw in response.aiter_lines():
+            if raw == "":
+                if "data" in current:  # a comment or a bare retry/id line is not an event
+                    events.append(current)
+                    if len(events) == count:
+                        return events
+                current = {}
+                continue
+            key, _, value = raw.partition(":")
+            if key:
+                current[key] = value.lstrip(" ")
+    return events
+
+
+async def test_live_feeds_share_one_upstream_and_resume(runtime):  # noqa: F811
+    """Three browsers on one test's log share a single feed; the activity and fleet feeds carry
+    headlines and heartbeats; Last-Event-ID resumes right after the id given."""
+    await _test_agent(runtime, "sim-feed")
+    app = _app(runtime)
+    async with serving(app) as client:
+        hub = app.state.hub
+        activity = asyncio.create_task(_sse_events(client, "/api/v1/streams/activity", 2))
+        fleet_feed = asyncio.create_task(_sse_events(client, "/api/v1/streams/fleet", 1))
+        await eventually(lambda: _feeds(hub, "ev.>", "hb.*"), timeout=10)
+        body = {"agent": "sim-feed", "model": "/models/m", "engine": "vllm", "runtime": "docker"}
+        await eventually(lambda: _is_registered(client, "sim-feed"), timeout=30)
+        test_id = (await client.post("/api/v1/tests", json=body, params={"wait": "true"})).json()["id"]
+        followers = [
+            asyncio.create_task(_sse_events(client, f"/api/v1/tests/{test_id}/logs", 3)) for _ in range(3)
+        ]
+        lines = await asyncio.gather(*followers)
+        subject = f"log.*.{test_id}"
+        assert hub.opened[subject] == 1 and hub.last[subject].peak == 3  # one upstream, three browsers
+        assert lines[0] == lines[1] == lines[2] and lines[0][0]["data"].startswith("simulated vllm")
+        headlines = await activity
+        assert all(h.get("event") in EVENT_TYPES for h in headlines), headlines
+        first = json.loads(headlines[0]["data"])
+        assert first["aggregate"] in ("test", "agent") and "token_hash" not in headlines[0]["data"]
+        beat = await fleet_feed
+        assert beat[0]["event"] == "heartbeat" and json.loads(beat[0]["data"])["agent"] == "sim-feed"
+        again = await _sse_events(
+            client, "/api/v1/streams/activity", 1, headers={"Last-Event-ID": headlines[0]["id"]}
+        )
+        assert again[0]["id"] == headlines[1]["id"]  # resumed right after: no gap, no duplicate
+    assert not hub.feeds  # every browser left: every upstream stopped
+
+
+async def _feeds(hub, *subjects: str) -> bool:
+    return all(s in hub.feeds for s in subjects)
+
+
+async def _is_registered(client, name: str) -> bool:
+    answer = await client.get(f"/api/v1/agents/{name}")
+    return answer.status_code == 200 and answer.json()["status"] == "registered"

@@ -18,12 +18,14 @@ from kitt.api import filters
 from kitt.api.auth import require_principal
 from kitt.api.context import ApiContext
 from kitt.api.devon import devon_proxy
+from kitt.api.fanout import Hub
 from kitt.api.metrics import ApiMetrics, metrics
 from kitt.api.routes.agent_install import agent_package, install_script
 from kitt.api.routes.agents import AgentsController
 from kitt.api.routes.catalog import EnginesController, ModelsController
 from kitt.api.routes.runs import RunsController
 from kitt.api.routes.settings import SettingsController, UsersController
+from kitt.api.routes.streams import StreamsController
 from kitt.api.routes.system import health
 from kitt.api.routes.tests import TestsController
 from kitt.api.session import Signer, load_secret
@@ -79,6 +81,7 @@ def create_app(context: ApiContext) -> Litestar:
         return state.kitt
 
     collected = ApiMetrics()
+    hub = Hub(context.nc)
     return Litestar(
         route_handlers=[
             health,
@@ -86,6 +89,7 @@ def create_app(context: ApiContext) -> Litestar:
             RunsController,
             AgentsController,
             TestsController,
+            StreamsController,
             EnginesController,
             ModelsController,
             SettingsController,
@@ -102,7 +106,10 @@ def create_app(context: ApiContext) -> Litestar:
         ],
         dependencies={"kitt": Provide(provide_context, sync_to_thread=False)},
         guards=[require_principal],
-        state=State({"kitt": context, "signer": Signer(load_secret(context.home)), "metrics": collected}),
+        state=State(
+            {"kitt": context, "signer": Signer(load_secret(context.home)), "metrics": collected, "hub": hub}
+        ),
+        on_shutdown=[hub.close],
         middleware=[collected.middleware],
         request_max_body_size=MAX_BODY_BYTES,
         template_config=_templates(),

@@ -1,6 +1,6 @@
 """Quick tests on agents: request, list, detail, cancel, and the live log as Server-Sent Events.
 
-The log stream reads committed messages from LOGS (`log.*.<test>`) with an ordered consumer. Each event's
+The log stream reads committed messages from LOGS (`log.*.<test>`) through the shared feed. Each event's
 SSE `id` is its stream sequence, so a browser that reconnects with `Last-Event-ID` resumes right after the
 last line it saw: no gap, no duplicate. The stream ends when the test has finished and its lines are out.
 """
@@ -11,10 +11,10 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
+from kitt.api.fanout import Hub
 from kitt.api.schemas import CancelRequest, Created, QuickTestRequest
 from kitt.commands.messages import CancelTest, RequestTest
 from kitt.engines import specs
@@ -79,33 +79,22 @@ class TestsController(Controller):
             raise NotFoundException(detail=f"unknown test {test_id!r}")
         last = request.headers.get("last-event-id", "")
         after = max(after, int(last) if last.isdigit() else 0)
-        return ServerSentEvent(_lines(kitt, test_id, after))
+        return ServerSentEvent(_lines(kitt, request.app.state.hub, test_id, after))
 
 
-async def _lines(kitt: ApiContext, test_id: str, after: int) -> AsyncIterator[ServerSentEventMessage]:
-    js = kitt.nc.jetstream()
-    config = (
-        ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
-        if after
-        else None
-    )
-    sub = await js.subscribe(f"log.*.{test_id}", ordered_consumer=True, config=config)
+async def _lines(
+    kitt: ApiContext, hub: Hub, test_id: str, after: int
+) -> AsyncIterator[ServerSentEventMessage]:
     status = None
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=1.0)
-            except TimeoutError:
-                test = await fleet.test(kitt.db, test_id)
-                if test is not None and test.status in FINAL:
-                    yield ServerSentEventMessage(event="end", data=test.status)
-                    return
-                if test is not None and test.status != status:
-                    status = test.status
-                    yield ServerSentEventMessage(event="status", data=status)
-                continue
-            line = logs.decode(msg.data)
-            seq = msg.metadata.sequence.stream if msg.metadata else None
-            yield ServerSentEventMessage(id=seq, event=line.source, data=line.line)
-    finally:
-        await sub.unsubscribe()
+    async for item in hub.follow(f"log.*.{test_id}", after):
+        if item is None:  # a quiet second: has the test finished?
+            test = await fleet.test(kitt.db, test_id)
+            if test is not None and test.status in FINAL:
+                yield ServerSentEventMessage(event="end", data=test.status)
+                return
+            if test is not None and test.status != status:
+                status = test.status
+                yield ServerSentEventMessage(event="status", data=status)
+            continue
+        line = logs.decode(item.data)
+        yield ServerSentEventMessage(id=item.seq, event=line.source, data=line.line)
