@@ -3,14 +3,17 @@
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kitt.projections.db import create_engine
+from kitt.runtime.children import free_port
 from kitt.storage.documents import dumps
 from tests.factories import document
 from tests.snapshots import snapshot
@@ -176,3 +179,37 @@ def test_tail_status_and_rebuild_from_the_command_line(tmp_path, docs_file):
     assert len(json.loads(kitt(tmp_path, "storage", "list", "--json").stdout)) == 2
     unknown = kitt(tmp_path, "projections", "rebuild", "nope", check=False)
     assert unknown.returncode == 1 and "unknown projection 'nope'" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_web_serves_https_on_a_self_signed_pair_and_serve_wants_external_services(tmp_path):
+    home = tmp_path / "home"
+    env = {**os.environ, "KITT_HOME": str(home)}
+    env.pop("KITT_NATS_URL", None)
+    env.pop("KITT_DATABASE_URL", None)
+    refused = kitt(home, "serve", check=False)
+    assert refused.returncode == 1 and "KITT_NATS_URL" in refused.stderr
+    port = free_port()
+    web = subprocess.Popen(
+        [*KITT, "web", "--tls", "--no-open", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = web.stdout.readline()
+        assert line.strip() == f"KITT web UI: https://127.0.0.1:{port}", web.stderr.read()
+        cert = home / "tls" / "kitt-web.crt"
+        assert (home / "tls" / "kitt-web.key").stat().st_mode & 0o777 == 0o600
+        page = httpx.get(
+            f"https://127.0.0.1:{port}/runs", verify=ssl.create_default_context(cafile=str(cert))
+        )
+        assert page.status_code == 200 and "Results" in page.text
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://127.0.0.1:{port}/", verify=True)  # self-signed: not trusted by default
+        again = kitt(home, "web", "--no-open")
+        assert again.stdout.strip() == f"KITT web UI: https://127.0.0.1:{port}"  # the running one
+    finally:
+        web.send_signal(signal.SIGTERM)
+        assert web.wait(30) == 0

@@ -8,6 +8,7 @@ already running for this home, or starts one (with `--tls`, on a self-signed pai
 import asyncio
 import os
 import signal
+import sys
 import webbrowser
 
 import click
@@ -81,7 +82,10 @@ async def web(
 
 def _open(url: str, no_open: bool) -> None:
     click.echo(f"KITT web UI: {url}")
-    if not no_open:
+    graphical = (
+        sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    if not no_open and graphical:  # on a headless server a console browser would take over the terminal
         webbrowser.open(url)
 
 
