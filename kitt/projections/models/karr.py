@@ -11,9 +11,9 @@ from kitt.projections.models.base import Base, Timestamp, Versioned
 class RunRow(Versioned, Base):
     __tablename__ = "karr_runs"
     __table_args__ = (
-        Index(None, "started_at"),
+        Index(None, "started_at", "run_id"),  # the results list's order, ties broken by id
         Index(None, "model", "started_at"),
-        Index(None, "engine", "started_at"),
+        Index(None, "engine", "started_at", "run_id"),
         Index(None, "status"),
         Index(None, "agent"),
         Index(None, "hardware_fingerprint"),

@@ -1,0 +1,224 @@
+"""API and UI latency under load, and SSE fan-out, printed (not asserted).
+
+1. Seeds N runs through the event path (run events appended to EVENTS, folded by the KARR projector).
+2. Serves them with `kitt up` (a separate process, as users run it) and loads the results list (API and UI
+   page) and a run (API and UI page) with 64 connections from wrk: p50/p99 latency and requests/s.
+3. 200 browsers (another process) follow one test's live log; log lines are published at a steady rate
+   with their send time; each browser records publish-to-receipt latency.
+
+    python bench/api.py --runs 100000 [--postgres]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import msgspec
+import nats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.events import publish_all
+from kitt.config import Settings
+from kitt.events import codec, logs, subjects
+from kitt.projections.db import normalize_url
+from kitt.projections.runner import wait_for_checkpoint
+from kitt.runtime.children import free_port
+from kitt.runtime.embedded import Runtime
+from tests.factories import T0, document, run_events
+
+PG_ADMIN = os.environ.get("KITT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+KITT = [sys.executable, "-m", "kitt.cli.main"]
+ENGINES = ("vllm", "llama_cpp", "tgi", "ollama")
+
+
+def seed_messages(runs: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Four events per run (started, two benchmarks, finished), runs a minute apart, engines varied."""
+    out = []
+    for index in range(runs):
+        doc = document(f"seed-{index}", seed=index % 50)
+        info = msgspec.structs.replace(
+            doc.info, started_at=T0 + timedelta(minutes=index), engine=ENGINES[index % len(ENGINES)]
+        )
+        for env in run_events(msgspec.structs.replace(doc, info=info)):
+            data, headers = codec.encode(env)
+            headers["Nats-Msg-Id"] = env.event_id
+            out.append((subjects.event(env.aggregate, env.aggregate_id, env.type), data, headers))
+    return out
+
+
+async def seed(settings: Settings, runs: int) -> None:
+    rt = Runtime(settings)
+    await rt.start()
+    try:
+        assert rt.nc is not None and rt.engine is not None
+        messages = seed_messages(runs)
+        started = time.perf_counter()
+        await publish_all(rt.nc.jetstream(), messages)
+        last = (await rt.nc.jetstream().stream_info("EVENTS")).state.last_seq
+        await wait_for_checkpoint(rt.engine, "karr", last, timeout=3600)
+        wall = time.perf_counter() - started
+        print(f"seeded {runs} runs ({len(messages)} events) through EVENTS and KARR in {wall:.0f} s")
+    finally:
+        await rt.stop()
+
+
+def wrk(url: str, seconds: int) -> str:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"50%\s+([\d.]+\w+)", out)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return (
+        f"{rps.group(1) if rps else '?'} req/s, p50 {p50.group(1) if p50 else '?'}, "
+        f"p99 {p99.group(1) if p99 else '?'}, non-2xx {errors.group(1) if errors else 0}"
+    )
+
+
+async def clients(url: str, count: int, lines: int) -> None:
+    """The browsers: `count` SSE connections; prints a JSON list of latencies (ms) when all lines are in."""
+    latencies: list[float] = []
+    ready = 0
+
+    async def one(client: httpx.AsyncClient) -> None:
+        nonlocal ready
+        got = 0
+        async with client.stream("GET", url) as response:
+            ready += 1
+            async for raw in response.aiter_lines():
+                if raw.startswith("data: t="):
+                    sent = float(raw[len("data: t=") :].split()[0])
+                    latencies.append((time.time() - sent) * 1000)
+                    got += 1
+                    if got == lines:
+                        return
+
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
+    async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+        tasks = [asyncio.create_task(one(client)) for _ in range(count)]
+        while ready < count:
+            await asyncio.sleep(0.05)
+        print("ready", flush=True)
+        await asyncio.wait_for(asyncio.gather(*tasks), 600)
+    print(json.dumps(latencies), flush=True)
+
+
+async def fan_out(api: str, nats_url: str, browsers: int, lines: int, rate: float) -> None:
+    async with httpx.AsyncClient(base_url=api, timeout=60) as client:
+        await client.post("/api/v1/agents", json={"name": "bench-offline"})  # never connects
+        body = {"agent": "bench-offline", "model": "m", "engine": "vllm", "runtime": "docker"}
+        test_id = (await client.post("/api/v1/tests", json=body, params={"wait": "true"})).json()["id"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--clients",
+        f"{api}/api/v1/tests/{test_id}/logs",
+        str(browsers),
+        str(lines),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert (await proc.stdout.readline()).decode().strip() == "ready"
+    await asyncio.sleep(1.0)
+    nc = await nats.connect(nats_url)
+    start = time.perf_counter()
+    for i in range(lines):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        line = logs.LogLine(
+            run_id=test_id, source="kitt", line=f"t={time.time():.6f} line {i}", at=datetime.now(UTC)
+        )
+        await nc.publish(f"log.bench-offline.{test_id}", logs.encode(line))
+    await nc.flush()
+    latencies = json.loads((await proc.stdout.readline()).decode())
+    await proc.wait()
+    await nc.close()
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(
+        f"SSE fan-out: {browsers} browsers x {lines} lines at {rate:g}/s: publish-to-receipt "
+        f"p50 {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms "
+        f"({len(latencies)} receipts)"
+    )
+
+
+async def _first_run(api: str) -> str:
+    async with httpx.AsyncClient(base_url=api) as client:
+        for _ in range(300):
+            try:
+                if (await client.get("/api/v1/health")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        return (await client.get("/api/v1/runs", params={"limit": 1})).json()[0]["run_id"]
+
+
+async def main(args: argparse.Namespace) -> None:
+    if not shutil.which("wrk"):
+        sys.exit("needs wrk (Debian: apt-get install wrk)")
+    with tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch) / "home"
+        db_url = f"sqlite:///{scratch}/karr.db"
+        if args.postgres:
+            import asyncpg
+
+            name = f"kitt_bench_api_{os.getpid()}"
+            conn = await asyncpg.connect(PG_ADMIN)
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.close()
+            db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        settings = Settings(home=home, nats_url=None, database_url=normalize_url(db_url))
+        await seed(settings, args.runs)
+        port = free_port()
+        env = {**os.environ, "KITT_HOME": str(home), "KITT_DATABASE_URL": db_url}
+        env.pop("KITT_NATS_URL", None)
+        env.pop("KITT_AUTH_TOKEN", None)
+        up = subprocess.Popen([*KITT, "up", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
+        api = f"http://127.0.0.1:{port}"
+        try:
+            one = await _first_run(api)
+            backend = "PostgreSQL" if args.postgres else "SQLite"
+            print(f"{backend}, 64 connections, {args.seconds} s each (wrk):")
+            for label, path in (
+                ("API results list (50 runs)", "/api/v1/runs"),
+                ("UI results page (25 runs)", "/runs"),
+                ("API run document", f"/api/v1/runs/{one}"),
+                ("UI run page (charts)", f"/runs/{one}"),
+            ):
+                print(f"  {label:28} {wrk(api + path, args.seconds)}")
+            record = json.loads((home / "instance.json").read_text())
+            await fan_out(api, record["nats_url"], args.browsers, args.lines, args.rate)
+        finally:
+            up.send_signal(signal.SIGTERM)
+            up.wait(60)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--clients":
+        asyncio.run(clients(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--browsers", type=int, default=200)
+    parser.add_argument("--lines", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--postgres", action="store_true")
+    asyncio.run(main(parser.parse_args()))
