@@ -75,10 +75,21 @@ async def seed(settings: Settings, runs: int) -> None:
         await rt.stop()
 
 
-def wrk(url: str, seconds: int) -> str:
-    out = subprocess.run(
-        ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
-    ).stdout
+SCATTERED = """
+request = function()
+  return wrk.format("GET", "/api/v1/runs?limit=50&offset=" .. math.random(0, %d))
+end
+"""
+
+
+def wrk(url: str, seconds: int, script: str | None = None) -> str:
+    command = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        if script:
+            lua.write(script)
+            lua.flush()
+            command += ["-s", lua.name]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
@@ -201,6 +212,8 @@ async def main(args: argparse.Namespace) -> None:
                 ("UI run page (charts)", f"/runs/{one}"),
             ):
                 print(f"  {label:28} {wrk(api + path, args.seconds)}")
+            scattered = wrk(api, args.seconds, SCATTERED % max(args.runs - 50, 0))
+            print(f"  {'API list, random pages':28} {scattered}  (every request a different page: no cache)")
             record = json.loads((home / "instance.json").read_text())
             await fan_out(api, record["nats_url"], args.browsers, args.lines, args.rate)
         finally:

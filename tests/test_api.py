@@ -31,7 +31,12 @@ TOKEN = "s3cret-api-token"
 
 def _app(rt, token: str | None = None):
     context = ApiContext(
-        nc=rt.nc, db=rt.engine, home=rt.settings.home, agent_url=rt.agent_url, auth_token=token
+        nc=rt.nc,
+        db=rt.engine,
+        home=rt.settings.home,
+        agent_url=rt.agent_url,
+        auth_token=token,
+        position=rt.position,  # as `kitt up` serves it: reads cached by projection position
     )
     return create_app(context)
 

@@ -51,7 +51,8 @@ def _three_runs() -> tuple[ResultDocument, ResultDocument, ResultDocument]:
 async def test_results_pages_filter_chart_download_and_compare(runtime):  # noqa: F811
     base, faster, slower = _three_runs()
     await imported(runtime, base, faster, slower)
-    async with serving(_app(runtime)) as client:
+    app = _app(runtime)
+    async with serving(app) as client:
         home = await client.get("/")
         assert home.status_code == 200 and "run-slow" in home.text and "runs in KARR" in home.text
         vllm = await client.get("/runs", params={"engine": "vllm"})
@@ -89,6 +90,17 @@ async def test_results_pages_filter_chart_download_and_compare(runtime):  # noqa
         assert api.json()["verdicts"] == ["baseline", "regression"]
         listed = await client.get("/api/v1/runs", params={"engine": "vllm", "limit": 1})
         assert listed.headers["x-total-count"] == "2" and len(listed.json()) == 1
+        hits = app.state.cache.hits
+        assert (
+            await client.get("/api/v1/runs", params={"engine": "vllm", "limit": 1})
+        ).json() == listed.json()
+        assert app.state.cache.hits == hits + 1  # the same read at the same position: no query
+        newer = factories.sweep_document(
+            "run-new", engine="vllm", started_at=factories.T0 + timedelta(days=3)
+        )
+        await imported(runtime, newer)
+        again = await client.get("/api/v1/runs", params={"engine": "vllm", "limit": 1})
+        assert again.headers["x-total-count"] == "3" and again.json()[0]["run_id"] == "run-new"
         assert (await client.get("/api/v1/runs", params={"until": "yesterday"})).status_code == 400
 
 

@@ -20,6 +20,7 @@ from kitt.api.context import ApiContext
 from kitt.api.devon import devon_proxy
 from kitt.api.fanout import Hub
 from kitt.api.metrics import ApiMetrics, metrics
+from kitt.api.readcache import ReadCache
 from kitt.api.routes.agent_install import agent_package, install_script
 from kitt.api.routes.agents import AgentsController
 from kitt.api.routes.catalog import EnginesController, ModelsController
@@ -82,6 +83,7 @@ def create_app(context: ApiContext) -> Litestar:
 
     collected = ApiMetrics()
     hub = Hub(context.nc)
+    cache = ReadCache(context.position)
     return Litestar(
         route_handlers=[
             health,
@@ -107,7 +109,13 @@ def create_app(context: ApiContext) -> Litestar:
         dependencies={"kitt": Provide(provide_context, sync_to_thread=False)},
         guards=[require_principal],
         state=State(
-            {"kitt": context, "signer": Signer(load_secret(context.home)), "metrics": collected, "hub": hub}
+            {
+                "kitt": context,
+                "signer": Signer(load_secret(context.home)),
+                "metrics": collected,
+                "hub": hub,
+                "cache": cache,
+            }
         ),
         on_shutdown=[hub.close],
         middleware=[collected.middleware],

@@ -138,6 +138,7 @@ async def _serve(runtime: Runtime, host: str, port: int, tls_cert: str | None, t
         home=runtime.settings.home,
         agent_url=runtime.agent_url,
         auth_token=os.environ.get("KITT_AUTH_TOKEN") or None,
+        position=runtime.position,
     )
     server = ApiServer(create_app(context), host, port, tls_cert=tls_cert, tls_key=tls_key)
     try:

@@ -159,6 +159,10 @@ class Runtime:
             await self._start_services()
             self._record()
 
+    def position(self, projection: str) -> int | None:
+        """The last sequence this process's projector for `projection` committed (None: not run here)."""
+        return next((p.checkpoint for p in self.projectors if p.projection.name == projection), None)
+
     async def _start_services(self) -> None:
         assert self.nc is not None and self.engine is not None
         self._commands = CommandService(self.nc)

@@ -1,15 +1,28 @@
 """Runs in KARR: the filtered, sorted, paginated list; a run's full result document; comparisons."""
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Parameter
 
 from kitt.api.context import ApiContext
+from kitt.api.readcache import ReadCache
 from kitt.api.runfilter import run_filter
 from kitt.events.results import ResultDocument
 from kitt.storage import compare, queries
 
 MAX_OFFSET = 1_000_000_000
+
+
+async def page_of_runs(request: Request, kitt: ApiContext, flt: queries.RunFilter) -> queries.RunPage:
+    cache: ReadCache = request.app.state.cache
+    return await cache.get("karr", ("page", flt), lambda: queries.page_runs(kitt.db, flt))
+
+
+async def documents(request: Request, kitt: ApiContext, run_ids: list[str]) -> list[ResultDocument]:
+    cache: ReadCache = request.app.state.cache
+    return await cache.get("karr", ("docs", tuple(run_ids)), lambda: queries.documents(kitt.db, run_ids))
+
+
 RUN_IDS = Parameter(description="two or more run ids; the first is the baseline")
 
 
@@ -19,6 +32,7 @@ class RunsController(Controller):
     @get("/")
     async def list_runs(
         self,
+        request: Request,
         kitt: ApiContext,
         model: str | None = None,
         engine: str | None = None,
@@ -46,7 +60,7 @@ class RunsController(Controller):
             limit=limit,
             offset=offset,
         )
-        found = await queries.page_runs(kitt.db, flt)
+        found = await page_of_runs(request, kitt, flt)
         return Response(found.runs, headers={"X-Total-Count": str(found.total)})
 
     @get("/compare")
@@ -66,8 +80,8 @@ class RunsController(Controller):
         return compare.compare([docs[r] for r in chosen], noise)
 
     @get("/{run_id:str}")
-    async def get_run(self, kitt: ApiContext, run_id: str) -> ResultDocument:
-        found = await queries.documents(kitt.db, [run_id])
+    async def get_run(self, request: Request, kitt: ApiContext, run_id: str) -> ResultDocument:
+        found = await documents(request, kitt, [run_id])
         if not found:
             raise NotFoundException(detail=f"no run {run_id!r}")
         return found[0]

@@ -33,12 +33,17 @@ def _session(request: Request) -> tuple[Session | None, list[Cookie]]:
     return signer.read(value), [session_cookie(request, value)]
 
 
+async def devon_tab(context: ApiContext) -> object:
+    return await stored_settings.get(context.db, "devon_tab_visible")
+
+
 async def page(request: Request, template: str, **values: object) -> Template:
     context: ApiContext = request.app.state.kitt
     signer: Signer = request.app.state.signer
     session, cookies = _session(request)
     user = request.state.get("user")
-    visible = await stored_settings.get(context.db, "devon_tab_visible")
+    cache = request.app.state.cache
+    visible = await cache.get("settings", "devon_tab_visible", lambda: devon_tab(context))
     values |= {
         "csrf_field": CSRF_FIELD,
         "csrf_token": signer.csrf(session) if session else "",

@@ -9,6 +9,7 @@ from litestar.params import Parameter
 from litestar.response import Response, Template
 
 from kitt.api.context import ApiContext
+from kitt.api.routes.runs import documents, page_of_runs
 from kitt.api.runfilter import run_filter
 from kitt.api.ui import figures
 from kitt.api.ui.page import page
@@ -70,7 +71,7 @@ class ResultsPages(Controller):
             limit=per_page,
             offset=(page_no - 1) * per_page,
         )
-        found = await queries.page_runs(kitt.db, flt)
+        found = await page_of_runs(request, kitt, flt)
         query = {k: v for k, v in request.query_params.items() if k != "page" and v}
         return await page(
             request,
@@ -85,17 +86,16 @@ class ResultsPages(Controller):
 
     @get("/runs/{run_id:str}")
     async def run(self, request: Request, kitt: ApiContext, run_id: str) -> Template:
-        found = await queries.documents(kitt.db, [run_id])
+        found = await documents(request, kitt, [run_id])
         if not found:
             raise NotFoundException(detail=f"no run {run_id!r}")
         doc = found[0]
-        return await page(
-            request,
-            "run.html",
-            doc=doc,
-            throughput=figures.throughput([doc]),
-            latencies=figures.latency_distributions(doc),
-        )
+
+        async def draw() -> tuple[object, list[object]]:
+            return figures.throughput([doc]), figures.latency_distributions(doc)
+
+        throughput, latencies = await request.app.state.cache.get("karr", ("charts", run_id), draw)
+        return await page(request, "run.html", doc=doc, throughput=throughput, latencies=latencies)
 
     @get("/runs/{run_id:str}/document.json")
     async def download(self, kitt: ApiContext, run_id: str) -> Response[bytes]:
