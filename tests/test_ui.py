@@ -349,3 +349,19 @@ async def _feeds(hub, *subjects: str) -> bool:
 async def _is_registered(client, name: str) -> bool:
     answer = await client.get(f"/api/v1/agents/{name}")
     return answer.status_code == 200 and answer.json()["status"] == "registered"
+
+
+async def test_engine_profiles_and_engines_through_the_api(runtime):  # noqa: F811
+    async with serving(_app(runtime)) as client:
+        engines = {e["name"]: e for e in (await client.get("/api/v1/engines")).json()}
+        assert "gguf" in engines["llama_cpp"]["formats"] and "docker" in engines["vllm"]["runtimes"]
+        body = {"engine": "vllm", "args": ["--max-model-len", "8192"], "env": {"VLLM_USE_V1": "1"}}
+        saved = await client.put("/api/v1/engine-profiles/long-ctx", json=body)
+        assert saved.status_code == 200 and saved.json()["engine"] == "vllm"
+        listed = (await client.get("/api/v1/engine-profiles")).json()
+        assert listed == [{**body, "name": "long-ctx", "description": ""}]
+        unknown = await client.put("/api/v1/engine-profiles/x", json={**body, "engine": "nosuch"})
+        assert unknown.status_code == 400 and "unknown engine 'nosuch'" in unknown.text
+        assert (await client.delete("/api/v1/engine-profiles/long-ctx")).status_code == 204
+        assert (await client.get("/api/v1/engine-profiles")).json() == []
+        assert (await client.delete("/api/v1/engine-profiles/long-ctx")).status_code == 404

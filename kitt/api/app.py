@@ -23,7 +23,7 @@ from kitt.api.metrics import ApiMetrics, metrics
 from kitt.api.readcache import ReadCache
 from kitt.api.routes.agent_install import agent_package, install_script
 from kitt.api.routes.agents import AgentsController
-from kitt.api.routes.catalog import EnginesController, ModelsController
+from kitt.api.routes.catalog import EnginesController, ModelsController, ProfilesController
 from kitt.api.routes.runs import RunsController
 from kitt.api.routes.settings import SettingsController, UsersController
 from kitt.api.routes.streams import StreamsController
@@ -93,6 +93,7 @@ def create_app(context: ApiContext) -> Litestar:
             TestsController,
             StreamsController,
             EnginesController,
+            ProfilesController,
             ModelsController,
             SettingsController,
             UsersController,

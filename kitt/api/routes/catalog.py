@@ -1,11 +1,13 @@
-"""Engines KITT knows, and the local model browser (confined to the model folder)."""
+"""Engines KITT knows, their named profiles, and the local model browser (confined to the model folder)."""
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, delete, get, put
 from litestar.exceptions import ClientException, NotFoundException
 
+from kitt.api.commands import execute
 from kitt.api.context import ApiContext
-from kitt.engines import specs
+from kitt.commands.messages import DeleteEngineProfile, SaveEngineProfile
+from kitt.engines import profiles, specs
 from kitt.models import browser
 from kitt.storage import settings as stored_settings
 
@@ -35,6 +37,40 @@ class EnginesController(Controller):
             )
             for name, s in sorted(specs.ENGINES.items())
         ]
+
+
+class ProfileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    engine: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    description: str = ""
+
+
+class ProfilesController(Controller):
+    path = "/api/v1/engine-profiles"
+
+    @get("/")
+    async def list_profiles(self, kitt: ApiContext) -> list[profiles.Profile]:
+        return await profiles.list_profiles(kitt.db)
+
+    @put("/{name:str}")
+    async def save(self, kitt: ApiContext, name: str, data: ProfileRequest) -> profiles.Profile:
+        """Save (or replace) profile NAME: extra launch arguments and environment for one engine."""
+        try:
+            engine = specs.get(data.engine).name
+        except specs.UnknownEngine as exc:
+            raise ClientException(detail=str(exc)) from None
+        command = SaveEngineProfile(
+            name=name, engine=engine, args=data.args, env=data.env, description=data.description, actor="api"
+        )
+        await execute(kitt, command, wait_for="settings")
+        return profiles.Profile(
+            name=name, engine=engine, args=data.args, env=data.env, description=data.description
+        )
+
+    @delete("/{name:str}", status_code=204)
+    async def remove(self, kitt: ApiContext, name: str) -> None:
+        await execute(kitt, DeleteEngineProfile(name=name, actor="api"), wait_for="settings")
 
 
 class ModelsController(Controller):
