@@ -9,23 +9,50 @@ is let go: its EventSource reconnects with the last id it saw and catches up the
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-import msgspec
-import structlog
+from litestar.response import Stream
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
-
-log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 2000
 CATCH_UP_WAIT_S = 0.3
 
 
-class Item(msgspec.Struct, frozen=True):
-    seq: int
-    subject: str
-    data: bytes
+class Item:
+    """A message on a feed. Every browser on the feed gets the same Item, so its SSE frame is rendered
+    once and written to each of them as it is."""
+
+    __slots__ = ("_frame", "data", "seq", "subject")
+
+    def __init__(self, seq: int, subject: str, data: bytes) -> None:
+        self.seq = seq
+        self.subject = subject
+        self.data = data
+        self._frame: bytes | None = None
+
+    def frame(self, render: Callable[["Item"], bytes]) -> bytes:
+        if self._frame is None:
+            self._frame = render(self)
+        return self._frame
+
+
+def sse(data: str, *, event: str | None = None, id: int | None = None) -> bytes:
+    """One Server-Sent Events frame; a multi-line `data` becomes several `data:` lines."""
+    head = (f"id: {id}\n" if id is not None else "") + (f"event: {event}\n" if event else "")
+    body = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return (head + body + "\n").encode()
+
+
+KEEP_ALIVE = b": keep-alive\n\n"
+
+
+def stream(frames: AsyncIterator[bytes]) -> Stream:
+    return Stream(
+        frames,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 class Feed:

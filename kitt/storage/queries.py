@@ -75,8 +75,12 @@ async def page_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> RunPag
         raise ValueError(f"cannot sort by {flt.sort!r}; choose one of {', '.join(SORTS)}")
     cols = [_runs.c[f] for f in RunSummary.__struct_fields__]
     key = _runs.c[flt.sort]
-    order = [key.desc() if flt.descending else key.asc(), _runs.c.run_id]
-    query = _where(select(*cols), flt).order_by(*order).limit(flt.limit).offset(flt.offset)
+    # ties broken by id in the same direction, so an index on (key, run_id) serves the order as it is
+    order = [key.desc(), _runs.c.run_id.desc()] if flt.descending else [key.asc(), _runs.c.run_id.asc()]
+    # A deferred join: the page's ids come from an index alone (skipping `offset` entries there is cheap),
+    # then only those rows are read; reading every skipped row would cost a table lookup each.
+    page = _where(select(_runs.c.run_id), flt).order_by(*order).limit(flt.limit).offset(flt.offset)
+    query = select(*cols).where(_runs.c.run_id.in_(page.scalar_subquery())).order_by(*order)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
         total = (await conn.execute(_where(select(func.count()).select_from(_runs), flt))).scalar_one()

@@ -6,14 +6,14 @@ The activity feed says what happened (type, aggregate, id, actor, time), never a
 can hold token hashes and setting values.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import Stream
 
-from kitt.api.fanout import Hub
+from kitt.api.fanout import KEEP_ALIVE, Hub, Item, sse, stream
 
 
 class Headline(msgspec.Struct, frozen=True):
@@ -38,43 +38,42 @@ def _after(request: Request) -> int | None:
     return int(last) if last.isdigit() else None
 
 
-async def _activity(hub: Hub, after: int | None) -> AsyncIterator[ServerSentEventMessage]:
-    async for item in hub.follow("ev.>", after):
-        if item is None:
-            yield ServerSentEventMessage(comment="keep-alive")
-            continue
-        try:
-            headline = _headline.decode(item.data)
-        except msgspec.DecodeError:
-            continue  # a malformed event is the projectors' dead letter, not the browser's concern
-        yield ServerSentEventMessage(
-            id=item.seq, event=headline.type, data=msgspec.json.encode(headline).decode()
-        )
+def _headline_frame(item: Item) -> bytes:
+    try:
+        headline = _headline.decode(item.data)
+    except msgspec.DecodeError:
+        return b""  # a malformed event is the projectors' dead letter, not the browser's concern
+    return sse(msgspec.json.encode(headline).decode(), event=headline.type, id=item.seq)
 
 
-async def _fleet(hub: Hub, after: int | None) -> AsyncIterator[ServerSentEventMessage]:
-    async for item in hub.follow("hb.*", after):
+def _beat_frame(item: Item) -> bytes:
+    try:
+        beat = _beat.decode(item.data or b"{}")
+    except msgspec.DecodeError:
+        return b""
+    body = Beat(agent=item.subject.split(".", 1)[1], running=beat.running)
+    return sse(msgspec.json.encode(body).decode(), event="heartbeat", id=item.seq)
+
+
+async def _follow(
+    hub: Hub, subject: str, after: int | None, render: Callable[[Item], bytes]
+) -> AsyncIterator[bytes]:
+    async for item in hub.follow(subject, after):
         if item is None:
-            yield ServerSentEventMessage(comment="keep-alive")
-            continue
-        try:
-            beat = _beat.decode(item.data or b"{}")
-        except msgspec.DecodeError:
-            continue
-        agent = item.subject.split(".", 1)[1]
-        body = msgspec.json.encode(Beat(agent=agent, running=beat.running)).decode()
-        yield ServerSentEventMessage(id=item.seq, event="heartbeat", data=body)
+            yield KEEP_ALIVE
+        elif frame := item.frame(render):
+            yield frame
 
 
 class StreamsController(Controller):
     path = "/api/v1/streams"
 
     @get("/activity")
-    async def activity(self, request: Request) -> ServerSentEvent:
+    async def activity(self, request: Request) -> Stream:
         """Every event appended to EVENTS, as a headline (`event` is its type, `data` a JSON Headline)."""
-        return ServerSentEvent(_activity(request.app.state.hub, _after(request)))
+        return stream(_follow(request.app.state.hub, "ev.>", _after(request), _headline_frame))
 
     @get("/fleet")
-    async def fleet(self, request: Request) -> ServerSentEvent:
+    async def fleet(self, request: Request) -> Stream:
         """Agents' heartbeats (`event: heartbeat`, `data` a JSON Beat: agent and the tests it runs)."""
-        return ServerSentEvent(_fleet(request.app.state.hub, _after(request)))
+        return stream(_follow(request.app.state.hub, "hb.*", _after(request), _beat_frame))

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Parameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import Stream
 
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
-from kitt.api.fanout import Hub
+from kitt.api.fanout import Hub, Item, sse, stream
 from kitt.api.schemas import CancelRequest, Created, QuickTestRequest
 from kitt.commands.messages import CancelTest, RequestTest
 from kitt.engines import specs
@@ -72,29 +72,31 @@ class TestsController(Controller):
         request: Request,
         test_id: str,
         after: int = Parameter(default=0, ge=0, le=2**63 - 1),
-    ) -> ServerSentEvent:
+    ) -> Stream:
         """The test's log lines as SSE (`event` is the line's source), then `end` with the final status.
         Resume with `Last-Event-ID` (or `?after=` a stream sequence already seen)."""
         if await fleet.test(kitt.db, test_id) is None:
             raise NotFoundException(detail=f"unknown test {test_id!r}")
         last = request.headers.get("last-event-id", "")
         after = max(after, int(last) if last.isdigit() else 0)
-        return ServerSentEvent(_lines(kitt, request.app.state.hub, test_id, after))
+        return stream(_lines(kitt, request.app.state.hub, test_id, after))
 
 
-async def _lines(
-    kitt: ApiContext, hub: Hub, test_id: str, after: int
-) -> AsyncIterator[ServerSentEventMessage]:
+def _log_frame(item: Item) -> bytes:
+    line = logs.decode(item.data)
+    return sse(line.line, event=line.source, id=item.seq)
+
+
+async def _lines(kitt: ApiContext, hub: Hub, test_id: str, after: int) -> AsyncIterator[bytes]:
     status = None
     async for item in hub.follow(f"log.*.{test_id}", after):
         if item is None:  # a quiet second: has the test finished?
             test = await fleet.test(kitt.db, test_id)
             if test is not None and test.status in FINAL:
-                yield ServerSentEventMessage(event="end", data=test.status)
+                yield sse(test.status, event="end")
                 return
             if test is not None and test.status != status:
                 status = test.status
-                yield ServerSentEventMessage(event="status", data=status)
+                yield sse(status, event="status")
             continue
-        line = logs.decode(item.data)
-        yield ServerSentEventMessage(id=item.seq, event=line.source, data=line.line)
+        yield item.frame(_log_frame)
