@@ -365,3 +365,43 @@ async def test_engine_profiles_and_engines_through_the_api(runtime):  # noqa: F8
         assert (await client.delete("/api/v1/engine-profiles/long-ctx")).status_code == 204
         assert (await client.get("/api/v1/engine-profiles")).json() == []
         assert (await client.delete("/api/v1/engine-profiles/long-ctx")).status_code == 404
+
+
+async def test_agents_managed_from_the_ui_forms(runtime):  # noqa: F811
+    """Create a test agent, change its settings, rotate and revoke its token, provision another: each a
+    form with the session's CSRF token, each landing as an event the agents projection shows."""
+    async with serving(_app(runtime)) as client:
+        token = csrf_of((await client.get("/agents")).text)
+        form = {"csrf_token": token, "name": "sim-form", "gpu": "GH200", "gpus": "2", "arch": "arm64"}
+        made = await client.post("/agents/test", data=form)
+        assert made.status_code == 303 and made.headers["location"] == "/agents/sim-form"
+        await eventually(lambda: _is_registered(client, "sim-form"), timeout=30)
+        agent = (await client.get("/api/v1/agents/sim-form")).json()
+        assert agent["simulated"] and agent["hardware"]["arch"] == "aarch64"
+        assert [g["name"] for g in agent["hardware"]["gpus"]] == ["NVIDIA GH200"] * 2
+        again = await client.post("/agents/test", data=form)
+        assert again.status_code == 400 and "already exists" in again.text
+        sneaky = await client.post("/agents/test", data={**form, "name": "../../etc/x"})
+        assert sneaky.status_code == 400 and "invalid agent name" in sneaky.text
+        assert not list((runtime.settings.home / "test-agents").glob("*etc*"))
+
+        settings = {
+            "csrf_token": token,
+            "model_dir": "/srv/models",
+            "cleanup_models": "on",
+            "heartbeat_s": "2",
+        }
+        assert (await client.post("/agents/sim-form/settings", data=settings)).status_code == 303
+        shown = (await client.get("/api/v1/agents/sim-form")).json()["settings"]
+        assert shown == {"model_dir": "/srv/models", "cleanup_models": True, "heartbeat_s": 2}
+        bad = await client.post("/agents/sim-form/settings", data={**settings, "heartbeat_s": "soon"})
+        assert bad.status_code == 400 and "heartbeat_s must be a number" in bad.text
+
+        rotated = await client.post("/agents/sim-form/rotate", data={"csrf_token": token})
+        assert rotated.status_code == 200 and re.search(r"kagent_[A-Za-z0-9_-]{43}", rotated.text)
+        revoked = await client.post("/agents/sim-form/revoke", data={"csrf_token": token})
+        assert revoked.status_code == 303
+        assert (await client.get("/api/v1/agents/sim-form")).json()["status"] == "revoked"
+        provisioned = await client.post("/agents", data={"csrf_token": token, "name": "gpu-form"})
+        assert "kitt-agent init --server" in provisioned.text and "gpu-form" in provisioned.text
+        assert (await client.post("/agents", data={"name": "no-csrf"})).status_code == 403

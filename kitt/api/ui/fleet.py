@@ -24,7 +24,7 @@ from kitt.commands.messages import (
     RotateAgentToken,
 )
 from kitt.engines import specs
-from kitt.events import logs
+from kitt.events import logs, subjects
 from kitt.events.types import TestSpec
 from kitt.models import browser
 from kitt.storage import fleet
@@ -95,18 +95,29 @@ class FleetPages(Controller):
         except ValueError:
             raise ClientException(detail="gpus and memory_gib must be whole numbers") from None
         arch = values.get("arch", "x86_64")
+        try:
+            name = subjects.token(values.get("name", "").strip(), "agent name")
+        except subjects.InvalidSubjectToken as exc:
+            raise ClientException(detail=str(exc)) from None
         host = SimulatedHost(
-            name=values.get("name", "").strip(),
+            name=name,
             gpu=values.get("gpu", "H100 80GB").strip() or "H100 80GB",
             gpus=max(1, min(gpus, 64)),
             arch="aarch64" if arch == "arm64" else arch,
             gpu_memory_mib=max(1, memory) * 1024,
         )
         token = tokens.new()
-        command = ProvisionAgent(name=host.name, token_hash=tokens.digest(token), actor="ui")
-        await execute(kitt, command, wait_for="agents")
-        testagents.save(kitt.home, testagents.TestAgentFile(host=host, token=token))
-        return Redirect(f"/agents/{host.name}", status_code=303)
+        if await fleet.agent(kitt.db, name) is not None:
+            raise ClientException(detail=f"agent {name!r} already exists")
+        # The file first: the runtime starts a test agent when its provisioning event arrives.
+        saved = testagents.save(kitt.home, testagents.TestAgentFile(host=host, token=token))
+        command = ProvisionAgent(name=name, token_hash=tokens.digest(token), actor="ui")
+        try:
+            await execute(kitt, command, wait_for="agents")
+        except Exception:
+            saved.unlink(missing_ok=True)
+            raise
+        return Redirect(f"/agents/{name}", status_code=303)
 
     @post("/agents/{name:str}/settings")
     async def change_settings(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
