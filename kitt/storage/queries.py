@@ -70,7 +70,15 @@ async def list_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> list[R
     return (await page_runs(engine, flt)).runs
 
 
-async def page_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> RunPage:
+async def count_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(_where(select(func.count()).select_from(_runs), flt))).scalar_one()
+
+
+async def page_runs(
+    engine: AsyncEngine, flt: RunFilter = RunFilter(), *, total: int | None = None
+) -> RunPage:
+    """A page of runs, with how many match in all (`total`, when the caller already knows it)."""
     if flt.sort not in SORTS:
         raise ValueError(f"cannot sort by {flt.sort!r}; choose one of {', '.join(SORTS)}")
     cols = [_runs.c[f] for f in RunSummary.__struct_fields__]
@@ -83,7 +91,8 @@ async def page_runs(engine: AsyncEngine, flt: RunFilter = RunFilter()) -> RunPag
     query = select(*cols).where(_runs.c.run_id.in_(page.scalar_subquery())).order_by(*order)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-        total = (await conn.execute(_where(select(func.count()).select_from(_runs), flt))).scalar_one()
+    if total is None:
+        total = await count_runs(engine, flt)
     return RunPage(total=total, offset=flt.offset, limit=flt.limit, runs=[RunSummary(*row) for row in rows])
 
 

@@ -1,5 +1,7 @@
 """Runs in KARR: the filtered, sorted, paginated list; a run's full result document; comparisons."""
 
+import dataclasses
+
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Parameter
@@ -15,7 +17,9 @@ MAX_OFFSET = 1_000_000_000
 
 async def page_of_runs(request: Request, kitt: ApiContext, flt: queries.RunFilter) -> queries.RunPage:
     cache: ReadCache = request.app.state.cache
-    return await cache.get("karr", ("page", flt), lambda: queries.page_runs(kitt.db, flt))
+    matching = dataclasses.replace(flt, sort="", descending=True, limit=0, offset=0)  # every page's count
+    total = await cache.get("karr", ("count", matching), lambda: queries.count_runs(kitt.db, flt))
+    return await cache.get("karr", ("page", flt), lambda: queries.page_runs(kitt.db, flt, total=total))
 
 
 async def documents(request: Request, kitt: ApiContext, run_ids: list[str]) -> list[ResultDocument]:
