@@ -8,6 +8,7 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions.responses import create_exception_response
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -55,8 +56,7 @@ def _is_page(request: Request) -> bool:
 def _html_errors(request: Request, exc: HTTPException) -> Response:
     """Pages answer errors with a page (401: the login page); the API keeps Litestar's JSON."""
     if not _is_page(request):
-        body = {"status_code": exc.status_code, "detail": exc.detail}
-        return Response(content=body, status_code=exc.status_code, headers=exc.headers)
+        return create_exception_response(request, exc)  # Litestar's own JSON, field errors included
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={filters.quote(target)}", status_code=303)
