@@ -47,7 +47,9 @@ async def list_(model: str | None, engine: str | None, status: str | None, limit
     """Stored runs, newest first."""
     db = await open_database(settings().database_url)
     try:
-        runs = await queries.list_runs(db, queries.RunFilter(model, engine, status, limit))
+        runs = await queries.list_runs(
+            db, queries.RunFilter(model=model, engine=engine, status=status, limit=limit)
+        )
     finally:
         await db.dispose()
     if as_json:

@@ -41,6 +41,7 @@ from kitt.projections.models import DeadLetter
 log = structlog.get_logger(__name__)
 DURABLE = "ingestor"
 BATCH = 64
+COMMAND_TIMEOUT_S = 10.0
 
 
 class Refused(Exception):
@@ -137,7 +138,9 @@ class Ingestor:
                 stored, _ = await self.bus.load("test", report.test_id)  # type: ignore[attr-defined]
                 history = [s.envelope.event for s in stored]
             for command in _commands(agent, report, history):
-                await send(self.nc, command, timeout=60)
+                # A request in flight when NATS restarts is never answered: give up soon and let the
+                # report come round again (its commands carry ids derived from it, so none applies twice).
+                await send(self.nc, command, timeout=COMMAND_TIMEOUT_S)
             if isinstance(report, reports.Registered) and report.capacity > 1:
                 await ensure_consumers(self.nc, agent, report.capacity)  # it may hold that many tests
             self.applied += 1

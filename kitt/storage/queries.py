@@ -30,7 +30,7 @@ class RunSummary(msgspec.Struct, frozen=True):
 SORTS = ("started_at", "model", "engine", "suite", "agent", "status", "duration_s")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunFilter:
     model: str | None = None  # a substring
     engine: str | None = None
