@@ -52,10 +52,10 @@ async def serving(app):
         await server.stop()
 
 
-async def _test_agent(rt, name: str) -> None:
+async def _test_agent(rt, name: str, speed: float = 0.05) -> None:
     token = tokens.new()
     testagents.save(
-        rt.settings.home, testagents.TestAgentFile(host=SimulatedHost(name=name, speed=0.05), token=token)
+        rt.settings.home, testagents.TestAgentFile(host=SimulatedHost(name=name, speed=speed), token=token)
     )
     await send(rt.nc, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
 

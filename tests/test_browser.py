@@ -43,7 +43,7 @@ async def _shot(page: Page, name: str, request) -> None:
 
 async def test_a_user_logs_in_reads_compares_launches_and_configures(runtime, browser, request):  # noqa: F811
     await imported(runtime, *_three_runs())
-    await _test_agent(runtime, "sim-ui")
+    await _test_agent(runtime, "sim-ui", speed=1.0)  # real-time pace: the page is up before the lines come
     server = ApiServer(_app(runtime, token=TOKEN), "127.0.0.1", free_port())
     await server.start()
     try:

@@ -13,13 +13,10 @@ from urllib.parse import unquote_to_bytes
 from litestar.connection import ASGIConnection
 from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy import select
 
-from kitt.agent import tokens
 from kitt.api.context import ApiContext
 from kitt.api.session import COOKIE, Session, Signer, token_tag
-from kitt.projections.models import AgentRow
-from kitt.storage import users
+from kitt.storage import fleet, users
 
 AGENT_ROUTES = "/api/v1/agent/"
 ADMIN = "admin"
@@ -74,7 +71,8 @@ async def require_principal(connection: ASGIConnection, handler: BaseRouteHandle
         if user is not None:
             connection.state.user = Principal(user)
             return
-        if connection.url.path.startswith(AGENT_ROUTES) and await _live_agent_token(context, presented):
+        agent_route = connection.url.path.startswith(AGENT_ROUTES)
+        if agent_route and await fleet.agent_for_token(context.db, presented):
             connection.state.user = Principal("agent")
             return
         raise NotAuthorizedException("a valid bearer token is required (KITT_AUTH_TOKEN or a user token)")
@@ -84,16 +82,3 @@ async def require_principal(connection: ASGIConnection, handler: BaseRouteHandle
         connection.state.user = Principal(user, session)
         return
     raise NotAuthorizedException("a valid bearer token is required (KITT_AUTH_TOKEN or a user token)")
-
-
-async def _live_agent_token(context: ApiContext, presented: str) -> bool:
-    try:
-        digest = tokens.digest(presented)
-    except tokens.TokenFormatError:
-        return False
-    table = AgentRow.__table__
-    async with context.db.connect() as conn:
-        query = (
-            select(table.c.agent_id).where(table.c.token_hash == digest).where(table.c.status != "revoked")
-        )
-        return (await conn.execute(query)).first() is not None

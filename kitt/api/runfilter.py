@@ -1,8 +1,10 @@
-"""The results list's query parameters, as the API and the UI both take them."""
+"""The results list's filter and order, as query parameters: one dependency the API and the UI share
+(each adds its own paging)."""
 
 from datetime import UTC, date, datetime, timedelta
 
 from litestar.exceptions import ClientException
+from litestar.params import Parameter
 
 from kitt.storage import queries
 
@@ -16,19 +18,16 @@ def parse_day(value: str | None, name: str) -> datetime | None:
         raise ClientException(detail=f"{name} must be a date like 2026-11-30, not {value!r}") from None
 
 
-def run_filter(
-    *,
-    model: str | None,
-    engine: str | None,
-    suite: str | None,
-    agent: str | None,
-    status: str | None,
-    since: str | None,
-    until: str | None,
-    sort: str,
-    order: str,
-    limit: int,
-    offset: int,
+async def provide_run_filter(
+    model: str | None = Parameter(default=None, description="a part of the model's name"),
+    engine: str | None = None,
+    suite: str | None = None,
+    agent: str | None = None,
+    status: str | None = None,
+    since: str | None = Parameter(default=None, description="first day, YYYY-MM-DD"),
+    until: str | None = Parameter(default=None, description="last day (inclusive), YYYY-MM-DD"),
+    sort: str = Parameter(default="started_at", description=f"one of {', '.join(queries.SORTS)}"),
+    order: str = Parameter(default="desc", description="asc or desc"),
 ) -> queries.RunFilter:
     if sort not in queries.SORTS:
         raise ClientException(detail=f"sort must be one of {', '.join(queries.SORTS)}, not {sort!r}")
@@ -45,6 +44,4 @@ def run_filter(
         until=end + timedelta(days=1) if end else None,  # `until` is inclusive: the whole day
         sort=sort,
         descending=order == "desc",
-        limit=limit,
-        offset=offset,
     )

@@ -19,13 +19,11 @@ import msgspec
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.agent import tokens
 from kitt.auth import jwt, permissions
 from kitt.events import codec
-from kitt.projections.models import AgentRow
+from kitt.storage import fleet
 
 log = structlog.get_logger(__name__)
 AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
@@ -60,22 +58,7 @@ class CalloutService:
         await self.kitt_nc.subscribe("live.ev.agent.*.agent_token_rotated", cb=self._kick_agent)
 
     async def _agent_for(self, token: str | None) -> str | None:
-        if not token:
-            return None
-        try:
-            digest = tokens.digest(token)
-        except tokens.TokenFormatError:
-            return None
-        table = AgentRow.__table__
-        async with self.db.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(table.c.agent_id)
-                    .where(table.c.token_hash == digest)
-                    .where(table.c.status != "revoked")
-                )
-            ).first()
-        return row.agent_id if row else None
+        return await fleet.agent_for_token(self.db, token)
 
     async def _answer(self, msg: Msg) -> None:
         try:

@@ -3,12 +3,13 @@
 import dataclasses
 
 from litestar import Controller, Request, Response, get
+from litestar.di import Provide
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Parameter
 
 from kitt.api.context import ApiContext
 from kitt.api.readcache import ReadCache
-from kitt.api.runfilter import run_filter
+from kitt.api.runfilter import provide_run_filter
 from kitt.events.results import ResultDocument
 from kitt.storage import compare, queries
 
@@ -33,37 +34,17 @@ RUN_IDS = Parameter(description="two or more run ids; the first is the baseline"
 class RunsController(Controller):
     path = "/api/v1/runs"
 
-    @get("/")
+    @get("/", dependencies={"flt": Provide(provide_run_filter)})
     async def list_runs(
         self,
         request: Request,
         kitt: ApiContext,
-        model: str | None = None,
-        engine: str | None = None,
-        suite: str | None = None,
-        agent: str | None = None,
-        status: str | None = None,
-        since: str | None = Parameter(default=None, description="first day, YYYY-MM-DD"),
-        until: str | None = Parameter(default=None, description="last day (inclusive), YYYY-MM-DD"),
-        sort: str = Parameter(default="started_at", description=f"one of {', '.join(queries.SORTS)}"),
-        order: str = Parameter(default="desc", description="asc or desc"),
+        flt: queries.RunFilter,
         limit: int = Parameter(default=50, ge=1, le=1000),
         offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
     ) -> Response[list[queries.RunSummary]]:
         """Runs, newest first by default; `X-Total-Count` says how many match the filter in all."""
-        flt = run_filter(
-            model=model,
-            engine=engine,
-            suite=suite,
-            agent=agent,
-            status=status,
-            since=since,
-            until=until,
-            sort=sort,
-            order=order,
-            limit=limit,
-            offset=offset,
-        )
+        flt = dataclasses.replace(flt, limit=limit, offset=offset)
         found = await page_of_runs(request, kitt, flt)
         return Response(found.runs, headers={"X-Total-Count": str(found.total)})
 

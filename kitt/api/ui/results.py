@@ -1,16 +1,18 @@
 """Pages over KARR: the dashboard, the results list, a run, and a comparison of runs."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 from litestar import Controller, Request, get
+from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 from litestar.response import Response, Template
 
 from kitt.api.context import ApiContext
 from kitt.api.routes.runs import documents, page_of_runs
-from kitt.api.runfilter import run_filter
+from kitt.api.runfilter import provide_run_filter
 from kitt.api.ui import figures
 from kitt.api.ui.page import page
 from kitt.storage import compare, fleet, queries
@@ -41,36 +43,16 @@ class ResultsPages(Controller):
             last_day=last_day,
         )
 
-    @get("/runs")
+    @get("/runs", dependencies={"flt": Provide(provide_run_filter)})
     async def runs(
         self,
         request: Request,
         kitt: ApiContext,
-        model: str | None = None,
-        engine: str | None = None,
-        suite: str | None = None,
-        agent: str | None = None,
-        status: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        sort: str = "started_at",
-        order: str = "desc",
+        flt: queries.RunFilter,
         per_page: int = Parameter(default=25, ge=1, le=500),
         page_no: int = Parameter(query="page", default=1, ge=1, le=1_000_000),
     ) -> Template:
-        flt = run_filter(
-            model=model,
-            engine=engine,
-            suite=suite,
-            agent=agent,
-            status=status,
-            since=since,
-            until=until,
-            sort=sort,
-            order=order,
-            limit=per_page,
-            offset=(page_no - 1) * per_page,
-        )
+        flt = dataclasses.replace(flt, limit=per_page, offset=(page_no - 1) * per_page)
         found = await page_of_runs(request, kitt, flt)
         query = {k: v for k, v in request.query_params.items() if k != "page" and v}
         return await page(
