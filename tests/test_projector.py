@@ -131,15 +131,19 @@ async def test_a_change_to_an_aggregate_that_was_never_created_is_a_dead_letter(
 
 
 def test_the_ack_subject_is_read_like_nats_py_reads_it():
-    """The projector reads the stream sequence and pending count from the ack subject itself (nats-py's
-    `metadata` is slow); both ack-subject layouts give what nats-py's parser gives."""
+    """The lean delivery reads the stream sequence, consumer sequence and pending count from the ack subject
+    itself; both ack-subject layouts give what nats-py's parser gives."""
     from nats.aio.msg import Msg
 
-    from kitt.projections.runner import ack_position
+    from kitt.events.delivery import DeliveryGap, ack_position
 
     for reply in (
         "$JS.ACK.EVENTS.dur.1.4821.17.1764488000000000000.93",
         "$JS.ACK.hub.ACCHASH.EVENTS.dur.1.4821.17.1764488000000000000.93.rand",
     ):
         msg = Msg(_client=None, subject="ev.run.x.run_started", reply=reply)  # type: ignore[arg-type]
-        assert ack_position(msg) == (4821, 93) == (msg.metadata.sequence.stream, msg.metadata.num_pending)
+        meta = msg.metadata
+        assert ack_position(reply.encode()) == (4821, 17, 93)
+        assert (meta.sequence.stream, meta.sequence.consumer, meta.num_pending) == (4821, 17, 93)
+    with pytest.raises(DeliveryGap, match="not a JetStream delivery"):
+        ack_position(b"_INBOX.abc")

@@ -1,5 +1,6 @@
 """Tagged-union helpers shared by events and commands."""
 
+from functools import cache
 from typing import Any
 
 
@@ -9,4 +10,10 @@ def registry(union: Any) -> dict[str, type]:
 
 
 def tag_of(value: object) -> str:
-    return type(value).__struct_config__.tag  # type: ignore[attr-defined]
+    return _tag(type(value))
+
+
+@cache
+def _tag(cls: type) -> str:
+    # `__struct_config__` builds a new config object on every access (~10 µs): read it once per class.
+    return cls.__struct_config__.tag  # type: ignore[attr-defined]

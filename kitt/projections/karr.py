@@ -41,7 +41,7 @@ class KarrProjection:
         self, conn: AsyncConnection, events: Sequence[StoredEvent]
     ) -> list[tuple[StoredEvent, str]]:
         runs = await self._load(conn, events)
-        benchmarks: list[sql.Row] = []
+        benchmarks: list[tuple[object, ...]] = []
         metrics: list[tuple[object, ...]] = []
         rejected: list[tuple[StoredEvent, str]] = []
         for stored in events:
@@ -81,8 +81,8 @@ class KarrProjection:
                 )
             run.last_seq = stored.seq
             run.dirty = True
-        await sql.upsert(conn, _runs, [_run_row(r) for r in runs.values() if r.dirty], key=("run_id",))
-        await sql.insert_missing(conn, _benchmarks, benchmarks)
+        await sql.upsert_fast(conn, _runs, [_run_row(r) for r in runs.values() if r.dirty], key=("run_id",))
+        await sql.insert_missing_fast(conn, _benchmarks, benchmarks)
         await sql.insert_missing_fast(conn, _metrics, metrics)
         return rejected
 
@@ -107,49 +107,51 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
 
 
-def _run_row(run: _Run) -> sql.Row:
+# Rows are tuples in their table's column order (see sql.insert_missing_fast).
+
+
+def _run_row(run: _Run) -> tuple[object, ...]:
     doc = run.document
     info = doc.info
     duration = (doc.finished_at - info.started_at).total_seconds() if doc.finished_at else None
-    return {
-        "run_id": doc.run_id,
-        "model": info.model,
-        "engine": info.engine,
-        "engine_version": info.engine_version,
-        "engine_image": info.engine_image,
-        "suite": info.suite,
-        "agent": info.agent,
-        "kitt_version": info.kitt_version,
-        "simulated": info.simulated,
-        "status": doc.status,
-        "error": doc.error,
-        "hardware_fingerprint": info.hardware.fingerprint if info.hardware else None,
-        "started_at": _utc(info.started_at),
-        "finished_at": _utc(doc.finished_at),
-        "duration_s": duration,
-        "benchmark_count": len(doc.benchmarks),
-        "document": _encoder.encode(doc).decode(),
-        "last_event_seq": run.last_seq,
-    }
+    return (
+        doc.run_id,
+        info.model,
+        info.engine,
+        info.engine_version,
+        info.engine_image,
+        info.suite,
+        info.agent,
+        info.kitt_version,
+        info.simulated,
+        doc.status,
+        doc.error,
+        info.hardware.fingerprint if info.hardware else None,
+        _utc(info.started_at),
+        _utc(doc.finished_at),
+        duration,
+        len(doc.benchmarks),
+        _encoder.encode(doc).decode(),
+        run.last_seq,
+    )
 
 
-def _benchmark_row(run_id: str, position: int, result: BenchmarkResult) -> sql.Row:
-    return {
-        "run_id": run_id,
-        "position": position,
-        "name": result.name,
-        "kind": result.kind,
-        "mode": result.mode,
-        "status": result.status,
-        "error": result.error,
-        "started_at": _utc(result.started_at),
-        "finished_at": _utc(result.finished_at),
-        "sample_count": len(result.samples),
-    }
+def _benchmark_row(run_id: str, position: int, result: BenchmarkResult) -> tuple[object, ...]:
+    return (
+        run_id,
+        position,
+        result.name,
+        result.kind,
+        result.mode,
+        result.status,
+        result.error,
+        _utc(result.started_at),
+        _utc(result.finished_at),
+        len(result.samples),
+    )
 
 
 def _metric_rows(run_id: str, position: int, result: BenchmarkResult) -> list[tuple[object, ...]]:
-    # In MetricRow's column order (see sql.insert_missing_fast).
     return [
         (
             run_id,

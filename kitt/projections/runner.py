@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 
 import structlog
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kitt.events import codec
-from kitt.events.envelope import StoredEvent
+from kitt.events.delivery import OrderedDelivery
+from kitt.events.envelope import Envelope, StoredEvent
 from kitt.events.streams import EVENTS
+from kitt.events.wire import Address, connect, header_fields
 from kitt.projections import sql
 from kitt.projections.models import Checkpoint, DeadLetter
 from kitt.projections.projection import Projection
@@ -50,9 +50,9 @@ class Projector:
         self._engine = engine
         self._batch_size = batch_size
         self._linger_s = linger_s
-        self._buffer: list[tuple[int, Msg]] = []
+        self._buffer: list[tuple[int, bytes, bytes, bytes]] = []  # (sequence, subject, headers, payload)
         self._arrived = asyncio.Event()
-        self._drained = asyncio.Event()
+        self._delivery: OrderedDelivery | None = None
         self.checkpoint = 0
         self.pending = 0  # messages the server still holds for us after the last one delivered
 
@@ -78,47 +78,37 @@ class Projector:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         self.checkpoint = await load_checkpoint(self._engine, self.projection.name)
-        sub = await self._subscribe(self.checkpoint + 1)
+        wire = await connect(Address.of(self._nc), name=f"kitt-projector-{self.projection.name}")
+        delivery = OrderedDelivery(wire, self._nc, EVENTS, self.projection.subjects, self._on_event)
+        self._delivery = delivery
+        watch = None
         try:
-            await self._consume(stop)
+            await delivery.start(self.checkpoint + 1)
+            watch = asyncio.ensure_future(delivery.watch())
+            await self._consume(stop, watch)
         finally:
-            await _quietly_unsubscribe(sub)
+            if watch is not None:
+                watch.cancel()
+            await delivery.close()
+            wire.close()
             self._buffer.clear()
-            self._drained.set()
 
-    async def _subscribe(self, start_seq: int):
-        subjects = list(self.projection.subjects)
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=start_seq,
-            filter_subjects=subjects if len(subjects) > 1 else None,
-        )
-        return await self._nc.jetstream().subscribe(
-            subjects[0],
-            stream=EVENTS,
-            cb=self._on_message,
-            ordered_consumer=True,
-            idle_heartbeat=2.0,
-            config=config,
-        )
-
-    async def _on_message(self, msg: Msg) -> None:
-        seq, pending = ack_position(msg)
-        self._buffer.append((seq, msg))
+    def _on_event(self, seq: int, pending: int, subject: bytes, headers: bytes, data: bytes) -> None:
+        self._buffer.append((seq, subject, headers, data))
         self.pending = pending
         self._arrived.set()
         if len(self._buffer) >= 2 * self._batch_size:
-            # Backpressure: stop taking deliveries until the database catches up.
-            self._drained.clear()
-            await self._drained.wait()
+            self._delivery.hold()  # the server keeps the rest until the database catches up
 
-    async def _consume(self, stop: asyncio.Event) -> None:
+    async def _consume(self, stop: asyncio.Event, watch: asyncio.Future[None]) -> None:
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while True:
                 arrived = asyncio.ensure_future(self._arrived.wait())
-                await asyncio.wait({arrived, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({arrived, stopping, watch}, return_when=asyncio.FIRST_COMPLETED)
                 arrived.cancel()
+                if watch.done():
+                    watch.result()  # the delivery broke (gap, lost connection): start over
                 if stop.is_set() and not self._buffer:
                     return
                 if self.pending and len(self._buffer) < self._batch_size and not stop.is_set():
@@ -127,25 +117,26 @@ class Projector:
                     batch = self._buffer[: self._batch_size]
                     del self._buffer[: len(batch)]
                     await self.flush(batch)
-                    self._drained.set()
+                    if len(self._buffer) < self._batch_size:
+                        self._delivery.release()
                 self._arrived.clear()
                 if stop.is_set():
                     return
         finally:
             stopping.cancel()
-            self._drained.set()
 
-    async def flush(self, batch: list[tuple[int, Msg]]) -> None:
+    async def flush(self, batch: list[tuple[int, bytes, bytes, bytes]]) -> None:
         events: list[StoredEvent] = []
         dead: list[sql.Row] = []
         unknown = 0
-        for seq, msg in batch:
+        for seq, raw_subject, headers, data in batch:
+            subject = raw_subject.decode()
             try:
-                events.append(StoredEvent(seq, msg.subject, codec.decode(msg.data, msg.headers)))
+                events.append(StoredEvent(seq, subject, _decode(headers, data)))
             except codec.UnknownEventType:
                 unknown += 1
             except codec.MalformedEvent as exc:
-                dead.append(_dead_letter(self.projection.name, seq, msg.subject, str(exc), msg.data))
+                dead.append(_dead_letter(self.projection.name, seq, subject, str(exc), data))
         last = batch[-1][0]
         async with self._engine.begin() as conn:
             for stored, reason in await self.projection.apply(conn, events):
@@ -160,6 +151,14 @@ class Projector:
             log.warning("dead letters recorded", projection=self.projection.name, count=len(dead))
 
 
+def _decode(headers: bytes, data: bytes) -> Envelope:
+    try:
+        return codec.decode(data)
+    except codec.MalformedEvent:
+        # The type header is the authority on the type: a payload of an unknown type is skipped, not dead.
+        return codec.decode(data, header_fields(headers))
+
+
 def _dead_letter(projection: str, seq: int, subject: str, reason: str, data: bytes) -> dict[str, object]:
     return {
         "projection": projection,
@@ -169,18 +168,6 @@ def _dead_letter(projection: str, seq: int, subject: str, reason: str, data: byt
         "payload": data[:MAX_PAYLOAD_KEPT].decode("utf-8", errors="replace"),
         "recorded_at": datetime.now(UTC),
     }
-
-
-def ack_position(msg: Msg) -> tuple[int, int]:
-    """(stream sequence, messages pending) from a JetStream delivery's ack subject, read directly:
-    nats-py's `Msg.metadata` builds several objects per access, a cost paid on every event here."""
-    tokens = (msg.reply or "").split(".")
-    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>
-        return int(tokens[5]), int(tokens[8])
-    if len(tokens) >= 12:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.…
-        return int(tokens[7]), int(tokens[10])
-    metadata = msg.metadata
-    return metadata.sequence.stream, metadata.num_pending
 
 
 async def load_checkpoint(engine: AsyncEngine, name: str) -> int:
@@ -204,13 +191,6 @@ async def advance_checkpoint(conn: AsyncConnection, name: str, last: int, *, unk
     )
     if result.first() is None:
         raise StaleCheckpoint(name)
-
-
-async def _quietly_unsubscribe(sub) -> None:
-    try:
-        await sub.unsubscribe()
-    except Exception:  # the connection may already be closing; the consumer is ephemeral anyway
-        pass
 
 
 async def wait_for_checkpoint(engine: AsyncEngine, name: str, seq: int, timeout: float = 30.0) -> bool:

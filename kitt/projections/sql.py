@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Table, Text, update
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String, Table, Text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
@@ -48,24 +48,51 @@ async def guarded_update(
 
 
 async def insert_missing_fast(conn: AsyncConnection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
-    """`insert_missing` for hot paths: plain values (no dates), straight to the driver's executemany.
+    """`insert_missing` for hot paths: rows as tuples in the table's column order, straight to the driver.
 
     SQLAlchemy's per-row parameter processing costs more than the insert itself at KARR's volumes.
     """
+    await _fast(conn, table, rows, "DO NOTHING")
+
+
+async def upsert_fast(
+    conn: AsyncConnection, table: Table, rows: Sequence[tuple[Any, ...]], key: Sequence[str]
+) -> None:
+    """`upsert` for hot paths, with rows as in `insert_missing_fast`."""
+    keys = ", ".join(key)
+    assigned = ", ".join(f"{c.name} = excluded.{c.name}" for c in table.columns if c.name not in key)
+    guard = f"{table.name}.last_event_seq < excluded.last_event_seq"
+    await _fast(conn, table, rows, f"({keys}) DO UPDATE SET {assigned} WHERE {guard}")
+
+
+async def _fast(conn: AsyncConnection, table: Table, rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
     if not rows:
         return
+    if len(rows[0]) != len(table.columns):
+        raise ValueError(f"{table.name} rows have {len(table.columns)} values, not {len(rows[0])}")
     names = ", ".join(c.name for c in table.columns)
     if conn.dialect.name == "postgresql":
         # One statement for the whole batch: each column travels as one typed array.
         arrays = ", ".join(f"${i}::{_pg_array(c.type)}" for i, c in enumerate(table.columns, start=1))
-        statement = (
-            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
-        )
+        statement = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"
+        statement += f" ON CONFLICT {conflict}"
         await conn.exec_driver_sql(statement, tuple(list(column) for column in zip(*rows, strict=True)))
         return
+    stamps = [i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime)]
+    if stamps:
+        rows = [_sqlite_stamps(row, stamps) for row in rows]
     marks = ", ".join("?" for _ in table.columns)
-    statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT {conflict}"
     await conn.exec_driver_sql(statement, list(rows))
+
+
+def _sqlite_stamps(row: tuple[Any, ...], stamps: list[int]) -> tuple[Any, ...]:
+    # The text SQLAlchemy's SQLite DateTime writes (and parses back); instants arrive here in UTC.
+    values = list(row)
+    for i in stamps:
+        if values[i] is not None:
+            values[i] = values[i].strftime("%Y-%m-%d %H:%M:%S.%f")
+    return tuple(values)
 
 
 def _pg_array(column_type: TypeEngine[Any]) -> str:
@@ -79,4 +106,6 @@ def _pg_array(column_type: TypeEngine[Any]) -> str:
         return "double precision[]"
     if isinstance(column_type, String | Text):
         return "text[]"
+    if isinstance(column_type, DateTime):
+        return "timestamptz[]" if column_type.timezone else "timestamp[]"
     raise TypeError(f"no fast path for {column_type!r} columns")
