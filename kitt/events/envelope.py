@@ -8,7 +8,7 @@ from kitt.events.ids import uuid7
 from kitt.events.types import AnyEvent, Event, type_name
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     event_id: str
     type: str
     version: int
@@ -45,7 +45,7 @@ def wrap(
     )
 
 
-class StoredEvent(msgspec.Struct, frozen=True):
+class StoredEvent(msgspec.Struct, frozen=True, gc=False):
     """An envelope as read back from the EVENTS stream: its stream sequence is its position."""
 
     seq: int

@@ -10,7 +10,7 @@ import msgspec
 RESULT_SCHEMA_VERSION = 1
 
 
-class Gpu(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Gpu(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     index: int
     name: str
     memory_mib: int | None = None
@@ -19,7 +19,7 @@ class Gpu(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     uuid: str | None = None
 
 
-class Hardware(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Hardware(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     fingerprint: str
     hostname: str | None = None
     os: str | None = None
@@ -31,7 +31,7 @@ class Hardware(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     gpus: tuple[Gpu, ...] = ()
 
 
-class Metric(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Metric(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """One figure. Nested figures (ttft.p99, mmlu.subject.anatomy) become labels, never dropped."""
 
     name: str
@@ -44,7 +44,7 @@ class Metric(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 Sample = dict[str, float | int | str | bool | None]
 
 
-class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     name: str
     kind: str  # "performance" | "quality" | "custom"
     # "succeeded" | "failed" | "invalid" (the client, not the engine, set the pace) | "skipped" (the engine
@@ -59,7 +59,7 @@ class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     settings: dict[str, str | int | float | bool | None] = {}
 
 
-class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     model: str
     engine: str
     engine_version: str | None = None
@@ -76,7 +76,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     started_at: datetime
 
 
-class ResultDocument(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ResultDocument(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     schema_version: int = RESULT_SCHEMA_VERSION
     run_id: str
     info: RunInfo

@@ -15,12 +15,14 @@ from kitt.events.tags import registry, tag_of
 Scalar = str | int | float | bool | None
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=True):
+class Event(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=True, gc=False
+):
     aggregate: ClassVar[str]
     version: ClassVar[int] = 1
 
 
-class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     model: str
     engine: str
     suite: str = "quick"
@@ -30,7 +32,7 @@ class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auto_pull: bool = True
 
 
-class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     models: tuple[str, ...]
     engines: tuple[str, ...]
     suites: tuple[str, ...] = ("quick",)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kitt.events.envelope import StoredEvent
@@ -82,24 +81,19 @@ class KarrProjection:
             run.last_seq = stored.seq
             run.dirty = True
         await sql.upsert_fast(conn, _runs, [_run_row(r) for r in runs.values() if r.dirty], key=("run_id",))
-        await sql.insert_missing_fast(conn, _benchmarks, benchmarks)
-        await sql.insert_missing_fast(conn, _metrics, metrics)
+        # Children only of events newer than their run's `last_event_seq`: never written before.
+        await sql.insert_new(conn, _benchmarks, benchmarks)
+        await sql.insert_new(conn, _metrics, metrics)
         return rejected
 
     async def _load(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> dict[str, _Run]:
         # Every run the batch touches, started here or not: a second start must be seen as one.
-        wanted = {s.envelope.aggregate_id for s in events}
-        runs: dict[str, _Run] = {}
-        ids = list(wanted)
-        for start in range(0, len(ids), 500):
-            rows = await conn.execute(
-                select(_runs.c.run_id, _runs.c.document, _runs.c.last_event_seq).where(
-                    _runs.c.run_id.in_(ids[start : start + 500])
-                )
-            )
-            for run_id, document, last_seq in rows:
-                runs[run_id] = _Run(_doc_decoder.decode(document), last_seq)
-        return runs
+        wanted = list({s.envelope.aggregate_id for s in events})
+        columns = ("run_id", "document", "last_event_seq")
+        return {
+            run_id: _Run(_doc_decoder.decode(document), last_seq)
+            for run_id, document, last_seq in await sql.rows_by_key(conn, _runs, "run_id", wanted, columns)
+        }
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -107,7 +101,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
 
 
-# Rows are tuples in their table's column order (see sql.insert_missing_fast).
+# Rows are tuples in their table's column order (see sql.insert_new).
 
 
 def _run_row(run: _Run) -> tuple[object, ...]:

@@ -8,6 +8,7 @@ crash mid-batch rolls both back and the batch is simply read again.
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -23,12 +24,23 @@ from kitt.events.wire import Address, connect, header_fields
 from kitt.projections import sql
 from kitt.projections.models import Checkpoint, DeadLetter
 from kitt.projections.projection import Projection
+from kitt.projections.wal import WalCheckpoints
 
 log = structlog.get_logger(__name__)
 
 _checkpoints = Checkpoint.__table__
 _dead = DeadLetter.__table__
 MAX_PAYLOAD_KEPT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A message that is not an event this projector can apply: an unknown type (no reason) or malformed."""
+
+    seq: int
+    subject: str
+    reason: str | None
+    data: bytes
 
 
 class StaleCheckpoint(Exception):
@@ -50,9 +62,10 @@ class Projector:
         self._engine = engine
         self._batch_size = batch_size
         self._linger_s = linger_s
-        self._buffer: list[tuple[int, bytes, bytes, bytes]] = []  # (sequence, subject, headers, payload)
+        self._buffer: list[StoredEvent | _Refused] = []
         self._arrived = asyncio.Event()
         self._delivery: OrderedDelivery | None = None
+        self._wal = WalCheckpoints(engine)
         self.checkpoint = 0
         self.pending = 0  # messages the server still holds for us after the last one delivered
 
@@ -92,9 +105,17 @@ class Projector:
             await delivery.close()
             wire.close()
             self._buffer.clear()
+            await self._wal.close()
 
-    def _on_event(self, seq: int, pending: int, subject: bytes, headers: bytes, data: bytes) -> None:
-        self._buffer.append((seq, subject, headers, data))
+    def _on_event(self, seq: int, pending: int, raw_subject: bytes, headers: bytes, data: bytes) -> None:
+        # Decoded on arrival: this runs while the previous batch is being written by the database's thread.
+        subject = raw_subject.decode()
+        try:
+            self._buffer.append(StoredEvent(seq, subject, _decode(headers, data)))
+        except codec.UnknownEventType:
+            self._buffer.append(_Refused(seq, subject, None, data))
+        except codec.MalformedEvent as exc:
+            self._buffer.append(_Refused(seq, subject, str(exc), data))
         self.pending = pending
         self._arrived.set()
         if len(self._buffer) >= 2 * self._batch_size:
@@ -125,19 +146,20 @@ class Projector:
         finally:
             stopping.cancel()
 
-    async def flush(self, batch: list[tuple[int, bytes, bytes, bytes]]) -> None:
+    async def flush(self, batch: list["StoredEvent | _Refused"]) -> None:
         events: list[StoredEvent] = []
         dead: list[sql.Row] = []
         unknown = 0
-        for seq, raw_subject, headers, data in batch:
-            subject = raw_subject.decode()
-            try:
-                events.append(StoredEvent(seq, subject, _decode(headers, data)))
-            except codec.UnknownEventType:
+        for item in batch:
+            if isinstance(item, StoredEvent):
+                events.append(item)
+            elif item.reason is None:
                 unknown += 1
-            except codec.MalformedEvent as exc:
-                dead.append(_dead_letter(self.projection.name, seq, subject, str(exc), data))
-        last = batch[-1][0]
+            else:
+                dead.append(
+                    _dead_letter(self.projection.name, item.seq, item.subject, item.reason, item.data)
+                )
+        last = batch[-1].seq
         async with self._engine.begin() as conn:
             for stored, reason in await self.projection.apply(conn, events):
                 dead.append(
@@ -147,6 +169,7 @@ class Projector:
             await sql.insert_missing(conn, _dead, dead)
             await advance_checkpoint(conn, self.projection.name, last, unknown=unknown, dead=len(dead))
         self.checkpoint = last
+        self._wal.after_commit()
         if dead:
             log.warning("dead letters recorded", projection=self.projection.name, count=len(dead))
 
