@@ -1,21 +1,23 @@
 """KARR projector: folds run events into runs, benchmark results, metrics and the full result document.
 
-Written for batches: one SELECT for the runs a batch touches that it did not start, then three bulk
-writes. Every run row carries the sequence of its last event, so a replayed batch changes nothing.
+Written for batches: one SELECT for the runs a batch touches that the batch before did not, then three
+bulk writes. Every run row carries the sequence of its last event, so a replayed batch changes nothing.
 """
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kitt.events.envelope import StoredEvent
 from kitt.events.results import BenchmarkResult, ResultDocument
 from kitt.events.types import BenchmarkCompleted, EngineReady, RunFinished, RunStarted
 from kitt.projections import sql
 from kitt.projections.models import BenchmarkRow, MetricRow, RunRow
+from kitt.projections.projection import Write
 
 _runs = RunRow.__table__
 _benchmarks = BenchmarkRow.__table__
@@ -31,69 +33,119 @@ class _Run:
     dirty: bool = False
 
 
+@dataclass
+class _Folded:
+    """A batch folded in memory: the rows it writes, and the events it could not apply."""
+
+    runs: dict[str, _Run]
+    benchmarks: list[tuple[object, ...]]
+    metrics: list[tuple[object, ...]]
+    rejected: list[tuple[StoredEvent, str]]
+
+    async def write(self, conn: AsyncConnection) -> list[tuple[StoredEvent, str]]:
+        await sql.upsert_fast(
+            conn, _runs, [_run_row(r) for r in self.runs.values() if r.dirty], key=("run_id",)
+        )
+        # Children only of events newer than their run's `last_event_seq`: never written before.
+        await sql.insert_new(conn, _benchmarks, self.benchmarks)
+        await sql.insert_new(conn, _metrics, self.metrics)
+        return self.rejected
+
+
 class KarrProjection:
+    """Pipelined: a batch is folded while the one before it is still being written (kitt.projections.runner).
+
+    The runs the previous batch touched are carried in memory, as that batch leaves them; every other run
+    a batch touches is read from the database, where no write in flight can change it.
+    """
+
     name = "karr"
     subjects = ("ev.run.>",)
     tables = (_metrics, _benchmarks, _runs)
 
+    def __init__(self) -> None:
+        self._carried: dict[str, _Run] = {}
+
+    def restart(self) -> None:
+        self._carried = {}
+
+    async def prepare(self, engine: AsyncEngine, events: Sequence[StoredEvent]) -> Write:
+        wanted = {s.envelope.aggregate_id for s in events}
+        runs = {
+            i: _Run(self._carried[i].document, self._carried[i].last_seq)
+            for i in wanted & self._carried.keys()
+        }
+        missing = list(wanted - runs.keys())
+        if missing:
+            async with engine.connect() as conn:
+                runs.update(await _load(conn, missing))
+        folded = _Folded(runs, [], [], [])
+        for start in range(0, len(events), 256):
+            _fold(folded, events[start : start + 256])
+            await asyncio.sleep(0)  # the batch being written sends its next statement meanwhile
+        self._carried = {i: run for i, run in folded.runs.items() if run.dirty}
+        return folded.write
+
     async def apply(
         self, conn: AsyncConnection, events: Sequence[StoredEvent]
     ) -> list[tuple[StoredEvent, str]]:
-        runs = await self._load(conn, events)
-        benchmarks: list[tuple[object, ...]] = []
-        metrics: list[tuple[object, ...]] = []
-        rejected: list[tuple[StoredEvent, str]] = []
-        for stored in events:
-            run_id = stored.envelope.aggregate_id
-            event = stored.envelope.event
-            run = runs.get(run_id)
-            if run is not None and stored.seq <= run.last_seq:
-                continue  # already applied: a replay
-            if isinstance(event, RunStarted):
-                if run is not None:
-                    rejected.append((stored, f"run {run_id} was already started"))
-                    continue
-                runs[run_id] = _Run(ResultDocument(run_id=run_id, info=event.info), stored.seq, dirty=True)
-                continue
-            if run is None:
-                rejected.append((stored, f"{stored.envelope.type} for run {run_id}, which was never started"))
-                continue
-            if isinstance(event, BenchmarkCompleted):
-                position = len(run.document.benchmarks)
-                benchmarks.append(_benchmark_row(run_id, position, event.result))
-                metrics.extend(_metric_rows(run_id, position, event.result))
-                run.document = msgspec.structs.replace(
-                    run.document, benchmarks=(*run.document.benchmarks, event.result)
-                )
-            elif isinstance(event, EngineReady):
-                info = msgspec.structs.replace(
-                    run.document.info,
-                    engine_version=event.engine_version or run.document.info.engine_version,
-                    engine_image=event.engine_image or run.document.info.engine_image,
-                    runtime=event.runtime,
-                    engine_args=event.engine_args or run.document.info.engine_args,
-                )
-                run.document = msgspec.structs.replace(run.document, info=info)
-            elif isinstance(event, RunFinished):
-                run.document = msgspec.structs.replace(
-                    run.document, status=event.status, finished_at=event.finished_at, error=event.error
-                )
-            run.last_seq = stored.seq
-            run.dirty = True
-        await sql.upsert_fast(conn, _runs, [_run_row(r) for r in runs.values() if r.dirty], key=("run_id",))
-        # Children only of events newer than their run's `last_event_seq`: never written before.
-        await sql.insert_new(conn, _benchmarks, benchmarks)
-        await sql.insert_new(conn, _metrics, metrics)
-        return rejected
+        self._carried = {}
+        runs = await _load(conn, list({s.envelope.aggregate_id for s in events}))
+        folded = _Folded(runs, [], [], [])
+        _fold(folded, events)
+        return await folded.write(conn)
 
-    async def _load(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> dict[str, _Run]:
-        # Every run the batch touches, started here or not: a second start must be seen as one.
-        wanted = list({s.envelope.aggregate_id for s in events})
-        columns = ("run_id", "document", "last_event_seq")
-        return {
-            run_id: _Run(_doc_decoder.decode(document), last_seq)
-            for run_id, document, last_seq in await sql.rows_by_key(conn, _runs, "run_id", wanted, columns)
-        }
+
+async def _load(conn: AsyncConnection, run_ids: list[str]) -> dict[str, _Run]:
+    # Every run the batch touches, started here or not: a second start must be seen as one.
+    columns = ("run_id", "document", "last_event_seq")
+    return {
+        run_id: _Run(_doc_decoder.decode(document), last_seq)
+        for run_id, document, last_seq in await sql.rows_by_key(conn, _runs, "run_id", run_ids, columns)
+    }
+
+
+def _fold(folded: _Folded, events: Sequence[StoredEvent]) -> None:
+    runs = folded.runs
+    for stored in events:
+        run_id = stored.envelope.aggregate_id
+        event = stored.envelope.event
+        run = runs.get(run_id)
+        if run is not None and stored.seq <= run.last_seq:
+            continue  # already applied: a replay
+        if isinstance(event, RunStarted):
+            if run is not None:
+                folded.rejected.append((stored, f"run {run_id} was already started"))
+                continue
+            runs[run_id] = _Run(ResultDocument(run_id=run_id, info=event.info), stored.seq, dirty=True)
+            continue
+        if run is None:
+            folded.rejected.append(
+                (stored, f"{stored.envelope.type} for run {run_id}, which was never started")
+            )
+            continue
+        if isinstance(event, BenchmarkCompleted):
+            position = len(run.document.benchmarks)
+            folded.benchmarks.append(_benchmark_row(run_id, position, event.result))
+            folded.metrics.extend(_metric_rows(run_id, position, event.result))
+            run.document = msgspec.structs.replace(
+                run.document, benchmarks=(*run.document.benchmarks, event.result)
+            )
+        elif isinstance(event, EngineReady):
+            info = msgspec.structs.replace(
+                run.document.info,
+                engine_version=event.engine_version or run.document.info.engine_version,
+                engine_image=event.engine_image or run.document.info.engine_image,
+                runtime=event.runtime,
+                engine_args=event.engine_args or run.document.info.engine_args,
+            )
+            run.document = msgspec.structs.replace(run.document, info=info)
+        elif isinstance(event, RunFinished):
+            run.document = msgspec.structs.replace(
+                run.document, status=event.status, finished_at=event.finished_at, error=event.error
+            )
+        run.last_seq = stored.seq
+        run.dirty = True
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -7,7 +7,9 @@ crash mid-batch rolls both back and the batch is simply read again.
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +25,7 @@ from kitt.events.streams import EVENTS
 from kitt.events.wire import Address, connect, header_fields
 from kitt.projections import sql
 from kitt.projections.models import Checkpoint, DeadLetter
-from kitt.projections.projection import Projection
+from kitt.projections.projection import Pipelined, Projection, Write
 from kitt.projections.wal import WalCheckpoints
 
 log = structlog.get_logger(__name__)
@@ -91,6 +93,8 @@ class Projector:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         self.checkpoint = await load_checkpoint(self._engine, self.projection.name)
+        if isinstance(self.projection, Pipelined):
+            self.projection.restart()  # what it carried may belong to a write that failed
         wire = await connect(Address.of(self._nc), name=f"kitt-projector-{self.projection.name}")
         delivery = OrderedDelivery(wire, self._nc, EVENTS, self.projection.subjects, self._on_event)
         self._delivery = delivery
@@ -123,6 +127,7 @@ class Projector:
 
     async def _consume(self, stop: asyncio.Event, watch: asyncio.Future[None]) -> None:
         stopping = asyncio.ensure_future(stop.wait())
+        writing: asyncio.Future[None] | None = None  # the batch being committed while the next one folds
         try:
             while True:
                 arrived = asyncio.ensure_future(self._arrived.wait())
@@ -131,22 +136,33 @@ class Projector:
                 if watch.done():
                     watch.result()  # the delivery broke (gap, lost connection): start over
                 if stop.is_set() and not self._buffer:
-                    return
+                    break
                 if self.pending and len(self._buffer) < self._batch_size and not stop.is_set():
                     await asyncio.sleep(self._linger_s)  # let a batch form while more is on its way
                 while self._buffer:
                     batch = self._buffer[: self._batch_size]
                     del self._buffer[: len(batch)]
-                    await self.flush(batch)
+                    commit = await self._prepare(batch)
+                    if writing is not None:
+                        await writing  # batches commit in order, each after the one before
+                    writing = asyncio.ensure_future(commit())
                     if len(self._buffer) < self._batch_size:
                         self._delivery.release()
                 self._arrived.clear()
                 if stop.is_set():
-                    return
+                    break
+            if writing is not None:
+                await writing
         finally:
             stopping.cancel()
+            if writing is not None and not writing.done():
+                # Starting over after a failure: let the write finish or fail; the checkpoint decides.
+                await asyncio.wait({writing})
+            if writing is not None and writing.done() and not writing.cancelled():
+                writing.exception()  # retrieved: a failure here is reported by whoever raised first
 
-    async def flush(self, batch: list["StoredEvent | _Refused"]) -> None:
+    async def _prepare(self, batch: list["StoredEvent | _Refused"]) -> Callable[[], Awaitable[None]]:
+        """Fold a batch (a pipelined projection reads and folds now) and return what commits it."""
         events: list[StoredEvent] = []
         dead: list[sql.Row] = []
         unknown = 0
@@ -160,18 +176,33 @@ class Projector:
                     _dead_letter(self.projection.name, item.seq, item.subject, item.reason, item.data)
                 )
         last = batch[-1].seq
-        async with self._engine.begin() as conn:
-            for stored, reason in await self.projection.apply(conn, events):
-                dead.append(
-                    _dead_letter(self.projection.name, stored.seq, stored.subject, reason, b"")
-                    | {"payload": codec.encode(stored.envelope)[0].decode()}
-                )
-            await sql.insert_missing(conn, _dead, dead)
-            await advance_checkpoint(conn, self.projection.name, last, unknown=unknown, dead=len(dead))
-        self.checkpoint = last
-        self._wal.after_commit()
-        if dead:
-            log.warning("dead letters recorded", projection=self.projection.name, count=len(dead))
+        projection = self.projection
+        if isinstance(projection, Pipelined):
+            write: Write = await projection.prepare(self._engine, events)
+        else:
+            write = functools.partial(_apply, projection, events=events)
+
+        async def commit() -> None:
+            async with self._engine.begin() as conn:
+                for stored, reason in await write(conn):
+                    dead.append(
+                        _dead_letter(projection.name, stored.seq, stored.subject, reason, b"")
+                        | {"payload": codec.encode(stored.envelope)[0].decode()}
+                    )
+                await sql.insert_missing(conn, _dead, dead)
+                await advance_checkpoint(conn, projection.name, last, unknown=unknown, dead=len(dead))
+            self.checkpoint = last
+            self._wal.after_commit()
+            if dead:
+                log.warning("dead letters recorded", projection=projection.name, count=len(dead))
+
+        return commit
+
+
+async def _apply(
+    projection: Projection, conn: AsyncConnection, *, events: list[StoredEvent]
+) -> list[tuple[StoredEvent, str]]:
+    return await projection.apply(conn, events)
 
 
 def _decode(headers: bytes, data: bytes) -> Envelope:
