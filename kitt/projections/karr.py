@@ -31,6 +31,7 @@ class _Run:
     document: ResultDocument
     last_seq: int
     dirty: bool = False
+    new: bool = False  # started in this batch: no row for it yet
 
 
 @dataclass
@@ -43,9 +44,9 @@ class _Folded:
     rejected: list[tuple[StoredEvent, str]]
 
     async def write(self, conn: AsyncConnection) -> list[tuple[StoredEvent, str]]:
-        await sql.upsert_fast(
-            conn, _runs, [_run_row(r) for r in self.runs.values() if r.dirty], key=("run_id",)
-        )
+        changed = [r for r in self.runs.values() if r.dirty]
+        await sql.insert_new(conn, _runs, [_run_row(r) for r in changed if r.new])
+        await sql.upsert_fast(conn, _runs, [_run_row(r) for r in changed if not r.new], key=("run_id",))
         # Children only of events newer than their run's `last_event_seq`: never written before.
         await sql.insert_new(conn, _benchmarks, self.benchmarks)
         await sql.insert_new(conn, _metrics, self.metrics)
@@ -117,7 +118,8 @@ def _fold(folded: _Folded, events: Sequence[StoredEvent]) -> None:
             if run is not None:
                 folded.rejected.append((stored, f"run {run_id} was already started"))
                 continue
-            runs[run_id] = _Run(ResultDocument(run_id=run_id, info=event.info), stored.seq, dirty=True)
+            document = ResultDocument(run_id=run_id, info=event.info)
+            runs[run_id] = _Run(document, stored.seq, dirty=True, new=True)
             continue
         if run is None:
             folded.rejected.append(
