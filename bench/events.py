@@ -110,10 +110,10 @@ async def publish_nats_py(js, messages: list[Message]) -> None:
     await js.publish_async_completed()
 
 
-async def checkpoint(engine) -> int:
+async def checkpoint(engine) -> int | None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(Checkpoint.last_seq).where(Checkpoint.name == "karr"))).first()
-    return row[0] if row else 0
+    return row[0] if row else None
 
 
 def start_projector(nats_url: str, db_url: str) -> subprocess.Popen:
@@ -149,6 +149,8 @@ async def one_backend(name: str, db_url: str, n_events: int, rate: float, second
 
         # (b) projection of the same events, then end to end with publishing concurrent
         proc = start_projector(server.url, db_url)
+        while await checkpoint(engine) is None:  # its row appears once it has started (imports take ~1 s)
+            await asyncio.sleep(0.002)
         t0 = time.perf_counter()
         while await checkpoint(engine) < last:
             await asyncio.sleep(0.01)

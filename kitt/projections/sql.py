@@ -60,8 +60,14 @@ async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[tuple[A
         return
     _check_width(table, rows)
     if conn.dialect.name == "postgresql":
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        driver = (await conn.get_raw_connection()).driver_connection
+        if not driver.is_in_transaction():  # type: ignore[union-attr]
+            # SQLAlchemy's asyncpg adapter begins its transaction at the first statement it runs: a COPY
+            # on the driver before that would commit on its own, outside the batch's transaction.
+            await conn.exec_driver_sql("SELECT 1")
+        if not driver.is_in_transaction():  # type: ignore[union-attr]
+            raise RuntimeError("COPY outside a transaction: the batch would not be atomic")
+        await driver.copy_records_to_table(  # type: ignore[union-attr]
             table.name, records=rows, columns=[c.name for c in table.columns]
         )
         return
