@@ -22,6 +22,7 @@ Handler = Callable[[bytes, bytes, bytes, bytes], None]
 
 _FLUSH_AT = 256 * 1024  # write at once beyond this; otherwise at the end of the loop turn
 _MAX_CONTROL_LINE = 64 * 1024
+_MESSAGE_OPS = frozenset(b"HM")  # the first byte of HMSG and MSG; nothing else the server sends
 
 
 class WireError(Exception):
@@ -82,37 +83,33 @@ class Wire(asyncio.Protocol):
 
     def _parse(self) -> None:
         buf = self._buffer
-        pos = 0
         size = len(buf)
-        while pos < size:
-            end = buf.find(b"\r\n", pos)
-            if end < 0:
-                if size - pos > _MAX_CONTROL_LINE:
-                    raise WireError("protocol line too long")
-                break
-            op = buf[pos : pos + 4]
-            if op == b"HMSG" or op[:3] == b"MSG":
-                args = bytes(buf[pos:end]).split()
-                headed = op == b"HMSG"
-                total = int(args[-1])
+        pos = 0
+        with memoryview(buf) as view:  # slices of a view copy once; slices of the bytearray twice
+            while pos < size:
+                end = buf.find(b"\r\n", pos)
+                if end < 0:
+                    if size - pos > _MAX_CONTROL_LINE:
+                        raise WireError("protocol line too long")
+                    break
+                if buf[pos] not in _MESSAGE_OPS:
+                    line = bytes(view[pos:end])
+                    pos = end + 2
+                    self._control(line)
+                    continue
+                # MSG <subject> <sid> [reply] <size> | HMSG <subject> <sid> [reply] <header size> <size>
+                args = bytes(view[pos:end]).split()
                 start = end + 2
-                if size < start + total + 2:
+                stop = start + int(args[-1])
+                if size < stop + 2:
                     break  # the rest of this message is still on its way
-                header_len = int(args[-2]) if headed else 0
-                reply = args[3] if len(args) == (6 if headed else 5) else b""
+                headed = args[0] == b"HMSG"
+                split = start + int(args[-2]) if headed else start
                 handler = self._handlers.get(args[2])
-                pos = start + total + 2
+                pos = stop + 2
                 if handler is not None:
-                    handler(
-                        args[1],
-                        reply,
-                        bytes(buf[start : start + header_len]),
-                        bytes(buf[start + header_len : start + total]),
-                    )
-                continue
-            line = bytes(buf[pos:end])
-            pos = end + 2
-            self._control(line)
+                    reply = args[3] if len(args) == (6 if headed else 5) else b""
+                    handler(args[1], reply, bytes(view[start:split]), bytes(view[split:stop]))
         del buf[:pos]
 
     def _control(self, line: bytes) -> None:
