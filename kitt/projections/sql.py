@@ -1,5 +1,6 @@
 """Dialect-aware write helpers shared by projectors: idempotent upserts guarded by `last_event_seq`."""
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -7,6 +8,8 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String, Ta
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
+
+_SQLITE_MAX_VARIABLES = 32_000  # SQLite allows 32,766 bound values per statement (since 3.32)
 
 Row = Mapping[str, Any]  # one row's column values, only ever inside a projector's transaction
 
@@ -99,10 +102,17 @@ async def _fast(conn: AsyncConnection, table: Table, rows: Sequence[tuple[Any, .
     stamps = [i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime)]
     if stamps:
         rows = [_sqlite_stamps(row, stamps) for row in rows]
-    marks = ", ".join("?" for _ in table.columns)
-    statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
-    statement += f" ON CONFLICT {conflict}" if conflict else ""
-    await conn.exec_driver_sql(statement, list(rows))
+    # Many rows per statement, not executemany: Python's sqlite3 takes the GIL back after every row's step,
+    # and each time the event loop's thread is busy that wait can last the interpreter's switch interval
+    # (5 ms). One statement steps once, without the GIL, and is faster alone too (2.5 µs a row, not 4.2).
+    width = len(table.columns)
+    group = "(" + ", ".join("?" * width) + ")"
+    per_statement = max(1, _SQLITE_MAX_VARIABLES // width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        statement = f"INSERT INTO {table.name} ({names}) VALUES " + ", ".join([group] * len(chunk))
+        statement += f" ON CONFLICT {conflict}" if conflict else ""
+        await conn.exec_driver_sql(statement, tuple(itertools.chain.from_iterable(chunk)))
 
 
 async def rows_by_key(
@@ -131,7 +141,7 @@ def _sqlite_stamps(row: tuple[Any, ...], stamps: list[int]) -> tuple[Any, ...]:
     values = list(row)
     for i in stamps:
         if values[i] is not None:
-            values[i] = values[i].replace(tzinfo=None).isoformat(" ", "microseconds")  # strftime: 10x slower
+            values[i] = values[i].isoformat(" ", "microseconds")[:26]  # no offset; strftime is 10x slower
     return tuple(values)
 
 
