@@ -6,6 +6,7 @@ from pathlib import Path
 import nats
 import pytest
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from kitt.events.bus import EventBus
 from kitt.events.delivery import DeliveryGap, OrderedDelivery
@@ -118,10 +119,13 @@ async def test_a_projector_starts_over_after_a_gap_and_loses_nothing(nats_server
             await bus.append(run_events(document(f"before-{i}")))
         await eventually(lambda: _projected(engine, 160))
         inbox = projector._delivery._inbox
-        await nc.publish(inbox, b"{}", reply="forged.ACK.EVENTS.c.1.9999.9999.0.0")  # out of order
-        for i in range(40):
-            await bus.append(run_events(document(f"after-{i}")))
-        await eventually(lambda: _projected(engine, 320), timeout=30)
+        with capture_logs() as logs:
+            await nc.publish(inbox, b"{}", reply="forged.ACK.EVENTS.c.1.9999.9999.0.0")  # out of order
+            for i in range(40):
+                await bus.append(run_events(document(f"after-{i}")))
+            await eventually(lambda: _projected(engine, 320), timeout=30)
+        gaps = [e for e in logs if e["event"] == "deliveries interrupted; resuming"]
+        assert gaps and gaps[0]["log_level"] == "warning" and "jumped from" in gaps[0]["why"]
         assert projector._delivery._inbox != inbox  # it did start over
         async with engine.connect() as conn:
             runs = (await conn.execute(select(func.count()).select_from(RunRow))).scalar_one()

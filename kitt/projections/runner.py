@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kitt.events import codec
-from kitt.events.delivery import OrderedDelivery
+from kitt.events.delivery import DeliveryGap, OrderedDelivery
 from kitt.events.envelope import Envelope, StoredEvent
 from kitt.events.streams import EVENTS
 from kitt.events.wire import Address, connect, header_fields
@@ -80,6 +80,8 @@ class Projector:
                 return
             except StaleCheckpoint:
                 log.warning("checkpoint moved by another instance; resuming", projection=self.projection.name)
+            except DeliveryGap as exc:  # expected after a server restart: not an outage
+                log.warning("deliveries interrupted; resuming", projection=self.projection.name, why=str(exc))
             except Exception as exc:
                 log.error(
                     "projector failed; retrying",
