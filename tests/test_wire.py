@@ -141,3 +141,11 @@ async def _projected(engine, seq: int) -> bool:
     async with engine.connect() as conn:
         row = (await conn.execute(select(Checkpoint.last_seq).where(Checkpoint.name == "karr"))).first()
     return bool(row) and row[0] >= seq
+
+
+async def test_a_consumer_the_server_refuses_is_a_clear_error(nc):
+    wire = await connect(Address.of(nc))
+    delivery = OrderedDelivery(wire, nc, "NO_SUCH_STREAM", ["ev.>"], lambda *_: None)
+    with pytest.raises(WireError, match="cannot create a consumer on NO_SUCH_STREAM: stream not found"):
+        await delivery.start(1)
+    wire.close()

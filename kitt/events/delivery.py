@@ -28,9 +28,13 @@ class DeliveryGap(WireError):
     """Deliveries stopped being contiguous: start again from the last position applied."""
 
 
+class _ApiError(msgspec.Struct):
+    description: str = ""
+
+
 class _Created(msgspec.Struct):
     name: str = ""
-    error: dict[str, object] | None = None
+    error: _ApiError | None = None
 
 
 class OrderedDelivery:
@@ -57,7 +61,6 @@ class OrderedDelivery:
         self._seen = time.monotonic()
         self._held: list[bytes] = []
         self._holding = False
-        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def start(self, start_seq: int) -> None:
         self._sid = self._wire.subscribe(self._inbox, self._on_message)
@@ -80,7 +83,7 @@ class OrderedDelivery:
         reply = await self._nc.request(f"$JS.API.CONSUMER.CREATE.{self._stream}", request, timeout=5.0)
         created = msgspec.json.decode(reply.data, type=_Created)
         if created.error:
-            raise WireError(f"cannot create a consumer on {self._stream}: {created.error.get('description')}")
+            raise WireError(f"cannot create a consumer on {self._stream}: {created.error.description}")
         self._consumer = created.name
         self._seen = time.monotonic()
 

@@ -54,8 +54,6 @@ class Wire(asyncio.Protocol):
         self._info: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
         self._pongs: list[asyncio.Future[None]] = []
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._writable = asyncio.Event()
-        self._writable.set()
 
     # --- asyncio.Protocol -------------------------------------------------------------------------------
 
@@ -72,12 +70,6 @@ class Wire(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(WireError(f"connection lost: {exc}" if exc else "connection closed by the server"))
-
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
 
     # --- parsing ----------------------------------------------------------------------------------------
 
@@ -165,10 +157,6 @@ class Wire(asyncio.Protocol):
         else:
             self._write(f"PUB {subject} {reply} {len(payload)}\r\n".encode() + payload + b"\r\n")
 
-    async def drain(self) -> None:
-        """Wait while the socket's send buffer is full (a publisher's backpressure)."""
-        await self._writable.wait()
-
     def subscribe(self, subject: str, handler: Handler) -> bytes:
         self._next_sid += 1
         sid = str(self._next_sid).encode()
@@ -186,14 +174,6 @@ class Wire(asyncio.Protocol):
         self._pongs.append(waiter)
         self._write(b"PING\r\n")
         await asyncio.wait_for(waiter, timeout)
-
-    def pause_reading(self) -> None:
-        if self._transport is not None:
-            self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
 
     def close(self) -> None:
         self._flush()
