@@ -63,9 +63,7 @@ async def main(agents: int, count: int, speed: float) -> None:
         home = Path(scratch) / "home"
         (home / "suites").mkdir(parents=True)
         (home / "suites" / "bench.yaml").write_text(SUITE)
-        settings = Settings(
-            home=home, nats_url=None, database_url=normalize_url(f"sqlite:///{scratch}/k.db"), agent_auth=True
-        )
+        settings = Settings(home=home, nats_url=None, database_url=normalize_url(f"sqlite:///{scratch}/k.db"))
         rt = Runtime(settings)
         await rt.start()
         try:

@@ -32,6 +32,7 @@ import nats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.events import publish_all
+from kitt.auth import credentials
 from kitt.config import Settings
 from kitt.events import codec, logs, subjects
 from kitt.projections.db import normalize_url
@@ -229,7 +230,9 @@ async def main(args: argparse.Namespace) -> None:
             scattered = wrk(api, args.seconds, SCATTERED % max(args.runs - 50, 0))
             print(f"  {'API list, random pages':28} {scattered}  (every request a different page: no cache)")
             record = json.loads((home / "instance.json").read_text())
-            await fan_out(api, record["nats_url"], args.browsers, args.lines, args.rate)
+            password = credentials.load_or_create(home / "auth.json").kitt_password
+            nats_url = credentials.url_with(record["nats_url"], "kitt", password)
+            await fan_out(api, nats_url, args.browsers, args.lines, args.rate)
         finally:
             up.send_signal(signal.SIGTERM)
             up.wait(60)

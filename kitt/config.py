@@ -1,7 +1,8 @@
 """Where KITT keeps its state and which services it talks to, from the environment.
 
-KITT_HOME (default ~/.kitt) holds everything embedded mode writes; KITT_NATS_URL and KITT_DATABASE_URL
-switch to an external NATS and PostgreSQL.
+KITT_HOME (default ~/.kitt, mode 0700) holds everything embedded mode writes; KITT_NATS_URL and
+KITT_DATABASE_URL switch to an external NATS and PostgreSQL. The embedded NATS always requires
+authentication (see docs/security.md); there is no switch to turn it off.
 """
 
 import os
@@ -17,7 +18,11 @@ class Settings:
     nats_url: str | None  # None: embedded nats-server
     database_url: str
     test_timeout_s: float = 1800.0  # a running agent test with no result after this is failed as lost
-    agent_auth: bool = False  # embedded NATS checks agents through KITT's auth callout
+    agent_nats_url: str | None = None  # distributed mode: the NATS URL agents are given (no credentials)
+    public_url: str | None = None  # distributed mode: the server's base URL as agents see it
+    callout: tuple[str, str, str] | None = (
+        None  # distributed mode: (auth password, sys password, issuer seed)
+    )
     nats_tls_cert: str | None = None  # embedded NATS serves TLS with this certificate and key
     nats_tls_key: str | None = None
     nats_tls_ca: str | None = None  # what KITT's own clients trust (default: the certificate itself)
@@ -25,6 +30,13 @@ class Settings:
     @property
     def trusted_ca(self) -> str | None:
         return self.nats_tls_ca or self.nats_tls_cert
+
+    def prepare_home(self) -> Path:
+        """KITT_HOME, made if missing and closed to other users (it holds passwords, keys and tokens)."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.home.stat().st_mode & 0o077:
+            self.home.chmod(0o700)
+        return self.home
 
     @property
     def nats_store(self) -> Path:
@@ -43,8 +55,17 @@ def load() -> Settings:
         nats_url=os.environ.get("KITT_NATS_URL") or None,
         database_url=normalize_url(database_url),
         test_timeout_s=float(os.environ.get("KITT_TEST_TIMEOUT_S") or 1800.0),
-        agent_auth=os.environ.get("KITT_AGENT_AUTH", "").lower() in ("1", "true", "yes", "on"),
+        agent_nats_url=os.environ.get("KITT_AGENT_NATS_URL") or None,
+        public_url=os.environ.get("KITT_PUBLIC_URL") or None,
+        callout=_callout(),
         nats_tls_cert=os.environ.get("KITT_NATS_TLS_CERT") or None,
         nats_tls_key=os.environ.get("KITT_NATS_TLS_KEY") or None,
         nats_tls_ca=os.environ.get("KITT_NATS_TLS_CA") or None,
     )
+
+
+def _callout() -> tuple[str, str, str] | None:
+    """The auth-callout service's credentials for an external NATS (the variables nats.conf reads)."""
+    names = ("KITT_NATS_AUTH_PASSWORD", "KITT_NATS_SYS_PASSWORD", "KITT_NATS_ISSUER_SEED")
+    values = [os.environ.get(name) or "" for name in names]
+    return (values[0], values[1], values[2]) if all(values) else None

@@ -44,12 +44,21 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--server", required=True, help="The NATS URL of the KITT server, e.g. nats://kitt.lan:4222")
-@click.option("--token", required=True, help="The token from `kitt agents provision NAME`.")
+@click.option(
+    "--server", required=True, help="The KITT server's agent URL, e.g. wss://kitt.lab:4443 (from install.sh)."
+)
+@click.option(
+    "--token",
+    required=True,
+    envvar="KITT_AGENT_TOKEN",
+    help="The token from `kitt agents provision NAME` (or KITT_AGENT_TOKEN, kept out of the process list).",
+)
 @click.option("--name", default=None, help="The name it was provisioned as (default: the hostname).")
 @click.option("--model-dir", default=None, help="Where relative model paths resolve.")
 @click.option("--heartbeat", "heartbeat_s", default=10.0, show_default=True)
-@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA for a tls:// server.")
+@click.option(
+    "--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA for a wss:// or tls:// server."
+)
 @click.option("--capacity", default=1, show_default=True, type=click.IntRange(1, 64), help="Tests at once.")
 @click.option("--api", default=None, help="The server's HTTP API (for `kitt-agent update`).")
 @click.pass_obj
@@ -165,7 +174,7 @@ def update(config_path: Path | None, restart: bool) -> None:
     if not config.api:
         raise click.ClickException("agent.yaml has no `api` (re-run `kitt-agent init --api URL`)")
     try:
-        installed = updating.install_from(config.api, config.token)
+        installed = updating.install_from(config.api, config.token, ca=config.tls_ca)
     except updating.UpdateError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"installed {installed.filename} (sha256 {installed.sha256[:16]}…, checked)")

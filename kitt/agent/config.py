@@ -27,6 +27,8 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     def __post_init__(self) -> None:
         subjects.token(self.name, "agent name")
         tokens.check(self.token)
+        if "@" in self.server.partition("://")[2].split("/")[0]:
+            raise ValueError("the server URL must not carry a user or password: agents use their own token")
         if self.heartbeat_s <= 0 or self.capacity < 1:
             raise ValueError("heartbeat_s must be positive and capacity at least 1")
 

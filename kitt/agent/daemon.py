@@ -90,7 +90,7 @@ class AgentDaemon:
             return None
 
         tls = None
-        if self.config.server.startswith("tls://"):
+        if self.config.server.startswith(("tls://", "wss://")):
             tls = ssl.create_default_context(cafile=self.config.tls_ca)  # system CAs when unset
         return await nats.connect(
             self.config.server,

@@ -58,10 +58,13 @@ class TestAgents:
         await self.nc.subscribe("live.ev.agent.*.agent_provisioned", cb=self._provisioned)
 
     async def _provisioned(self, msg: Msg) -> None:
-        name = codec.decode(msg.data, msg.headers).aggregate_id
-        path = folder(self.home) / f"{name}.json"
-        if path.exists():
-            self._launch(path)
+        try:
+            name = codec.decode(msg.data, msg.headers).aggregate_id
+            path = folder(self.home) / f"{name}.json"
+            if path.exists():
+                self._launch(path)
+        except (codec.MalformedEvent, codec.UnknownEventType, OSError, msgspec.DecodeError) as exc:
+            log.warning("test_agent.not_started", subject=msg.subject, reason=str(exc))
 
     def _launch(self, path: Path) -> None:
         spec = msgspec.json.decode(path.read_bytes(), type=TestAgentFile)

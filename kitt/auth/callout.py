@@ -1,10 +1,13 @@
 """The auth-callout service: NATS asks it about every agent connection; it answers with a short-lived JWT.
 
 nats-server sends an authorization request (a JWT it signed) on `$SYS.REQ.USER.AUTH` in the AUTH account.
-The service checks the token the client presented: its SHA-256 must be the current hash of an agent that
-is not revoked (the agents projection). The answer is a user JWT for the KITT account, valid for `ttl_s`,
-that allows only that agent's subjects and consumers (see `permissions.py`), signed by the issuer key the
-server trusts. A refusal names no agent. Services run on a queue group, so two can answer.
+The request must be signed by the server it names and not have expired. The service then checks the token
+the client presented: the agents read model says whose it may be, and the agent's own history in EVENTS
+decides — its SHA-256 must be the agent's current hash and the agent not revoked. Deciding from the event
+log closes the window in which the read model has not yet applied a revocation. The answer is a user JWT
+for the KITT account, valid for `ttl_s`, that allows only that agent's subjects and consumers (see
+`permissions.py`), signed by the issuer key the server trusts. A refusal names no agent. Services run on a
+queue group, so two can answer.
 
 It also watches for revoked and rotated agents and kicks their live connections through the system
 account, so a revocation takes effect within a second rather than when the JWT expires.
@@ -21,8 +24,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kitt.agent import tokens
 from kitt.auth import jwt, permissions
-from kitt.events import codec
+from kitt.events import codec, types
+from kitt.events.bus import EventBus
 from kitt.storage import fleet
 
 log = structlog.get_logger(__name__)
@@ -48,6 +53,7 @@ class CalloutService:
         self.kitt_nc = kitt_nc
         self.db = db
         self.issuer = jwt.keypair(issuer_seed.encode())
+        self.bus = EventBus(kitt_nc)
         self.ttl_s = ttl_s
         self.allowed = 0
         self.refused = 0
@@ -57,44 +63,54 @@ class CalloutService:
         await self.kitt_nc.subscribe("live.ev.agent.*.agent_revoked", cb=self._kick_agent)
         await self.kitt_nc.subscribe("live.ev.agent.*.agent_token_rotated", cb=self._kick_agent)
 
-    async def _agent_for(self, token: str | None) -> str | None:
-        return await fleet.agent_for_token(self.db, token)
+    async def admit(self, token: str | None) -> str | None:
+        """The agent whose live token this is, decided from its history in EVENTS; None to refuse."""
+        candidate = await fleet.agent_for_token(self.db, token)
+        if candidate is None or token is None:
+            return None
+        stored, _ = await self.bus.load("agent", candidate)
+        live = live_token_hash([s.envelope.event for s in stored])
+        return candidate if live is not None and live == tokens.digest(token) else None
 
     async def _answer(self, msg: Msg) -> None:
         try:
-            request = jwt.decode(msg.data.decode())
-            claims = request["nats"]
-            user_nkey = claims["user_nkey"]
-            server_id = claims["server_id"]["id"]
-            token = (claims.get("connect_opts") or {}).get("auth_token")
-        except (jwt.JwtError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            log.warning("auth.malformed_request", error=str(exc))
+            request = read_request(msg.data)
+        except AuthRequestError as exc:
+            log.warning("auth.bad_request", error=str(exc))
             return
-        agent = await self._agent_for(token)
-        response: dict[str, object] = {"sub": user_nkey, "aud": server_id}
+        claims = request.nats
+        try:
+            agent = await self.admit(claims.connect_opts.auth_token)
+        except Exception:  # NATS or the database blipped: refuse now, the agent retries
+            log.exception("auth.lookup_failed")
+            agent = None
+        response: dict[str, object] = {"sub": claims.user_nkey, "aud": claims.server_id.id}
         if agent is None:
             self.refused += 1
             response["nats"] = {"error": "unknown, malformed or revoked agent token", **_RESPONSE}
-            log.info("auth.refused", client=(claims.get("client_info") or {}).get("host"))
+            log.info("auth.refused", client=claims.client_info.host)
         else:
             self.allowed += 1
-            user = {
-                "sub": user_nkey,
-                "aud": ACCOUNT,
-                "name": agent,
-                "exp": int(time.time()) + self.ttl_s,
-                "nats": {
-                    **permissions.agent_permissions(agent),
-                    "subs": -1,
-                    "data": -1,
-                    "payload": -1,
-                    "type": "user",
-                    "version": 2,
-                },
-            }
-            response["nats"] = {"jwt": jwt.encode(user, self.issuer), **_RESPONSE}
+            response["nats"] = {"jwt": self._user_jwt(claims.user_nkey, agent), **_RESPONSE}
             log.info("auth.allowed", agent=agent)
         await msg.respond(jwt.encode(response, self.issuer).encode())
+
+    def _user_jwt(self, user_nkey: str, agent: str) -> str:
+        user = {
+            "sub": user_nkey,
+            "aud": ACCOUNT,
+            "name": agent,
+            "exp": int(time.time()) + self.ttl_s,
+            "nats": {
+                **permissions.agent_permissions(agent),
+                "subs": -1,
+                "data": -1,
+                "payload": -1,
+                "type": "user",
+                "version": 2,
+            },
+        }
+        return jwt.encode(user, self.issuer)
 
     async def _kick_agent(self, msg: Msg) -> None:
         with contextlib.suppress(Exception):
@@ -103,6 +119,70 @@ class CalloutService:
 
 
 _RESPONSE = {"type": "authorization_response", "version": 2}
+CLOCK_SKEW_S = 30
+
+
+class AuthRequestError(ValueError):
+    pass
+
+
+class _ServerId(msgspec.Struct):
+    id: str
+
+
+class _ConnectOpts(msgspec.Struct):
+    auth_token: str | None = None
+
+
+class _ClientInfo(msgspec.Struct):
+    host: str | None = None
+
+
+class _RequestClaims(msgspec.Struct):
+    server_id: _ServerId
+    user_nkey: str
+    type: str
+    connect_opts: _ConnectOpts = msgspec.field(default_factory=_ConnectOpts)
+    client_info: _ClientInfo = msgspec.field(default_factory=_ClientInfo)
+
+
+class AuthRequest(msgspec.Struct):
+    iss: str
+    aud: str
+    nats: _RequestClaims
+    exp: int | None = None
+    iat: int = 0
+
+
+def read_request(data: bytes, *, now: float | None = None) -> AuthRequest:
+    """An authorization request, once it is shown to come from the server it names and to be current."""
+    try:
+        request = msgspec.convert(jwt.decode(data.decode()), AuthRequest)
+    except (jwt.JwtError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        raise AuthRequestError(f"not an authorization request: {exc}") from None
+    now = time.time() if now is None else now
+    if request.aud != "nats-authorization-request" or request.nats.type != "authorization_request":
+        raise AuthRequestError(f"not an authorization request (aud {request.aud!r})")
+    if not request.iss.startswith("N") or request.iss != request.nats.server_id.id:
+        raise AuthRequestError(f"signed by {request.iss!r}, not by the server it names")
+    if request.exp is not None and request.exp + CLOCK_SKEW_S < now:
+        raise AuthRequestError(f"expired {now - request.exp:.0f} s ago")
+    if request.iat > now + CLOCK_SKEW_S:
+        raise AuthRequestError("issued in the future")
+    return request
+
+
+def live_token_hash(history: list[types.Event]) -> str | None:
+    """The agent's current token hash from its history, or None when it is revoked or unknown."""
+    live: str | None = None
+    for event in history:
+        if isinstance(event, types.AgentProvisioned):
+            live = event.token_hash
+        elif isinstance(event, types.AgentTokenRotated):
+            live = event.token_hash if live is not None else None
+        elif isinstance(event, types.AgentRevoked):
+            live = None
+    return live
 
 
 class _Conn(msgspec.Struct):

@@ -8,6 +8,7 @@ Agents never see any of these: they present their own token, which the callout s
 
 import os
 import secrets
+import string
 from pathlib import Path
 
 import msgspec
@@ -26,16 +27,23 @@ class ServerCredentials(msgspec.Struct, frozen=True, kw_only=True):
         return jwt.keypair(self.issuer_seed.encode()).public_key.decode()
 
 
+def new_password() -> str:
+    """192 random bits as letters and digits, starting with a letter: nats-server reads a `$VARIABLE` in
+    its configuration as a value, and a leading digit or '-' would make it parse a number."""
+    alphabet = string.ascii_letters + string.digits
+    return secrets.choice(string.ascii_letters) + "".join(secrets.choice(alphabet) for _ in range(32))
+
+
 def load_or_create(path: Path) -> ServerCredentials:
     if path.exists():
         return msgspec.json.decode(path.read_bytes(), type=ServerCredentials)
     creds = ServerCredentials(
         issuer_seed=jwt.new_account_seed().decode(),
-        kitt_password=secrets.token_urlsafe(24),
-        auth_password=secrets.token_urlsafe(24),
-        sys_password=secrets.token_urlsafe(24),
+        kitt_password=new_password(),
+        auth_password=new_password(),
+        sys_password=new_password(),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(msgspec.json.encode(creds))
@@ -70,3 +78,14 @@ def url_without(url: str) -> str:
     """The URL with any user and password removed: what may be shown or given to an agent."""
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('@')[-1]}"
+
+
+def environment(creds: ServerCredentials) -> dict[str, str]:
+    """The variables the shipped nats.conf and `kitt serve` read, for a distributed deployment."""
+    return {
+        "KITT_NATS_PASSWORD": creds.kitt_password,
+        "KITT_NATS_AUTH_PASSWORD": creds.auth_password,
+        "KITT_NATS_SYS_PASSWORD": creds.sys_password,
+        "KITT_NATS_ISSUER": creds.issuer_public,
+        "KITT_NATS_ISSUER_SEED": creds.issuer_seed,
+    }

@@ -39,25 +39,34 @@ async def _apply(s: Session, command: Command) -> None:
     await asyncio.shield(wait_for_checkpoint(s.engine, "agents", reply.seq))
 
 
-def _agent_url(s: Session) -> str:
+def _agent_url(s: Session) -> tuple[str, str | None]:
+    """Where agents connect, and the CA they check the server with (from the runtime or its record)."""
     if s.runtime is not None:
-        return s.runtime.agent_url
+        return s.runtime.agent_url, s.runtime.agent_ca
+    running = instance.find_running(settings().instance_file)
+    if running is not None and running.agent_url:
+        return running.agent_url, running.agent_ca
     connected = s.nc.connected_url
-    return credentials.url_without(connected.geturl()) if connected else "nats://HOST:PORT"
+    return (credentials.url_without(connected.geturl()) if connected else "nats://HOST:PORT"), None
 
 
-def _show_token(name: str, token: str, nats_url: str) -> None:
+def _show_token(name: str, token: str, nats_url: str, ca: str | None) -> None:
     click.echo(f"agent {name}: token (shown once; only its SHA-256 is stored):\n  {token}")
     running = instance.find_running(settings().instance_file)
     if running is not None and running.api_url:
         click.echo(
             "install it on the agent's host:\n"
-            f'  curl -fsSL -H "Authorization: Bearer {token}" {running.api_url}/api/v1/agent/install.sh'
-            f" | KITT_AGENT_TOKEN={token} KITT_AGENT_NAME={name} sh"
+            f"  export KITT_AGENT_TOKEN={token}\n"
+            '  curl -fsSL -H "Authorization: Bearer $KITT_AGENT_TOKEN" '
+            f"{running.api_url}/api/v1/agent/install.sh | sh"
         )
+    tls = f" --tls-ca {ca}" if ca else ""
     click.echo(
-        f"or, with KITT installed there:\n  kitt-agent init --server {nats_url} --name {name} --token {token}"
+        "or, with KITT installed there (the token from KITT_AGENT_TOKEN):\n"
+        f"  kitt-agent init --server {nats_url} --name {name}{tls}"
     )
+    if ca:
+        click.echo(f"(copy {ca}, the server's CA certificate, to the agent's host)")
 
 
 @agents_group.command("provision")
@@ -68,8 +77,8 @@ async def provision(name: str) -> None:
     token = tokens.new()
     async with session(settings()) as s:
         await _apply(s, ProvisionAgent(name=_name(name), token_hash=tokens.digest(token)))
-        url = _agent_url(s)
-    _show_token(name, token, url)
+        url, ca = _agent_url(s)
+    _show_token(name, token, url, ca)
 
 
 @agents_group.command("create-test")
@@ -134,8 +143,8 @@ async def rotate(name: str) -> None:
     token = tokens.new()
     async with session(settings()) as s:
         await _apply(s, RotateAgentToken(agent_id=_name(name), token_hash=tokens.digest(token)))
-        url = _agent_url(s)
-    _show_token(name, token, url)
+        url, ca = _agent_url(s)
+    _show_token(name, token, url, ca)
 
 
 @agents_group.command("revoke")

@@ -8,6 +8,7 @@ from kitt.cli.agents import agents_group
 from kitt.cli.engines import engines, fingerprint_cmd
 from kitt.cli.events import events
 from kitt.cli.models import models
+from kitt.cli.nats import nats_group
 from kitt.cli.projections import project, projections
 from kitt.cli.quicktest import quicktest_group
 from kitt.cli.run import run
@@ -35,6 +36,7 @@ cli.add_command(up)
 cli.add_command(serve)
 cli.add_command(web)
 cli.add_command(streams)
+cli.add_command(nats_group)
 cli.add_command(events)
 cli.add_command(projections)
 cli.add_command(project)

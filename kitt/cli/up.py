@@ -6,13 +6,17 @@ already running for this home, or starts one (with `--tls`, on a self-signed pai
 """
 
 import asyncio
+import ipaddress
 import os
 import signal
+import socket
 import sys
 import webbrowser
+from pathlib import Path
 
 import click
 
+from kitt.auth import ca
 from kitt.auth.credentials import url_without
 from kitt.cli.common import async_command, settings
 from kitt.runtime import instance
@@ -36,10 +40,42 @@ def _serving_options(func):
 @click.command()
 @_serving_options
 @click.option("--no-api", is_flag=True, help="Run without the HTTP API and UI.")
+@click.option("--tls", is_flag=True, help="Serve HTTPS; without --tls-cert/--tls-key, on KITT's own CA.")
+@click.option(
+    "--agents",
+    metavar="HOST:PORT",
+    help="Listen for agents on other hosts here (TLS, KITT's CA; kept for later starts; 'off' to stop).",
+)
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="This server's address as agents see it, e.g. https://kitt.lab:8080 (kept; 'off' to forget).",
+)
 @async_command
-async def up(host: str, port: int, tls_cert: str | None, tls_key: str | None, no_api: bool) -> None:
+async def up(
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    no_api: bool,
+    tls: bool,
+    agents: str | None,
+    public_url: str | None,
+) -> None:
     """Start KITT on the embedded defaults (nats-server child, SQLite in KITT_HOME) and keep it running."""
-    await _run(host, port, tls_cert, tls_key, serve_api=not no_api)
+    if tls and not tls_cert:
+        tls_cert, tls_key = _kitt_pair(host, public_url)
+    await _run(host, port, tls_cert, tls_key, serve_api=not no_api, agents=agents, public_url=public_url)
+
+
+def _kitt_pair(host: str, public_url: str | None) -> tuple[str, str]:
+    from urllib.parse import urlsplit
+
+    from kitt.api.tls import web_pair
+
+    public_host = urlsplit(public_url).hostname if public_url and public_url != "off" else None
+    cert, key = web_pair(settings().prepare_home(), host, public_host)
+    return str(cert), str(key)
 
 
 @click.command()
@@ -73,11 +109,38 @@ async def web(
     if running is not None:
         raise click.ClickException(f"KITT is running for {cfg.home} without its API (started with --no-api)")
     if tls and not tls_cert:
-        from kitt.api.tls import self_signed
-
-        cert, key = self_signed(cfg.home, host)
-        tls_cert, tls_key = str(cert), str(key)
+        tls_cert, tls_key = _kitt_pair(host, None)
     await _run(host, port, tls_cert, tls_key, serve_api=True, on_ready=lambda url: _open(url, no_open))
+
+
+def _ca_line(path: str | None) -> str:
+    if not path:
+        return "no CA"
+    return f"CA {path}, SHA-256 {ca.fingerprint(Path(path).read_bytes())}"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _dialable(host: str) -> str:
+    """An address others can use for this host (a wildcard bind is not one)."""
+    if host in ("0.0.0.0", "::", ""):
+        return socket.getfqdn()
+    return f"[{host}]" if ":" in host else host
+
+
+def _issued_by(cert: str, authority: str) -> bool:
+    from cryptography import x509
+
+    try:
+        issuer = x509.load_pem_x509_certificate(Path(cert).read_bytes()).issuer
+        return issuer == x509.load_pem_x509_certificate(Path(authority).read_bytes()).subject
+    except (OSError, ValueError):
+        return False
 
 
 def _open(url: str, no_open: bool) -> None:
@@ -97,16 +160,23 @@ async def _run(
     *,
     serve_api: bool,
     on_ready=None,
+    agents: str | None = None,
+    public_url: str | None = None,
 ) -> None:
     if bool(tls_cert) != bool(tls_key):
         raise click.ClickException("give both --tls-cert and --tls-key, or neither")
+    if serve_api and not _loopback(host) and not os.environ.get("KITT_AUTH_TOKEN"):
+        raise click.ClickException(
+            f"--host {host} would serve KITT beyond this machine with no authentication: "
+            "set KITT_AUTH_TOKEN first (or keep --host 127.0.0.1)"
+        )
     cfg = settings()
     running = instance.find_running(cfg.instance_file)
     if running is not None:
         raise click.ClickException(
             f"KITT is already running for {cfg.home} (pid {running.pid}, {url_without(running.nats_url)})"
         )
-    runtime = Runtime(cfg)
+    runtime = Runtime(cfg, agents=agents, public_url=public_url)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.request_stop)
@@ -116,7 +186,11 @@ async def _run(
         if serve_api:
             api = await _serve(runtime, host, port, tls_cert, tls_key)
         where = f", API and UI {api.url}" if api else ""
-        click.echo(f"KITT is up: NATS {runtime.agent_url}{where}, home {cfg.home}. Ctrl-C to stop.", err=True)
+        click.echo(
+            f"KITT is up: NATS {runtime.local_agent_url}{where}, home {cfg.home}. Ctrl-C to stop.", err=True
+        )
+        if runtime.agent_url != runtime.local_agent_url:
+            click.echo(f"Agents on other hosts: {runtime.agent_url} ({_ca_line(runtime.agent_ca)})", err=True)
         if api is not None and on_ready is not None:
             on_ready(api.url)
         await runtime.wait()
@@ -132,6 +206,8 @@ async def _serve(runtime: Runtime, host: str, port: int, tls_cert: str | None, t
     from kitt.api.server import ApiServer
 
     assert runtime.nc is not None and runtime.engine is not None
+    scheme = "https" if tls_cert else "http"
+    kitt_ca = str(ca.authority(runtime.settings.home).cert)
     context = ApiContext(
         nc=runtime.nc,
         db=runtime.engine,
@@ -139,6 +215,10 @@ async def _serve(runtime: Runtime, host: str, port: int, tls_cert: str | None, t
         agent_url=runtime.agent_url,
         auth_token=os.environ.get("KITT_AUTH_TOKEN") or None,
         position=runtime.position,
+        public_url=runtime.public_url,
+        agent_ca=runtime.agent_ca,
+        own_url=f"{scheme}://{_dialable(host)}:{port}",
+        web_ca=bool(tls_cert) and _issued_by(tls_cert, kitt_ca),
     )
     server = ApiServer(create_app(context), host, port, tls_cert=tls_cert, tls_key=tls_key)
     try:

@@ -1,5 +1,8 @@
 """Database engines: SQLite (aiosqlite, WAL) embedded by default, PostgreSQL (asyncpg) in production."""
 
+import os
+from pathlib import Path
+
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -33,9 +36,22 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def _private_file(url: str) -> None:
+    """The SQLite file readable by its owner only (SQLite gives its -wal and -shm files the same mode)."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    if path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
 def create_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        _private_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 60})
 
         @event.listens_for(engine.sync_engine, "connect")

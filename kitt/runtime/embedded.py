@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.agent.testagents import TestAgents
-from kitt.auth import credentials
+from kitt.auth import ca, credentials
 from kitt.auth.callout import CalloutService
 from kitt.commands.service import CommandService
 from kitt.config import Settings
@@ -33,8 +33,8 @@ from kitt.projections import migrate
 from kitt.projections.db import create_engine
 from kitt.projections.registry import all_projections
 from kitt.projections.runner import Projector
-from kitt.runtime import instance
-from kitt.runtime.nats_server import NatsServer
+from kitt.runtime import instance, network
+from kitt.runtime.nats_server import NatsServer, WebSocketListener
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +53,7 @@ async def connect_nats(url: str, *, tls_ca: str | None = None) -> Client:
         return None
 
     parsed = urlparse(url)
+    shown = credentials.url_without(url)  # errors and logs never carry a password
     try:
         # A plain TCP probe first: nats-py retries an unreachable server for a long time before failing.
         _reader, writer = await asyncio.wait_for(
@@ -60,11 +61,12 @@ async def connect_nats(url: str, *, tls_ca: str | None = None) -> Client:
         )
         writer.close()
     except (OSError, TimeoutError) as exc:
-        raise RuntimeUnavailable(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+        raise RuntimeUnavailable(f"cannot reach NATS at {shown}: {exc or type(exc).__name__}") from None
+    secure = url.startswith(("tls://", "wss://"))
     try:
         return await nats.connect(
             url,
-            tls=tls_context(tls_ca) if url.startswith("tls://") else None,
+            tls=tls_context(tls_ca) if secure else None,
             connect_timeout=3,
             max_reconnect_attempts=-1,
             allow_reconnect=True,
@@ -72,7 +74,9 @@ async def connect_nats(url: str, *, tls_ca: str | None = None) -> Client:
             reconnect_time_wait=0.5,
         )
     except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
-        raise RuntimeUnavailable(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+        raise RuntimeUnavailable(f"cannot reach NATS at {shown}: {exc or type(exc).__name__}") from None
+    except nats.errors.Error as exc:
+        raise RuntimeUnavailable(f"NATS at {shown} refused KITT's connection: {exc}") from None
 
 
 async def open_database(url: str, *, migrate_schema: bool = True) -> AsyncEngine:
@@ -95,10 +99,20 @@ def _redact(url: str) -> str:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, services: bool = True, batch_size: int = 2000) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: bool = True,
+        batch_size: int = 2000,
+        agents: str | None = None,  # `kitt up --agents HOST:PORT` (or "off"); None: as kept in the home
+        public_url: str | None = None,  # `kitt up --public-url URL` (or "off")
+    ) -> None:
         self.settings = settings
         self._services = services  # False: only NATS, streams and the database (for admin commands)
         self._batch_size = batch_size
+        self._network_options = {"agents": agents, "public_url": public_url}
+        self.network: network.Network | None = None
         self.server: NatsServer | None = None
         self.nc: Client | None = None
         self.engine: AsyncEngine | None = None
@@ -111,22 +125,43 @@ class Runtime:
         self._auth_clients: list[Client] = []
         self._test_agents: TestAgents | None = None
         self._api_url: str | None = None
+        self.callout: CalloutService | None = None
+
+    @property
+    def local_agent_url(self) -> str:
+        """Where agents on this machine connect (the loopback client port, kept across restarts)."""
+        if self.server is not None:
+            return self.server.url
+        return credentials.url_without(self.settings.agent_nats_url or self.settings.nats_url or "")
 
     @property
     def agent_url(self) -> str:
-        """Where agents connect: no credentials in it (they bring their own token)."""
-        return self.server.url if self.server else (self.settings.nats_url or "")
+        """Where agents are told to connect: never with credentials in it (they bring their own token)."""
+        remote = network.agent_url(self.network) if self.network is not None else None
+        return remote or self.local_agent_url
+
+    @property
+    def agent_ca(self) -> str | None:
+        """The certificate an agent checks the server's against (None: plain NATS, or a public CA)."""
+        if self.network is not None and self.network.agents:
+            return str(ca.authority(self.settings.home).cert)
+        return self.settings.trusted_ca
+
+    @property
+    def public_url(self) -> str | None:
+        """The server's base URL as agents and install.sh see it (`--public-url`, or KITT_PUBLIC_URL)."""
+        kept = self.network.public_url if self.network is not None else None
+        return kept or self.settings.public_url
 
     @property
     def nats_url(self) -> str:
-        """Where KITT's own clients connect: as the `kitt` service user when agent auth is on."""
+        """Where KITT's own clients connect: as the `kitt` service user."""
         if self.server is not None and self._credentials is not None:
             return credentials.url_with(self.server.url, "kitt", self._credentials.kitt_password)
-        return self.agent_url
+        return self.settings.nats_url or ""
 
     async def start(self) -> None:
-        home = self.settings.home
-        home.mkdir(parents=True, exist_ok=True)
+        home = self.settings.prepare_home()
         try:
             await self._start(home)
         except BaseException:
@@ -135,7 +170,8 @@ class Runtime:
         log.debug(
             "kitt runtime started",
             home=str(home),
-            nats=self.agent_url,
+            nats=self.local_agent_url,
+            agents=self.agent_url,
             database=_redact(self.settings.database_url),
         )
 
@@ -143,21 +179,37 @@ class Runtime:
         if not self._lock.acquire():
             raise RuntimeUnavailable(f"another KITT runtime is starting or running for {home}")
         if self.settings.nats_url is None:
-            extra = ""
-            if self.settings.agent_auth:
-                self._credentials = credentials.load_or_create(home / "auth.json")
-                extra = credentials.server_config(self._credentials)
-            tls = None
-            if self.settings.nats_tls_cert and self.settings.nats_tls_key:
-                tls = (self.settings.nats_tls_cert, self.settings.nats_tls_key)
-            self.server = NatsServer(self.settings.nats_store, extra_config=extra, tls=tls)
-            await asyncio.to_thread(self.server.start)
+            await self._start_server(home)
         self.nc = await connect_nats(self.nats_url, tls_ca=self.settings.trusted_ca)
         await streams.apply(self.nc.jetstream())
         self.engine = await open_database(self.settings.database_url)
         if self._services:
             await self._start_services()
             self._record()
+
+    async def _start_server(self, home) -> None:
+        """The embedded nats-server: accounts and auth callout always; the agent listener when asked."""
+        try:
+            self.network = network.resolve(home, **self._network_options)
+        except network.NetworkError as exc:
+            raise RuntimeUnavailable(str(exc)) from None
+        self._credentials = credentials.load_or_create(home / "auth.json")
+        tls = None
+        if self.settings.nats_tls_cert and self.settings.nats_tls_key:
+            tls = (self.settings.nats_tls_cert, self.settings.nats_tls_key)
+        websocket = None
+        if self.network.agents:
+            host, port = network.parse_listen(self.network.agents)
+            pair = ca.issue(home, "nats-agents", network.agent_hosts(self.network))
+            websocket = WebSocketListener(host, port, str(pair.cert), str(pair.key))
+        self.server = NatsServer(
+            self.settings.nats_store,
+            port=self.network.client_port,
+            extra_config=credentials.server_config(self._credentials),
+            tls=tls,
+            websocket=websocket,
+        )
+        await asyncio.to_thread(self.server.start)
 
     def position(self, projection: str) -> int | None:
         """The last sequence this process's projector for `projection` committed (None: not run here)."""
@@ -175,7 +227,13 @@ class Runtime:
             )
         if self._credentials is not None and self.server is not None:
             await self._start_callout(self._credentials, self.server.url)
-        self._test_agents = TestAgents(self.settings.home, self.nc, self.agent_url)
+        elif self.settings.nats_url is not None and self.settings.callout is not None:
+            auth_password, sys_password, seed = self.settings.callout
+            creds = credentials.ServerCredentials(
+                issuer_seed=seed, kitt_password="", auth_password=auth_password, sys_password=sys_password
+            )
+            await self._start_callout(creds, self.settings.nats_url)
+        self._test_agents = TestAgents(self.settings.home, self.nc, self.local_agent_url)
         await self._test_agents.start()
         dispatcher = Dispatcher(self.nc, self.engine, test_timeout_s=self.settings.test_timeout_s)
         self._tasks.append(asyncio.create_task(dispatcher.run(self._stop), name="dispatcher"))
@@ -189,7 +247,8 @@ class Runtime:
         auth_nc = await connect_nats(credentials.url_with(url, "auth", creds.auth_password), tls_ca=ca)
         sys_nc = await connect_nats(credentials.url_with(url, "sys", creds.sys_password), tls_ca=ca)
         self._auth_clients = [auth_nc, sys_nc]
-        await CalloutService(auth_nc, sys_nc, self.nc, self.engine, creds.issuer_seed).start()
+        self.callout = CalloutService(auth_nc, sys_nc, self.nc, self.engine, creds.issuer_seed)
+        await self.callout.start()
 
     def record_api(self, url: str) -> None:
         """The API's address goes into the instance record, so other commands can find it."""
@@ -201,10 +260,12 @@ class Runtime:
             self.settings.instance_file,
             instance.InstanceRecord(
                 pid=os.getpid(),
-                nats_url=self.nats_url,
+                nats_url=credentials.url_without(self.nats_url),  # the password stays in auth.json
                 database_url=self.settings.database_url,
                 started_at=instance.now(),
                 api_url=self._api_url,
+                agent_url=self.agent_url,
+                agent_ca=self.agent_ca,
             ),
         )
 
@@ -259,12 +320,22 @@ class Session:
     runtime: Runtime | None  # set when this command started the runtime itself
 
 
+def _service_url(settings: Settings, running: instance.InstanceRecord) -> str:
+    """How this command reaches the running instance's NATS as KITT's service user."""
+    if settings.nats_url is not None:
+        return settings.nats_url  # distributed: the URL (and password) come from the environment
+    auth = settings.home / "auth.json"
+    if not auth.exists():
+        raise RuntimeUnavailable(f"KITT is running for {settings.home}, but {auth} is missing")
+    return credentials.url_with(running.nats_url, "kitt", credentials.load_or_create(auth).kitt_password)
+
+
 @asynccontextmanager
 async def session(settings: Settings, *, services: bool = True) -> AsyncIterator[Session]:
     """Use the `kitt up` running for this home, or run the embedded runtime for this command's duration."""
     running = instance.find_running(settings.instance_file)
     if running is not None:
-        nc = await connect_nats(running.nats_url, tls_ca=settings.trusted_ca)
+        nc = await connect_nats(_service_url(settings, running), tls_ca=settings.trusted_ca)
         engine = await open_database(running.database_url, migrate_schema=False)
         try:
             yield Session(nc, engine, None)

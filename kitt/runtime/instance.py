@@ -20,6 +20,8 @@ class InstanceRecord(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str
     started_at: datetime
     api_url: str | None = None
+    agent_url: str | None = None  # what agents are told to dial (no credentials)
+    agent_ca: str | None = None  # the certificate they check the server's against
 
 
 def write(path: Path, record: InstanceRecord) -> None:
