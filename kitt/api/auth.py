@@ -1,55 +1,155 @@
-"""Who is asking: with KITT_AUTH_TOKEN set, every route but the login page and static files needs a
-principal — a bearer token (KITT_AUTH_TOKEN or a user's token) or the browser's session cookie.
+"""Who is asking, and may they: principals, roles, and the checks every request passes first.
 
-The cookie opens pages and reads only: writes through `/api/` need a bearer token (a browser's cookie rides
-along on a forged cross-site request; a bearer header never does), and the UI's own forms post to UI routes
-that check the session's CSRF token. An agent's token opens only `/api/v1/agent/*` (its install script and
-package).
+With KITT_AUTH_TOKEN set, every route but the login page and static files needs a principal — a bearer
+token (KITT_AUTH_TOKEN: the `admin`; or a user's token, with its role) or the browser's session cookie.
+Roles: an admin may do everything; a viewer reads everything and changes nothing (every write answers
+403). The cookie opens pages and reads only: writes through `/api/` need a bearer token (a browser's
+cookie rides along on a forged cross-site request; a bearer header never does), and the UI's own forms post
+to UI routes that check the session's CSRF token. An agent's token opens only `/api/v1/agent/*` reads (its
+install script and package).
+
+Without KITT_AUTH_TOKEN (loopback only: `kitt up` refuses another --host then) the local user is an admin,
+so the browser itself must be kept out of reach of other sites: the Host header must name this machine
+(or the configured public URL), a write's Origin must be this site, and API writes must be JSON, which a
+cross-site form or simple request cannot send.
+
+Every command the API sends carries the principal as its actor (`admin`, `user:NAME`, `local`); nothing a
+client sends can set it.
 """
 
 import hmac
-from urllib.parse import unquote_to_bytes
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import ClientException, NotAuthorizedException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+)
 from litestar.handlers.base import BaseRouteHandler
 
 from kitt.api.context import ApiContext
-from kitt.api.session import COOKIE, Session, Signer, token_tag
+from kitt.api.session import COOKIE, Session, Signer, token_hash
+from kitt.events.types import Role
 from kitt.storage import fleet, users
 
 AGENT_ROUTES = "/api/v1/agent/"
 ADMIN = "admin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+BEARER_NEEDED = "a valid bearer token is required (KITT_AUTH_TOKEN or a user token)"
 
 
+class UnsupportedMediaType(HTTPException):
+    status_code = 415
+
+
+@dataclass(frozen=True)
 class Principal:
-    """Set on `connection.state.user`: the user's name, and the session when the cookie vouched for it."""
+    """Set on `connection.state.user`: who, with which role, and the session when the cookie vouched."""
 
-    def __init__(self, name: str, session: Session | None = None) -> None:
-        self.name = name
-        self.session = session
+    name: str
+    role: Role | None  # None: an agent (its own routes only)
+    session: Session | None = None
+    kind: str = "user"  # admin (KITT_AUTH_TOKEN) | user | local (auth off) | agent
+    bearer: bool = False  # vouched for by an Authorization header (which no cross-site form can carry)
+
+    @property
+    def actor(self) -> str:
+        """What events record as who did it."""
+        return self.name if self.kind in ("admin", "local") else f"{self.kind}:{self.name}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
-async def token_user(context: ApiContext, presented: str) -> str | None:
-    """The user a bearer token belongs to: `admin` for KITT_AUTH_TOKEN, else a live user token's owner."""
+async def token_principal(context: ApiContext, presented: str) -> Principal | None:
+    """The principal a bearer token stands for: the admin for KITT_AUTH_TOKEN, else a live user token's."""
     if context.auth_token and hmac.compare_digest(presented.encode(), context.auth_token.encode()):
-        return ADMIN
+        return Principal(ADMIN, "admin", kind="admin", bearer=True)
     if presented.startswith(users.PREFIX):
-        return await users.owner(context.db, presented)
+        found = await users.owner(context.db, presented)
+        if found is not None:
+            return Principal(found[0], found[1], bearer=True)
     return None
 
 
-async def session_user(context: ApiContext, session: Session | None) -> str | None:
-    """A session counts while the token it was opened with is still live."""
-    if session is None:
+async def session_principal(context: ApiContext, signer: Signer, session: Session | None) -> Principal | None:
+    """A session counts while it was not logged out and the token it was opened with is still live."""
+    if session is None or await users.session_ended(context.db, session.sid):
         return None
     if context.auth_token is None:
-        return session.user
+        return Principal("local", "admin", session, kind="local")
     if session.user == ADMIN:
-        return ADMIN if hmac.compare_digest(session.tok, token_tag(context.auth_token)) else None
-    live = await users.tag(context.db, session.user)
-    return session.user if live is not None and hmac.compare_digest(session.tok, live) else None
+        live = signer.tag(token_hash(context.auth_token))
+        return (
+            Principal(ADMIN, "admin", session, kind="admin")
+            if hmac.compare_digest(session.tok, live)
+            else None
+        )
+    found = await users.live_token(context.db, session.user)
+    if found is None or not hmac.compare_digest(session.tok, signer.tag(found[0])):
+        return None
+    return Principal(session.user, found[1], session)
+
+
+def _host_name(value: str) -> str:
+    return (urlsplit(f"//{value}").hostname or "").lower()
+
+
+def check_host(connection: ASGIConnection, context: ApiContext) -> None:
+    """With auth off: a page reached through another name (DNS rebinding) or written from another site is
+    refused before it can read or change anything."""
+    host = _host_name(connection.headers.get("host", ""))
+    allowed = LOOPBACK_HOSTS | context.public_hosts
+    if host not in allowed:
+        raise PermissionDeniedException(
+            f"Host {host or '(none)'!r} is not this server: with KITT_AUTH_TOKEN unset KITT answers only "
+            "to localhost (or its --public-url)"
+        )
+    if connection.scope["method"] in SAFE_METHODS:
+        return
+    origin = connection.headers.get("origin")
+    site = connection.headers.get("sec-fetch-site")
+    if (origin is not None and _host_name(urlsplit(origin).netloc) not in allowed) or site == "cross-site":
+        raise PermissionDeniedException("a write from another site is refused")
+
+
+def check_json_write(connection: ASGIConnection) -> None:
+    """API writes are JSON: a cross-site form or `text/plain` request cannot send it without permission."""
+    if connection.scope["method"] not in BODY_METHODS or not connection.url.path.startswith("/api/"):
+        return  # DELETE (and the rest) cannot be sent cross-site without the browser asking first
+    media = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType(
+            detail="API writes take Content-Type: application/json (send `{}` when there is no body)"
+        )
+
+
+async def _resolve(connection: ASGIConnection, context: ApiContext, signer: Signer) -> Principal:
+    session: Session | None = connection.state.session
+    scheme, _, presented = connection.headers.get("authorization", "").partition(" ")
+    if context.auth_token is None:
+        return Principal("local", "admin", session, kind="local")
+    if scheme.lower() == "bearer" and presented:
+        found = await token_principal(context, presented)
+        if found is not None:
+            return found
+        agent_route = connection.url.path.startswith(AGENT_ROUTES)
+        if agent_route and connection.scope["method"] in SAFE_METHODS:
+            agent = await fleet.agent_for_token(context.db, presented)
+            if agent is not None:
+                return Principal(agent, None, kind="agent", bearer=True)
+        raise NotAuthorizedException(BEARER_NEEDED)
+    found = await session_principal(context, signer, session)
+    writes_api = connection.url.path.startswith("/api/") and connection.scope["method"] not in SAFE_METHODS
+    if found is None or writes_api:
+        raise NotAuthorizedException(BEARER_NEEDED)
+    return found
 
 
 async def require_principal(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -58,27 +158,20 @@ async def require_principal(connection: ASGIConnection, handler: BaseRouteHandle
         raise ClientException("a NUL character (%00) in the path or query is not accepted")
     context: ApiContext = connection.app.state.kitt
     signer: Signer = connection.app.state.signer
-    session = signer.read(connection.cookies.get(COOKIE))
-    connection.state.session = session
+    connection.state.session = signer.read(connection.cookies.get(COOKIE))
+    if context.auth_token is None:
+        check_host(connection, context)
     if handler.opt.get("public"):
         return
-    if context.auth_token is None:
-        connection.state.user = Principal(session.user if session else "anonymous", session)
-        return
-    scheme, _, presented = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and presented:
-        user = await token_user(context, presented)
-        if user is not None:
-            connection.state.user = Principal(user)
-            return
-        agent_route = connection.url.path.startswith(AGENT_ROUTES)
-        if agent_route and await fleet.agent_for_token(context.db, presented):
-            connection.state.user = Principal("agent")
-            return
-        raise NotAuthorizedException("a valid bearer token is required (KITT_AUTH_TOKEN or a user token)")
-    user = await session_user(context, session)
-    writes_api = connection.url.path.startswith("/api/") and connection.scope["method"] not in SAFE_METHODS
-    if user is not None and not writes_api:
-        connection.state.user = Principal(user, session)
-        return
-    raise NotAuthorizedException("a valid bearer token is required (KITT_AUTH_TOKEN or a user token)")
+    principal = await _resolve(connection, context, signer)
+    connection.state.user = principal
+    check_json_write(connection)
+    writes = connection.scope["method"] not in SAFE_METHODS
+    if writes and not handler.opt.get("any_role") and not principal.is_admin:
+        raise PermissionDeniedException(f"{principal.actor} may read, not change anything (a viewer token)")
+
+
+def require_admin(principal: Principal) -> None:
+    """For reads that change something or hand out a secret (install.sh provisions an agent)."""
+    if not principal.is_admin:
+        raise PermissionDeniedException(f"{principal.actor} may not do this: it needs an admin token")

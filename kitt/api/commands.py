@@ -1,7 +1,14 @@
-"""Writes through the API are commands: sent like the CLI sends them, refusals mapped to HTTP statuses."""
+"""Writes through the API are commands: sent like the CLI sends them, refusals mapped to HTTP statuses.
 
+The command's actor is stamped here from the request's authenticated principal; whatever an adapter or a
+client put there is replaced, so an event always records who really asked.
+"""
+
+import msgspec
+from litestar import Request
 from litestar.exceptions import ClientException, HTTPException, NotFoundException, PermissionDeniedException
 
+from kitt.api.auth import Principal
 from kitt.api.context import ApiContext
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import Command, CommandReply
@@ -20,8 +27,18 @@ _STATUS = {"not_found": NotFoundException, "conflict": Conflict, "invalid": Clie
 _STATUS |= {"forbidden": PermissionDeniedException}
 
 
-async def execute(context: ApiContext, command: Command, *, wait_for: str | None = None) -> CommandReply:
-    """Send `command`; with `wait_for` (a projection), return once that read model has applied it."""
+def principal(request: Request) -> Principal:
+    found = request.state.get("user")
+    if not isinstance(found, Principal):
+        raise PermissionDeniedException("no principal for this request")
+    return found
+
+
+async def execute(request: Request, command: Command, *, wait_for: str | None = None) -> CommandReply:
+    """Send `command` as the request's principal; with `wait_for` (a projection), return once that read
+    model has applied it."""
+    context: ApiContext = request.app.state.kitt
+    command = msgspec.structs.replace(command, actor=principal(request).actor)
     try:
         reply = await send(context.nc, command)
     except CommandFailed as exc:

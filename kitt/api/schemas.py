@@ -29,7 +29,8 @@ class AgentRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class AgentCreated(msgspec.Struct, frozen=True):
     name: str
     token: str  # shown once: only its SHA-256 is kept
-    server: str  # the NATS URL to give `kitt-agent init --server`
+    server: str  # the NATS URL to give `kitt-agent init --server` (never with credentials)
+    ca: str | None = None  # the CA certificate (PEM) the agent checks the server with, if it needs one
 
 
 class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -3,9 +3,11 @@
 Pure functions; no I/O. A refusal raises `Rejected` with the reply code and a precise message.
 """
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from kitt.commands import messages as m
 from kitt.events import types as ev
@@ -177,6 +179,21 @@ def register_agent(cmd: m.RegisterAgent, agent_id: str, history: Sequence[ev.Eve
     ]
 
 
+def staging_layout_problem(model_dir: str | None, nfs_mount: str | None) -> str | None:
+    """Why a model folder and share mount cannot be used together (models are copied from the share into
+    the folder and the copies deleted after), or None. The agent checks the same on resolved paths."""
+    if not model_dir or not nfs_mount:
+        return None
+    folder, mount = PurePosixPath(os.path.normpath(model_dir)), PurePosixPath(os.path.normpath(nfs_mount))
+    if folder == PurePosixPath("/") or mount == PurePosixPath("/"):
+        return "model_dir and nfs_mount cannot be / (copies there would be deleted after each test)"
+    if folder == mount:
+        return "model_dir and nfs_mount cannot be the same folder"
+    if folder.is_relative_to(mount):
+        return f"model_dir {model_dir} cannot be inside the share mounted at {nfs_mount}"
+    return None
+
+
 AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
     "model_dir": (str,),
     "nfs_source": (str,),  # a share (host:/path) models are copied from
@@ -205,8 +222,19 @@ def change_agent_settings(
         if isinstance(event, ev.AgentSettingsChanged):
             current = dict(event.settings)
     merged = {**current, **cmd.settings}
+    problem = staging_layout_problem(merged.get("model_dir"), merged.get("nfs_mount"))  # type: ignore[arg-type]
+    if problem is not None:
+        raise Rejected("invalid", problem)
     # The event carries the whole set, so the read model and the agent never need the earlier ones.
     return [ev.AgentSettingsChanged(settings=merged)] if merged != current else []
+
+
+def refuse_report(cmd: m.RefuseReport, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    return [
+        ev.ReportRefused(
+            subject=cmd.subject, stream_seq=cmd.stream_seq, reason=cmd.reason, payload=cmd.payload
+        )
+    ]
 
 
 def dispatch_test(cmd: m.DispatchTest, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
@@ -272,13 +300,21 @@ def change_setting(cmd: m.ChangeSetting, key: str, history: Sequence[ev.Event]) 
 def issue_user_token(cmd: m.IssueUserToken, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", name) or name in ("admin", "anonymous", "agent"):
         raise Rejected("invalid", f"user name {name!r}: lowercase letters, digits, '.', '_', '-' (not admin)")
-    return [ev.UserTokenIssued(token_hash=cmd.token_hash)]
+    if cmd.role not in ev.ROLES:
+        raise Rejected("invalid", f"role must be one of {', '.join(ev.ROLES)}, not {cmd.role!r}")
+    return [ev.UserTokenIssued(token_hash=cmd.token_hash, role=cmd.role)]
 
 
 def revoke_user_token(cmd: m.RevokeUserToken, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     if not isinstance(_last(history, ev.UserTokenIssued, ev.UserTokenRevoked), ev.UserTokenIssued):
         raise Rejected("not_found", f"user {name!r} has no live token")
     return [ev.UserTokenRevoked(reason=cmd.reason)]
+
+
+def end_session(cmd: m.EndSession, session_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    if history:
+        return []  # already logged out: nothing more to record
+    return [ev.SessionEnded(user=cmd.user, expires_at=cmd.expires_at)]
 
 
 def save_engine_profile(cmd: m.SaveEngineProfile, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
@@ -324,6 +360,7 @@ ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] =
     m.RevokeAgent: ("agent", lambda c: c.agent_id, revoke_agent),
     m.RegisterAgent: ("agent", lambda c: c.name, register_agent),
     m.ChangeAgentSettings: ("agent", lambda c: c.agent_id, change_agent_settings),
+    m.RefuseReport: ("agent", lambda c: c.agent, refuse_report),
     m.DispatchTest: ("agent", lambda c: c.agent, dispatch_test),
     m.CancelDispatch: ("agent", lambda c: c.agent, cancel_dispatch),
     m.MarkTestDispatched: ("test", lambda c: c.test_id, mark_test_dispatched),
@@ -332,6 +369,7 @@ ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] =
     m.ChangeSetting: ("setting", lambda c: c.key, change_setting),
     m.IssueUserToken: ("user", lambda c: c.name, issue_user_token),
     m.RevokeUserToken: ("user", lambda c: c.name, revoke_user_token),
+    m.EndSession: ("session", lambda c: c.session_id, end_session),
     m.SaveEngineProfile: ("engine_profile", lambda c: c.name, save_engine_profile),
     m.DeleteEngineProfile: ("engine_profile", lambda c: c.name, delete_engine_profile),
     m.CreateSchedule: ("schedule", lambda c: derived_id("schedule", c.command_id), create_schedule),

@@ -3,6 +3,8 @@
 A command travels on `kitt.cmd.<name>`; its `command_id` is its idempotency key.
 """
 
+import getpass
+import os
 from datetime import datetime
 
 import msgspec
@@ -10,12 +12,23 @@ import msgspec
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, Hardware, ResultDocument, RunInfo
 from kitt.events.tags import registry, tag_of
-from kitt.events.types import BenchmarkStarted, CampaignSpec, EngineReady, Scalar, TestSpec
+from kitt.events.types import BenchmarkStarted, CampaignSpec, EngineReady, Role, Scalar, TestSpec
+
+
+def local_actor() -> str:
+    """Who a command from this machine's CLI is: the operating-system user running it. Only holders of
+    KITT's service credentials (KITT_HOME, 0600) may send commands at all; the API replaces this with the
+    principal it authenticated, and the ingestor with the agent the report's subject names."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"cli:{user}"
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="command", forbid_unknown_fields=True):
     command_id: str = msgspec.field(default_factory=uuid7)
-    actor: str = "cli"
+    actor: str = msgspec.field(default_factory=local_actor)
 
 
 class ImportResult(Command, frozen=True, tag="import_result"):
@@ -98,6 +111,16 @@ class ChangeAgentSettings(Command, frozen=True, tag="change_agent_settings"):
     settings: dict[str, Scalar]
 
 
+class RefuseReport(Command, frozen=True, tag="refuse_report"):
+    """Record an agent's report the ingestor refused (it sends this; the id derives from the position)."""
+
+    agent: str
+    subject: str
+    stream_seq: int
+    reason: str
+    payload: str
+
+
 class DispatchTest(Command, frozen=True, tag="dispatch_test"):
     """Queue a requested test on its agent's DISPATCH consumer (the dispatcher sends this)."""
 
@@ -138,6 +161,13 @@ class ChangeSetting(Command, frozen=True, tag="change_setting"):
 class IssueUserToken(Command, frozen=True, tag="issue_user_token"):
     name: str
     token_hash: str
+    role: Role = "viewer"  # least privilege unless an admin is asked for
+
+
+class EndSession(Command, frozen=True, tag="end_session"):
+    session_id: str
+    user: str
+    expires_at: datetime
 
 
 class RevokeUserToken(Command, frozen=True, tag="revoke_user_token"):
@@ -183,6 +213,7 @@ AnyCommand = (
     | RevokeAgent
     | RegisterAgent
     | ChangeAgentSettings
+    | RefuseReport
     | DispatchTest
     | CancelDispatch
     | MarkTestDispatched
@@ -191,6 +222,7 @@ AnyCommand = (
     | ChangeSetting
     | IssueUserToken
     | RevokeUserToken
+    | EndSession
     | SaveEngineProfile
     | DeleteEngineProfile
     | CreateSchedule

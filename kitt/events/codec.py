@@ -19,7 +19,10 @@ _decoder = msgspec.json.Decoder(Envelope)
 
 # (type, from_version) -> function lifting that payload one version up. Raw dicts live only in here.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    # Before roles every user token was an admin's.
+    ("user_token_issued", 1): lambda payload: {**payload, "role": "admin"},
+}
 
 
 class UnknownEventType(Exception):

@@ -32,8 +32,12 @@ async def history(nc, test_id: str, *, limit: int = 2000, wait_s: float = 0.3) -
                 msg = await sub.next_msg(timeout=wait_s)
             except TimeoutError:
                 break
-            line = decode(msg.data)
-            out.append(Entry(seq=msg.metadata.sequence.stream, source=line.source, line=line.line))
+            try:
+                line = decode(msg.data)
+            except msgspec.DecodeError:  # an agent wrote something that is not a log line: skip it
+                line = None
+            if line is not None:
+                out.append(Entry(seq=msg.metadata.sequence.stream, source=line.source, line=line.line))
             if msg.metadata.num_pending == 0:
                 break
     finally:

@@ -5,7 +5,7 @@
 """
 
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import msgspec
 
@@ -89,6 +89,17 @@ class DispatchCancelled(Event, frozen=True, tag="dispatch_cancelled"):
     aggregate = "agent"
     test_id: str
     reason: str = ""
+
+
+class ReportRefused(Event, frozen=True, tag="report_refused"):
+    """The ingestor refused one of the agent's reports (AGENT_IN): recorded so its projector keeps the
+    dead letter, once, however often the report is delivered."""
+
+    aggregate = "agent"
+    subject: str
+    stream_seq: int  # the report's position in AGENT_IN
+    reason: str
+    payload: str  # the report as received (truncated)
 
 
 # --- test --------------------------------------------------------------------------------------------
@@ -200,11 +211,27 @@ class SettingChanged(Event, frozen=True, tag="setting_changed"):
     value: Scalar
 
 
+Role = Literal["admin", "viewer"]  # a viewer reads everything and changes nothing
+ROLES: tuple[Role, ...] = ("admin", "viewer")
+
+
 class UserTokenIssued(Event, frozen=True, tag="user_token_issued"):
-    """A user's API token (replacing any earlier one); only its SHA-256 is kept."""
+    """A user's API token (replacing any earlier one) and the role it carries; only its SHA-256 is kept.
+
+    Version 2 added `role`; version 1 tokens were all admins, and are read as such."""
 
     aggregate = "user"
+    version = 2
     token_hash: str
+    role: Role
+
+
+class SessionEnded(Event, frozen=True, tag="session_ended"):
+    """A browser session was logged out: its cookie opens nothing from now on, on every API instance."""
+
+    aggregate = "session"
+    user: str
+    expires_at: datetime  # when the cookie would have expired anyway (the row may be dropped after)
 
 
 class UserTokenRevoked(Event, frozen=True, tag="user_token_revoked"):
@@ -243,6 +270,7 @@ AnyEvent = (
     | AgentSettingsChanged
     | DispatchRequested
     | DispatchCancelled
+    | ReportRefused
     | TestRequested
     | TestDispatched
     | TestStarted
@@ -261,6 +289,7 @@ AnyEvent = (
     | SettingChanged
     | UserTokenIssued
     | UserTokenRevoked
+    | SessionEnded
     | EngineProfileSaved
     | EngineProfileDeleted
     | ScheduleCreated

@@ -6,7 +6,7 @@ from typing import Protocol
 from nats.aio.client import Client
 
 from kitt.commands.client import send
-from kitt.commands.messages import FinishRun, RecordBenchmark, RecordRunProgress, StartRun
+from kitt.commands.messages import FinishRun, RecordBenchmark, RecordRunProgress, StartRun, local_actor
 from kitt.events import logs, subjects
 from kitt.events.results import BenchmarkResult, RunInfo
 from kitt.events.types import BenchmarkStarted, EngineReady
@@ -27,10 +27,10 @@ class RunReporter(Protocol):
 class CommandReporter:
     """Every fact through the command service, so it is validated and lands like any other event."""
 
-    def __init__(self, nc: Client, *, agent: str = "local", actor: str = "cli") -> None:
+    def __init__(self, nc: Client, *, agent: str = "local", actor: str | None = None) -> None:
         self.nc = nc
         self.agent = agent
-        self.actor = actor
+        self.actor = actor or local_actor()
 
     async def started(self, run_id: str, info: RunInfo) -> None:
         await send(self.nc, StartRun(run_id=run_id, info=info, actor=self.actor))

@@ -43,7 +43,12 @@ class SettingsProjection:
                 row = {"key": event.key, "value": _json.encode(event.value).decode(), "updated_at": at}
                 await sql.upsert(conn, _settings, [{**row, "last_event_seq": seq}], key=("key",))
             elif isinstance(event, UserTokenIssued):
-                row = {"name": env.aggregate_id, "token_hash": event.token_hash, "issued_at": at}
+                row = {
+                    "name": env.aggregate_id,
+                    "token_hash": event.token_hash,
+                    "role": event.role,
+                    "issued_at": at,
+                }
                 await sql.upsert(conn, _users, [{**row, "last_event_seq": seq}], key=("name",))
             elif isinstance(event, UserTokenRevoked):
                 await conn.execute(

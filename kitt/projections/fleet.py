@@ -1,6 +1,9 @@
 """Agents and tests read models."""
 
+from collections.abc import Sequence
+
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kitt.events.envelope import StoredEvent
 from kitt.events.types import (
@@ -9,6 +12,7 @@ from kitt.events.types import (
     AgentRevoked,
     AgentSettingsChanged,
     AgentTokenRotated,
+    ReportRefused,
     TestCancelRequested,
     TestDispatched,
     TestFinished,
@@ -17,7 +21,9 @@ from kitt.events.types import (
 )
 from kitt.projections import sql
 from kitt.projections.keyed import KeyedProjection
-from kitt.projections.models import AgentRow, TestRow
+from kitt.projections.models import AgentRow, DeadLetter, TestRow
+
+INGESTOR = "ingestor"  # the dead letters' owner: refused reports
 
 _json = msgspec.json.Encoder()
 
@@ -27,11 +33,32 @@ def _text(value: object) -> str:
 
 
 class AgentsProjection(KeyedProjection):
+    """Agents; and the reports the ingestor refused, as dead letters under `ingestor` (their positions are
+    AGENT_IN's, so they keep a name of their own), written once however often the refusal is replayed."""
+
     name = "agents"
     subjects = ("ev.agent.>",)
     table = AgentRow.__table__
     key = "agent_id"
     noun = "agent"
+
+    async def apply(
+        self, conn: AsyncConnection, events: Sequence[StoredEvent]
+    ) -> list[tuple[StoredEvent, str]]:
+        refused = [
+            {
+                "projection": INGESTOR,
+                "stream_seq": e.envelope.event.stream_seq,
+                "subject": e.envelope.event.subject,
+                "reason": e.envelope.event.reason,
+                "payload": e.envelope.event.payload,
+                "recorded_at": e.envelope.occurred_at,
+            }
+            for e in events
+            if isinstance(e.envelope.event, ReportRefused)
+        ]
+        await sql.insert_missing(conn, DeadLetter.__table__, refused)
+        return await super().apply(conn, events)
 
     def created(self, stored: StoredEvent) -> sql.Row | None:
         event = stored.envelope.event

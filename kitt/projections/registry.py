@@ -5,6 +5,7 @@ from kitt.projections.config import SettingsProjection
 from kitt.projections.fleet import AgentsProjection, TestsProjection
 from kitt.projections.karr import KarrProjection
 from kitt.projections.projection import Projection
+from kitt.projections.sessions import SessionsProjection
 
 
 def all_projections() -> list[Projection]:
@@ -14,6 +15,7 @@ def all_projections() -> list[Projection]:
         TestsProjection(),
         CampaignsProjection(),
         SettingsProjection(),
+        SessionsProjection(),
     ]
 
 

@@ -77,8 +77,11 @@ async def presence(nc: Client, agent: Agent) -> Agent:
     if seen is None and stamp:
         seen = datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00") if "." in stamp else None
     seen = seen.astimezone(UTC) if seen else None
-    beat = msgspec.json.decode(msg.data or b"{}", type=_Beat)
-    return msgspec.structs.replace(agent, online=True, last_seen=seen, running=beat.running)
+    try:
+        running = msgspec.json.decode(msg.data or b"{}", type=_Beat).running
+    except msgspec.DecodeError:  # an agent may publish anything on its own subject: it is online, no more
+        running = ()
+    return msgspec.structs.replace(agent, online=True, last_seen=seen, running=running)
 
 
 async def agents(db: AsyncEngine) -> list[Agent]:

@@ -7,11 +7,13 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.projections.models import UserRow
+from kitt.events.types import Role
+from kitt.projections.models import EndedSessionRow, UserRow
 
 PREFIX = "kuser_"
 _FORMAT = re.compile(r"^kuser_[A-Za-z0-9_-]{43}$")
 _users = UserRow.__table__
+_ended = EndedSessionRow.__table__
 
 
 def new() -> str:
@@ -22,24 +24,33 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def owner(db: AsyncEngine, token: str) -> str | None:
-    """The user whose live token this is, or None (a malformed token is looked up no further)."""
+async def owner(db: AsyncEngine, token: str) -> tuple[str, Role] | None:
+    """(user, role) of the live token, or None (a malformed token is looked up no further)."""
     if not _FORMAT.match(token):
         return None
     async with db.connect() as conn:
-        query = select(_users.c.name).where(_users.c.token_hash == digest(token))
-        return (await conn.execute(query)).scalar()
+        query = select(_users.c.name, _users.c.role).where(_users.c.token_hash == digest(token))
+        row = (await conn.execute(query)).first()
+    return (row.name, row.role) if row else None
 
 
-async def tag(db: AsyncEngine, name: str) -> str | None:
-    """The first 16 hex digits of the user's live token hash (what a session opened with it carries)."""
+async def live_token(db: AsyncEngine, name: str) -> tuple[str, Role] | None:
+    """(token hash, role) of the user's live token: a session opened with another token no longer counts."""
     async with db.connect() as conn:
-        found = (await conn.execute(select(_users.c.token_hash).where(_users.c.name == name))).scalar()
-    return found[:16] if found else None
+        query = select(_users.c.token_hash, _users.c.role).where(_users.c.name == name)
+        row = (await conn.execute(query)).first()
+    return (row.token_hash, row.role) if row else None
 
 
-async def names(db: AsyncEngine) -> list[tuple[str, str]]:
-    """(name, issued at ISO) of every user with a live token."""
+async def session_ended(db: AsyncEngine, session_id: str) -> bool:
     async with db.connect() as conn:
-        rows = await conn.execute(select(_users.c.name, _users.c.issued_at).order_by(_users.c.name))
-        return [(r.name, r.issued_at.isoformat(timespec="seconds")) for r in rows]
+        query = select(_ended.c.session_id).where(_ended.c.session_id == session_id)
+        return (await conn.execute(query)).first() is not None
+
+
+async def names(db: AsyncEngine) -> list[tuple[str, str, Role]]:
+    """(name, issued at ISO, role) of every user with a live token."""
+    async with db.connect() as conn:
+        query = select(_users.c.name, _users.c.issued_at, _users.c.role).order_by(_users.c.name)
+        rows = await conn.execute(query)
+        return [(r.name, r.issued_at.isoformat(timespec="seconds"), r.role) for r in rows]

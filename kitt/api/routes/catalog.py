@@ -1,7 +1,7 @@
 """Engines KITT knows, their named profiles, and the local model browser (confined to the model folder)."""
 
 import msgspec
-from litestar import Controller, delete, get, put
+from litestar import Controller, Request, delete, get, put
 from litestar.exceptions import ClientException, NotFoundException
 
 from kitt.api.commands import execute
@@ -54,23 +54,23 @@ class ProfilesController(Controller):
         return await profiles.list_profiles(kitt.db)
 
     @put("/{name:str}")
-    async def save(self, kitt: ApiContext, name: str, data: ProfileRequest) -> profiles.Profile:
+    async def save(self, request: Request, name: str, data: ProfileRequest) -> profiles.Profile:
         """Save (or replace) profile NAME: extra launch arguments and environment for one engine."""
         try:
             engine = specs.get(data.engine).name
         except specs.UnknownEngine as exc:
             raise ClientException(detail=str(exc)) from None
         command = SaveEngineProfile(
-            name=name, engine=engine, args=data.args, env=data.env, description=data.description, actor="api"
+            name=name, engine=engine, args=data.args, env=data.env, description=data.description
         )
-        await execute(kitt, command, wait_for="settings")
+        await execute(request, command, wait_for="settings")
         return profiles.Profile(
             name=name, engine=engine, args=data.args, env=data.env, description=data.description
         )
 
     @delete("/{name:str}", status_code=204)
-    async def remove(self, kitt: ApiContext, name: str) -> None:
-        await execute(kitt, DeleteEngineProfile(name=name, actor="api"), wait_for="settings")
+    async def remove(self, request: Request, name: str) -> None:
+        await execute(request, DeleteEngineProfile(name=name), wait_for="settings")
 
 
 class ModelsController(Controller):

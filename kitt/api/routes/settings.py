@@ -1,12 +1,14 @@
 """KITT's settings (saved values override environment variables) and users' API tokens."""
 
 import msgspec
-from litestar import Controller, get, post, put
+from litestar import Controller, Request, get, post, put
 from litestar.exceptions import ClientException
 
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
+from kitt.api.devon import UpstreamRefused, check_upstream
 from kitt.commands.messages import ChangeSetting, IssueUserToken, RevokeUserToken
+from kitt.events.types import Role
 from kitt.storage import settings as stored_settings
 from kitt.storage import users
 
@@ -25,16 +27,19 @@ class SettingChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class UserRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
+    role: Role = "viewer"
 
 
 class UserToken(msgspec.Struct, frozen=True):
     name: str
     token: str  # shown once: only its SHA-256 is kept
+    role: Role
 
 
 class User(msgspec.Struct, frozen=True):
     name: str
     issued_at: str
+    role: Role | None = None
 
 
 class SettingsController(Controller):
@@ -52,11 +57,16 @@ class SettingsController(Controller):
         return out
 
     @put("/{key:str}")
-    async def change(self, kitt: ApiContext, key: str, data: SettingChange) -> Setting:
+    async def change(self, request: Request, key: str, data: SettingChange) -> Setting:
         if key not in stored_settings.KNOWN:
             known = ", ".join(stored_settings.KNOWN)
             raise ClientException(detail=f"unknown setting {key!r}; known: {known}")
-        await execute(kitt, ChangeSetting(key=key, value=data.value, actor="api"), wait_for="settings")
+        if key == "devon_url" and data.value:
+            try:
+                await check_upstream(str(data.value))
+            except UpstreamRefused as exc:
+                raise ClientException(detail=str(exc)) from None
+        await execute(request, ChangeSetting(key=key, value=data.value), wait_for="settings")
         shown = "***" if key in SECRET_SETTINGS and data.value else data.value
         return Setting(key=key, value=shown, overrides=stored_settings.KNOWN.get(key, ""))
 
@@ -66,17 +76,17 @@ class UsersController(Controller):
 
     @get("/")
     async def list_users(self, kitt: ApiContext) -> list[User]:
-        return [User(name=n, issued_at=at) for n, at in await users.names(kitt.db)]
+        return [User(name=n, issued_at=at, role=role) for n, at, role in await users.names(kitt.db)]
 
     @post("/")
-    async def issue(self, kitt: ApiContext, data: UserRequest) -> UserToken:
-        """A new API token for the user (replacing any earlier one); it is returned once."""
+    async def issue(self, request: Request, data: UserRequest) -> UserToken:
+        """A new API token for the user (replacing any earlier one), with its role; it is returned once."""
         token = users.new()
-        command = IssueUserToken(name=data.name, token_hash=users.digest(token), actor="api")
-        await execute(kitt, command, wait_for="settings")
-        return UserToken(name=data.name, token=token)
+        command = IssueUserToken(name=data.name, token_hash=users.digest(token), role=data.role)
+        await execute(request, command, wait_for="settings")
+        return UserToken(name=data.name, token=token, role=data.role)
 
     @post("/{name:str}/revoke", status_code=200)
-    async def revoke(self, kitt: ApiContext, name: str) -> User:
-        await execute(kitt, RevokeUserToken(name=name, actor="api"), wait_for="settings")
+    async def revoke(self, request: Request, name: str) -> User:
+        await execute(request, RevokeUserToken(name=name), wait_for="settings")
         return User(name=name, issued_at="")

@@ -1,6 +1,7 @@
 """Login and logout, the model browser, and settings (KITT's own and the users' API tokens)."""
 
 import os
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from litestar import Controller, Request, get, post
@@ -8,12 +9,14 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import ClientException
 from litestar.response import Redirect, Template
 
-from kitt.api.auth import token_user
+from kitt.api.auth import token_principal
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
-from kitt.api.session import COOKIE, Signer, token_tag
+from kitt.api.devon import UpstreamRefused, check_upstream
+from kitt.api.session import COOKIE, Signer, token_hash
 from kitt.api.ui.page import form, page, session_cookie
-from kitt.commands.messages import ChangeSetting, IssueUserToken, RevokeUserToken
+from kitt.commands.messages import ChangeSetting, EndSession, IssueUserToken, RevokeUserToken
+from kitt.events.types import ROLES
 from kitt.models import browser
 from kitt.storage import settings as stored_settings
 from kitt.storage import users
@@ -41,19 +44,25 @@ class AdminPages(Controller):
         data = await request.form()
         token = str(data.get("token", "")).strip()
         nxt = _safe_next(str(data.get("next", "/")))
-        user = await token_user(kitt, token) if token and kitt.auth_token else None
-        if user is None:
+        found = await token_principal(kitt, token) if token and kitt.auth_token else None
+        if found is None:
             error = "That token is not valid." if kitt.auth_token else "Auth is off: no login needed."
             template = await page(request, "login.html", next=nxt, error=error)
             template.status_code = 401 if kitt.auth_token else 200
             return template
         signer: Signer = request.app.state.signer
-        cookie = session_cookie(request, signer.issue(user, token_tag(token)))
+        cookie = session_cookie(request, signer.issue(found.name, signer.tag(token_hash(token))))
         return Redirect(nxt, status_code=303, cookies=[cookie])
 
-    @post("/logout")
+    @post("/logout", opt={"any_role": True})
     async def logout(self, request: Request) -> Redirect:
+        """Ends the session on the server too: the cookie, even if kept, opens nothing afterwards."""
         await form(request)
+        session = request.state.get("session")
+        if session is not None:
+            ends = datetime.fromtimestamp(session.exp, UTC)
+            command = EndSession(session_id=session.sid, user=session.user, expires_at=ends)
+            await execute(request, command, wait_for="sessions")
         gone = Cookie(key=COOKIE, value="", path="/", max_age=0, httponly=True, samesite="strict")
         return Redirect("/login", status_code=303, cookies=[gone])
 
@@ -105,21 +114,29 @@ class AdminPages(Controller):
                 value = values[key]
             else:
                 value = values.get(key, "").strip()
+            if key == "devon_url" and value:
+                try:
+                    await check_upstream(str(value))
+                except UpstreamRefused as exc:
+                    raise ClientException(detail=str(exc)) from None
             if saved.get(key, "" if not key.endswith("_visible") else False) != value:
-                await execute(kitt, ChangeSetting(key=key, value=value, actor="ui"), wait_for="settings")
+                await execute(request, ChangeSetting(key=key, value=value), wait_for="settings")
         return Redirect("/settings", status_code=303)
 
     @post("/settings/users")
     async def issue_user(self, request: Request, kitt: ApiContext) -> Template:
         values = await form(request)
         name = values.get("name", "").strip()
+        role = values.get("role", "viewer")
+        if role not in ROLES:
+            raise ClientException(detail=f"role must be one of {', '.join(ROLES)}")
         token = users.new()
-        command = IssueUserToken(name=name, token_hash=users.digest(token), actor="ui")
-        await execute(kitt, command, wait_for="settings")
-        return await page(request, "user_token.html", name=name, token=token)
+        command = IssueUserToken(name=name, token_hash=users.digest(token), role=role)  # type: ignore[arg-type]
+        await execute(request, command, wait_for="settings")
+        return await page(request, "user_token.html", name=name, token=token, role=role)
 
     @post("/settings/users/{name:str}/revoke")
     async def revoke_user(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
         await form(request)
-        await execute(kitt, RevokeUserToken(name=name, actor="ui"), wait_for="settings")
+        await execute(request, RevokeUserToken(name=name), wait_for="settings")
         return Redirect("/settings", status_code=303)

@@ -13,6 +13,7 @@ from kitt.agent import testagents, tokens
 from kitt.agent.simulated import SimulatedHost
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
+from kitt.api.routes.agent_install import ca_pem
 from kitt.api.ui.page import form, page
 from kitt.commands.decide import AGENT_SETTINGS
 from kitt.commands.messages import (
@@ -84,8 +85,10 @@ class FleetPages(Controller):
         values = await form(request)
         name = values.get("name", "").strip()
         token = tokens.new()
-        await execute(kitt, ProvisionAgent(name=name, token_hash=tokens.digest(token), actor="ui"))
-        return await page(request, "token.html", name=name, token=token, server=kitt.agent_url)
+        await execute(request, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
+        return await page(
+            request, "token.html", name=name, token=token, server=kitt.agent_url, ca=ca_pem(kitt)
+        )
 
     @post("/agents/test")
     async def create_test_agent(self, request: Request, kitt: ApiContext) -> Redirect:
@@ -111,9 +114,9 @@ class FleetPages(Controller):
             raise ClientException(detail=f"agent {name!r} already exists")
         # The file first: the runtime starts a test agent when its provisioning event arrives.
         saved = testagents.save(kitt.home, testagents.TestAgentFile(host=host, token=token))
-        command = ProvisionAgent(name=name, token_hash=tokens.digest(token), actor="ui")
+        command = ProvisionAgent(name=name, token_hash=tokens.digest(token))
         try:
-            await execute(kitt, command, wait_for="agents")
+            await execute(request, command, wait_for="agents")
         except Exception:
             saved.unlink(missing_ok=True)
             raise
@@ -130,24 +133,22 @@ class FleetPages(Controller):
                 changed[key] = raw in ("on", "true", "1", "yes")
             elif raw:
                 changed[key] = _setting_value(key, raw)
-        await execute(
-            kitt, ChangeAgentSettings(agent_id=name, settings=changed, actor="ui"), wait_for="agents"
-        )
+        await execute(request, ChangeAgentSettings(agent_id=name, settings=changed), wait_for="agents")
         return Redirect(f"/agents/{name}", status_code=303)
 
     @post("/agents/{name:str}/rotate")
     async def rotate(self, request: Request, kitt: ApiContext, name: str) -> Template:
         await form(request)
         token = tokens.new()
-        await execute(kitt, RotateAgentToken(agent_id=name, token_hash=tokens.digest(token), actor="ui"))
-        return await page(request, "token.html", name=name, token=token, server=kitt.agent_url)
+        await execute(request, RotateAgentToken(agent_id=name, token_hash=tokens.digest(token)))
+        return await page(
+            request, "token.html", name=name, token=token, server=kitt.agent_url, ca=ca_pem(kitt)
+        )
 
     @post("/agents/{name:str}/revoke")
     async def revoke(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
         await form(request)
-        await execute(
-            kitt, RevokeAgent(agent_id=name, reason="revoked in the UI", actor="ui"), wait_for="agents"
-        )
+        await execute(request, RevokeAgent(agent_id=name, reason="revoked in the UI"), wait_for="agents")
         return Redirect(f"/agents/{name}", status_code=303)
 
     @get("/quicktest")
@@ -204,7 +205,7 @@ class FleetPages(Controller):
             )
         suite = values.get("suite") or "quick"
         test = TestSpec(model=model, engine=spec.name, suite=suite, runtime=runtime, force=force)
-        reply = await execute(kitt, RequestTest(spec=test, agent=agent.name, actor="ui"), wait_for="tests")
+        reply = await execute(request, RequestTest(spec=test, agent=agent.name), wait_for="tests")
         return Redirect(f"/tests/{reply.ids[0]}", status_code=303)
 
     @get("/tests/{test_id:str}")
@@ -220,7 +221,5 @@ class FleetPages(Controller):
     @post("/tests/{test_id:str}/cancel")
     async def cancel(self, request: Request, kitt: ApiContext, test_id: str) -> Redirect:
         await form(request)
-        await execute(
-            kitt, CancelTest(test_id=test_id, reason="cancelled in the UI", actor="ui"), wait_for="tests"
-        )
+        await execute(request, CancelTest(test_id=test_id, reason="cancelled in the UI"), wait_for="tests")
         return Redirect(f"/tests/{test_id}", status_code=303)

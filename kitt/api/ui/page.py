@@ -48,6 +48,7 @@ async def page(request: Request, template: str, **values: object) -> Template:
         "csrf_field": CSRF_FIELD,
         "csrf_token": signer.csrf(session) if session else "",
         "user": user.name if user is not None else None,
+        "role": user.role if user is not None else None,
         "auth_on": context.auth_token is not None,
         "devon_tab": bool(visible) if visible is not None else False,
         "path": request.url.path,
@@ -61,7 +62,7 @@ async def form(request: Request) -> dict[str, str]:
     values = {key: str(value) for key, value in data.items()}
     user = request.state.get("user")
     signer: Signer = request.app.state.signer
-    if user is not None and user.session is None and user.name not in ("anonymous",):
+    if user is not None and user.bearer:
         return values  # authenticated by a bearer header, which a forged cross-site form cannot carry
     if not signer.check_csrf(request.state.get("session"), values.get(CSRF_FIELD)):
         raise PermissionDeniedException(

@@ -3,7 +3,13 @@
 from kitt.projections.models.base import Base
 from kitt.projections.models.bookkeeping import Checkpoint, DeadLetter
 from kitt.projections.models.campaigns import CampaignRow
-from kitt.projections.models.config import EngineProfileRow, ScheduleRow, SettingRow, UserRow
+from kitt.projections.models.config import (
+    EndedSessionRow,
+    EngineProfileRow,
+    ScheduleRow,
+    SettingRow,
+    UserRow,
+)
 from kitt.projections.models.fleet import AgentRow, TestRow
 from kitt.projections.models.karr import BenchmarkRow, MetricRow, RunRow
 
@@ -14,6 +20,7 @@ __all__ = [
     "CampaignRow",
     "Checkpoint",
     "DeadLetter",
+    "EndedSessionRow",
     "EngineProfileRow",
     "MetricRow",
     "RunRow",

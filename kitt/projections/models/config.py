@@ -16,12 +16,23 @@ class SettingRow(Versioned, Base):
 
 
 class UserRow(Versioned, Base):
-    """A user's live API token (its SHA-256); revoking deletes the row."""
+    """A user's live API token (its SHA-256) and role; revoking deletes the row."""
 
     __tablename__ = "users"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, server_default="admin")
     issued_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+
+
+class EndedSessionRow(Versioned, Base):
+    """A browser session that was logged out (until its cookie would have expired anyway)."""
+
+    __tablename__ = "ended_sessions"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64), nullable=False)
+    ended_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
 
 
 class EngineProfileRow(Versioned, Base):
