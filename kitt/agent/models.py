@@ -1,8 +1,11 @@
 """Where an agent finds a test's model: as given, under its model dir, or copied from a shared mount.
 
 With `nfs_mount` set, a model under the mount (or a relative path, resolved against it) is copied to the
-agent's `model_dir` before the test — engines then read local disk, not the network — and removed after
-it when `cleanup_models` is on. A path that escapes the mount (`..`, a symlink out) is refused.
+agent's `model_dir` before the test — engines then read local disk, not the network — and, when
+`cleanup_models` is on, that copy is removed after the test. Only a copy this function made is ever
+removed: a model already in `model_dir` is used where it is and left there. A path that escapes the mount
+(`..`, a symlink out) is refused, and so is a layout where a copy could land on the share or on `/`
+(`model_dir` or `nfs_mount` of `/`, the two the same, or `model_dir` inside the mount).
 """
 
 import shutil
@@ -11,6 +14,7 @@ from pathlib import Path
 import msgspec
 
 from kitt.agent.config import AgentConfig
+from kitt.commands.decide import staging_layout_problem
 
 
 class ModelPathError(ValueError):
@@ -19,15 +23,41 @@ class ModelPathError(ValueError):
 
 class Staged(msgspec.Struct, frozen=True, kw_only=True):
     path: str  # what the engine is given
-    copied_from: str | None = None
+    copied_from: str | None = None  # set only when this agent made `path` as a copy for this test
     remove_after: bool = False
+
+
+def _layout(config: AgentConfig) -> tuple[Path, Path]:
+    mount = Path(config.nfs_mount or "").expanduser().resolve()
+    folder = Path(config.model_dir or "").expanduser().resolve()
+    problem = staging_layout_problem(str(folder), str(mount))
+    if problem is not None:
+        raise ModelPathError(f"cannot stage models: {problem}")
+    return mount, folder
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.kitt-partial")
+    try:
+        if source.is_dir():
+            shutil.copytree(source, partial)
+        else:
+            shutil.copy2(source, partial)
+        partial.rename(target)  # the copy appears whole, or not at all
+    except BaseException:
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+        raise
 
 
 def stage(model: str, config: AgentConfig) -> Staged:
     """Resolve (and, from a share, copy) the model; blocking: call it from a thread."""
     path = Path(model).expanduser()
     if config.nfs_mount and config.model_dir:
-        mount = Path(config.nfs_mount).expanduser().resolve()
+        mount, folder = _layout(config)
         source = (path if path.is_absolute() else mount / path).resolve()
         if path.is_absolute() and not source.is_relative_to(mount):
             return Staged(path=str(path))  # a local path elsewhere: used as it is
@@ -35,13 +65,10 @@ def stage(model: str, config: AgentConfig) -> Staged:
             raise ModelPathError(f"model {model!r} resolves to {source}, outside the share {mount}")
         if not source.exists():
             raise ModelPathError(f"model {model!r} is not on the share {mount}")
-        target = Path(config.model_dir).expanduser() / source.relative_to(mount)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target)
-            else:
-                shutil.copy2(source, target)
+        target = folder / source.relative_to(mount)
+        if target.exists() or target.is_symlink():
+            return Staged(path=str(target))  # already local: not ours to remove
+        _copy(source, target)
         return Staged(path=str(target), copied_from=str(source), remove_after=config.cleanup_models)
     if not path.is_absolute() and config.model_dir:
         path = Path(config.model_dir).expanduser() / path
@@ -49,10 +76,11 @@ def stage(model: str, config: AgentConfig) -> Staged:
 
 
 def clean(staged: Staged) -> None:
+    """Remove the copy `stage` made for this test, and nothing else."""
     if not staged.remove_after or staged.copied_from is None:
         return
     target = Path(staged.path)
-    if target.is_dir():
-        shutil.rmtree(target, ignore_errors=True)
-    else:
+    if target.is_symlink() or not target.is_dir():
         target.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(target, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 import hashlib
 import os
+import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -24,12 +26,28 @@ class Installed(msgspec.Struct, frozen=True):
     sha256: str
 
 
-def install_from(api: str, token: str) -> Installed:
+_WHEEL = re.compile(r"[A-Za-z0-9_.+-]+\.whl")
+
+
+def safe_wheel_name(offered: str) -> str:
+    """The server's filename, if it is a plain wheel name: never a path, never something odd for pip."""
+    name = offered.strip()
+    if not _WHEEL.fullmatch(name) or name.startswith("."):
+        raise UpdateError(f"the server offered a package named {offered[:80]!r}: not a wheel's name")
+    return name
+
+
+def install_from(api: str, token: str, *, ca: str | None = None) -> Installed:
     request = urllib.request.Request(
         f"{api}/api/v1/agent/package", headers={"Authorization": f"Bearer {token}"}
     )
+    context = None
+    if api.startswith("https://"):
+        context = ssl.create_default_context()  # public CAs, and KITT's own when the agent has it
+        if ca:
+            context.load_verify_locations(ca)
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with urllib.request.urlopen(request, timeout=120, context=context) as response:
             data = response.read()
             expected = response.headers.get("X-Checksum-Sha256", "")
             disposition = response.headers.get("Content-Disposition", "")
@@ -40,7 +58,7 @@ def install_from(api: str, token: str) -> Installed:
         raise UpdateError(
             f"the package's SHA-256 is {actual}, the server said {expected or 'nothing'}: not installing"
         )
-    filename = disposition.partition('filename="')[2].rstrip('"') or "kitt-py3-none-any.whl"
+    filename = safe_wheel_name(disposition.partition('filename="')[2].rstrip('"'))
     with tempfile.TemporaryDirectory() as folder:
         wheel = Path(folder) / filename
         wheel.write_bytes(data)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -50,6 +51,7 @@ async def ensure_consumers(nc: Client, agent: str, capacity: int = 1) -> None:
     """The agent's two DISPATCH consumers, made by the server: an agent may use them, not make them."""
     js = nc.jetstream()
     work, control = permissions.consumers(agent)
+    await _drop_legacy(js, agent)
     await js.add_consumer(
         streams.DISPATCH,
         ConsumerConfig(
@@ -69,6 +71,19 @@ async def ensure_consumers(nc: Client, agent: str, capacity: int = 1) -> None:
             ack_policy=AckPolicy.EXPLICIT,
         ),
     )
+
+
+async def _drop_legacy(js, agent: str) -> None:
+    """Consumers under the old names would hold the same work-queue subjects: delete this agent's."""
+    mine = (f"dispatch.{agent}.test", f"dispatch.{agent}.cancel", f"dispatch.{agent}.settings")
+    for name in permissions.legacy_consumers(agent):
+        try:
+            info = await js.consumer_info(streams.DISPATCH, name)
+        except nats.js.errors.NotFoundError:
+            continue
+        filters = [info.config.filter_subject or "", *(info.config.filter_subjects or [])]
+        if any(f in mine for f in filters):  # `agent-X-control` may be agent X-control's work queue
+            await js.delete_consumer(streams.DISPATCH, name)
 
 
 async def _retry_later(msg: Msg) -> None:
@@ -116,7 +131,7 @@ class Dispatcher:
             event = codec.decode(stored.data or b"", stored.headers).event
             if not isinstance(event, types.DispatchRequested):
                 return
-            agent = advisory.consumer.removeprefix("agent-")
+            agent = permissions.agent_of_consumer(advisory.consumer) or advisory.consumer
             error = f"agent {agent} took the test {advisory.deliveries} times without finishing it"
             await self._finish(event.test_id, "failed", error, "max-deliveries")
             await self.nc.jetstream().delete_msg(streams.DISPATCH, advisory.stream_seq)
@@ -125,7 +140,13 @@ class Dispatcher:
             log.exception("dispatcher.advisory_failed")
 
     async def _handle(self, msg: Msg) -> None:
-        envelope = codec.decode(msg.data, msg.headers)
+        try:
+            envelope = codec.decode(msg.data, msg.headers)
+        except (codec.MalformedEvent, codec.UnknownEventType) as exc:
+            # Not an event this dispatcher can act on: the projectors record it; never stall on it.
+            log.warning("dispatcher.skipped", subject=msg.subject, reason=str(exc) or type(exc).__name__)
+            await msg.ack()
+            return
         event = envelope.event
         try:
             if isinstance(event, types.AgentProvisioned):

@@ -10,7 +10,6 @@ twice is applied once. One ingestor runs per deployment: AGENT_IN is a work queu
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import msgspec
 import nats.errors
@@ -28,6 +27,7 @@ from kitt.commands.messages import (
     FinishTest,
     RecordBenchmark,
     RecordRunProgress,
+    RefuseReport,
     RegisterAgent,
     StartRun,
     StartTest,
@@ -41,6 +41,7 @@ from kitt.projections.models import DeadLetter
 log = structlog.get_logger(__name__)
 DURABLE = "ingestor"
 BATCH = 64
+MAX_PAYLOAD_KEPT = 64 * 1024
 COMMAND_TIMEOUT_S = 10.0
 
 
@@ -127,7 +128,11 @@ class Ingestor:
         subscription = await self._consumer()
         async for messages in pull.batches(subscription, stop, size=BATCH):
             for msg in messages:
-                await self.handle(msg)
+                try:
+                    await self.handle(msg)
+                except Exception:  # a bug must not take the runtime down: log it, the report comes back
+                    log.exception("ingestor.failed", subject=msg.subject)
+                    await _retry_later(msg)
 
     async def handle(self, msg: Msg) -> None:
         try:
@@ -145,33 +150,50 @@ class Ingestor:
                 await ensure_consumers(self.nc, agent, report.capacity)  # it may hold that many tests
             self.applied += 1
         except (Refused, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._dead_letter(msg, str(exc))
+            refusal = str(exc)
         except CommandFailed as exc:
             if exc.reply.code in ("internal", "unavailable"):
                 await _retry_later(msg)  # an outage, not a bad report: try again
                 return
-            await self._dead_letter(msg, f"{exc.reply.code}: {exc.reply.error}")
+            refusal = f"{exc.reply.code}: {exc.reply.error}"
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             # NATS restarting or JetStream not ready yet: the report is fine, try it again shortly.
+            log.info("ingestor.retrying", subject=msg.subject, error=str(exc) or type(exc).__name__)
+            await _retry_later(msg)
+            return
+        else:
+            await msg.ack()
+            return
+        try:
+            await self._dead_letter(msg, refusal)
+        except (CommandFailed, nats.errors.Error, TimeoutError, OSError) as exc:
             log.info("ingestor.retrying", subject=msg.subject, error=str(exc) or type(exc).__name__)
             await _retry_later(msg)
             return
         await msg.ack()
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        """Record the refusal as an event: the agents projector writes the dead letter, exactly once."""
         self.refused += 1
         seq = msg.metadata.sequence.stream if msg.metadata else 0
         log.warning("ingestor.refused", subject=msg.subject, reason=reason, seq=seq)
-        row = {
-            "projection": DURABLE,
-            "stream_seq": seq,
-            "subject": msg.subject,
-            "reason": reason,
-            "payload": msg.data.decode(errors="replace")[:100_000],
-            "recorded_at": datetime.now(UTC),
-        }
-        async with self.db.begin() as conn:
-            await conn.execute(DeadLetter.__table__.insert(), [row])
+        command = RefuseReport(
+            command_id=derived_id("refused", f"{streams.AGENT_IN}:{seq}"),
+            actor="ingestor",
+            agent=_reporter(msg.subject),
+            subject=msg.subject,
+            stream_seq=seq,
+            reason=reason[:2000],
+            payload=msg.data[:MAX_PAYLOAD_KEPT].decode(errors="replace").replace("\x00", "\ufffd"),
+        )
+        await send(self.nc, command, timeout=COMMAND_TIMEOUT_S)
+
+
+def _reporter(subject: str) -> str:
+    try:
+        return reports.agent_of(subject)
+    except ValueError:
+        return "unknown"  # AGENT_IN holds only `in.<agent>.…`; this is for a stream edited by hand
 
 
 async def _retry_later(msg: Msg) -> None:

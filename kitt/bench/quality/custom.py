@@ -30,6 +30,7 @@ from kitt.yamlfile import YamlError, parse_yaml
 Scoring = Literal["exact", "contains", "regex", "numeric"]
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 OUTPUT_TYPES = {"generate_until", "multiple_choice", "loglikelihood", "loglikelihood_rolling"}
+MAX_INCLUDE_DEPTH = 5
 
 
 class Item(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -112,8 +113,31 @@ def _line(text: str, key: str) -> int | None:
     return None
 
 
+def _include_chain(path: Path, data: dict[str, object]) -> list[tuple[Path, dict[str, object]]]:
+    """The file and every file it includes, in order: lm-eval runs `!function` hooks from any of them."""
+    chain: list[tuple[Path, dict[str, object]]] = [(path, data)]
+    seen = {path.resolve()}
+    while len(chain) <= MAX_INCLUDE_DEPTH:
+        current, loaded = chain[-1]
+        include = loaded.get("include")
+        if not isinstance(include, str):
+            break
+        parent = (current.parent / include).resolve()
+        if parent in seen or not parent.is_file():
+            break
+        seen.add(parent)
+        try:
+            included = yaml.load(parent.read_text(), Loader=_Loader)
+        except (OSError, yaml.YAMLError) as exc:
+            raise YamlError(f"{parent}: cannot read the included task file: {exc}") from None
+        if not isinstance(included, dict):
+            break
+        chain.append((parent, included))
+    return chain
+
+
 def _output_type(path: Path, data: dict[str, object], depth: int = 0) -> str | None:
-    if isinstance(data.get("output_type"), str) or depth > 5:
+    if isinstance(data.get("output_type"), str) or depth > MAX_INCLUDE_DEPTH:
         return data.get("output_type")  # type: ignore[return-value]
     include = data.get("include")
     if isinstance(include, str):
@@ -134,13 +158,15 @@ def _lm_eval(path: Path, text: str, data: dict[str, object], trusted: Path | Non
         raise YamlError(f"{path}: line 1: an lm-eval task needs `dataset_path:` or `include:`")
     if isinstance(include, str) and not (path.parent / include).is_file():
         raise YamlError(f"{path}: line {_line(text, 'include')}: include: {include!r} is not a file")
-    for hook in _functions(data):
-        if trusted is None or not path.resolve().is_relative_to(trusted):
-            where = f"trusted directory {trusted}" if trusted else "a trusted directory"
-            raise YamlError(
-                f"{path}: line {hook.line}: `!function {hook}` runs code; only task files under {where} may "
-                "use it (set KITT_TRUSTED_TASKS_DIR or the trusted_tasks_dir setting)"
-            )
+    for file, loaded in _include_chain(path, data):
+        for hook in _functions(loaded):
+            if trusted is None or not file.resolve().is_relative_to(trusted):
+                where = f"trusted directory {trusted}" if trusted else "a trusted directory"
+                via = "" if file == path else f" (included from {path})"
+                raise YamlError(
+                    f"{file}: line {hook.line}: `!function {hook}` runs code; only task files under {where} "
+                    f"may use it{via} (set KITT_TRUSTED_TASKS_DIR or the trusted_tasks_dir setting)"
+                )
     output_type = _output_type(path, data)
     if output_type is not None and output_type not in OUTPUT_TYPES:
         raise YamlError(
