@@ -87,6 +87,38 @@ async def eventually(predicate, timeout: float = 15.0, interval: float = 0.05):
     raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
 
 
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    """The tiny GGUF in this test's own folder (a test may copy or rename it)."""
+    return tiny.write(tmp_path / "models" / "tiny.gguf")
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    """The scoring test server in vLLM's flavor (see tests/scoring.py)."""
+    from kitt.engines.runtime import Endpoint
+    from kitt.engines.specs import get as get_spec
+    from tests.scoring import serve
+
+    process, port = serve()
+    yield Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("vllm"))
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def no_echo():
+    """The scoring test server as a llama.cpp-like engine that cannot echo prompt logprobs."""
+    from kitt.engines.runtime import Endpoint
+    from kitt.engines.specs import get as get_spec
+    from tests.scoring import serve
+
+    process, port = serve("--no-echo")
+    yield Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("llama_cpp"))
+    process.terminate()
+    process.wait(10)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """The tiny random-weight llama GGUF that the real llama-server loads in milliseconds."""
@@ -95,10 +127,29 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture
 async def runtime(database_url: str, tmp_path: Path):
-    """The embedded runtime (nats-server child, migrations, command service, projectors) on that database."""
+    """The embedded runtime (nats-server child with accounts and the auth callout, migrations, command
+    service, projectors) on that database: agents get in only with their own token."""
     home = tmp_path / "home"
     home.mkdir()
     rt = Runtime(Settings(home=home, nats_url=None, database_url=normalize_url(database_url)))
     await rt.start()
     yield rt
     await rt.stop()
+
+
+@pytest.fixture
+def agents(tmp_path):
+    """Real `kitt-agent` processes (tests.agenthosts.AgentProcess), killed at the end if still running."""
+    from tests.agenthosts import AgentProcess
+
+    started: list[AgentProcess] = []
+
+    def make(rt: Runtime, name: str, token: str, tls_ca: Path | None = None, capacity: int = 1):
+        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.agent_url, tls_ca, capacity)
+        started.append(agent)
+        return agent
+
+    yield make
+    for agent in started:
+        if agent.process is not None and agent.process.poll() is None:
+            agent.stop(9)

@@ -21,43 +21,8 @@ from kitt.events import streams
 from kitt.events.types import TestSpec
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Runtime
+from tests.agenthosts import RawAgent, provision, registered, settings_for
 from tests.conftest import eventually
-from tests.test_agents import _registered, _settings, agents, provision, runtime  # noqa: F401 - fixtures
-
-
-class Client:
-    """A raw NATS client presenting an agent's token, recording errors and disconnects."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.disconnected = asyncio.Event()
-        self.nc: nats.NATS | None = None
-
-    async def connect(self, url: str, token: str, agent: str) -> "Client":
-        async def on_error(exc: Exception) -> None:
-            self.errors.append(str(exc))
-
-        async def on_disconnect() -> None:
-            self.disconnected.set()
-
-        self.nc = await nats.connect(
-            url,
-            token=token,
-            inbox_prefix=permissions.inbox_prefix(agent),
-            error_cb=on_error,
-            disconnected_cb=on_disconnect,
-            reconnect_time_wait=0.2,
-            max_reconnect_attempts=-1,
-            connect_timeout=2,
-        )
-        return self
-
-    async def violations(self, count: int) -> list[str]:
-        async def enough():
-            found = [e for e in self.errors if "permissions violation" in e]
-            return found if len(found) >= count else None
-
-        return await eventually(enough, timeout=5)
 
 
 async def _refused(url: str, token: str) -> str:
@@ -72,13 +37,13 @@ async def _settled(rt, seq: int) -> None:
     assert await wait_for_checkpoint(rt.engine, "agents", seq)
 
 
-async def test_an_agent_reaches_only_its_own_subjects_and_consumer(runtime):  # noqa: F811
+async def test_an_agent_reaches_only_its_own_subjects_and_consumer(runtime):
     token_a = await provision(runtime, "alpha")
     await provision(runtime, "beta")
     await asyncio.sleep(0.5)  # the agents projection has the hashes
     spec = TestSpec(model="/models/m.gguf", engine="llama_cpp", runtime="native")
     await send(runtime.nc, RequestTest(spec=spec, agent="alpha"))
-    a = await Client().connect(runtime.agent_url, token_a, "alpha")
+    a = await RawAgent().connect(runtime.agent_url, token_a, "alpha")
     js = a.nc.jetstream()
 
     # Its own: report, heartbeat, and its queued test through its own consumer.
@@ -104,7 +69,7 @@ async def test_an_agent_reaches_only_its_own_subjects_and_consumer(runtime):  # 
     found = await a.violations(4)
     assert any('publish to "in.beta.agent"' in e for e in found)
     assert any('publish to "log.beta.t1"' in e for e in found)
-    assert any("msg.next.dispatch.agent-beta" in e.lower() for e in found), found
+    assert any("msg.next.dispatch.agent-work-beta" in e.lower() for e in found), found
     assert any('subscription to "ev.>"' in e for e in found)
     assert a.nc.is_connected
     await a.nc.close()
@@ -118,7 +83,7 @@ async def _consumer_ready(rt, agent: str) -> bool:
         return False
 
 
-async def test_bad_tokens_are_refused(runtime):  # noqa: F811
+async def test_bad_tokens_are_refused(runtime):
     await provision(runtime, "gamma")
     assert "Authorization Violation" in await _refused(
         runtime.agent_url, tokens.new()
@@ -127,10 +92,10 @@ async def test_bad_tokens_are_refused(runtime):  # noqa: F811
     assert "Authorization Violation" in await _refused(runtime.agent_url, "")
 
 
-async def test_revoke_disconnects_at_once_and_rotate_works_at_once(runtime):  # noqa: F811
+async def test_revoke_disconnects_at_once_and_rotate_works_at_once(runtime):
     token = await provision(runtime, "delta")
     await asyncio.sleep(0.5)
-    agent = await Client().connect(runtime.agent_url, token, "delta")
+    agent = await RawAgent().connect(runtime.agent_url, token, "delta")
     other_token = await provision(runtime, "epsilon")
     await asyncio.sleep(0.5)
 
@@ -148,7 +113,7 @@ async def test_revoke_disconnects_at_once_and_rotate_works_at_once(runtime):  # 
     rotated = tokens.new()
     reply = await send(runtime.nc, RotateAgentToken(agent_id="epsilon", token_hash=tokens.digest(rotated)))
     await _settled(runtime, reply.seq)
-    fresh = await Client().connect(runtime.agent_url, rotated, "epsilon")
+    fresh = await RawAgent().connect(runtime.agent_url, rotated, "epsilon")
     assert fresh.nc.is_connected
     await fresh.nc.close()
     assert "Authorization Violation" in await _refused(runtime.agent_url, other_token)
@@ -198,20 +163,20 @@ async def tls_runtime(database_url: str, tmp_path: Path):
     cert, key = _self_signed(tmp_path)
     home = tmp_path / "home"
     home.mkdir()
-    settings = _settings(database_url, home, nats_tls_cert=str(cert), nats_tls_key=str(key))
+    settings = settings_for(database_url, home, nats_tls_cert=str(cert), nats_tls_key=str(key))
     rt = Runtime(settings)
     await rt.start()
     yield rt, cert
     await rt.stop()
 
 
-async def test_agents_connect_over_tls_with_a_self_signed_pair(tls_runtime, agents):  # noqa: F811
+async def test_agents_connect_over_tls_with_a_self_signed_pair(tls_runtime, agents):
     rt, cert = tls_runtime
     assert rt.agent_url.startswith("tls://127.0.0.1:")
     token = await provision(rt, "tls-agent")
     agent = agents(rt, "tls-agent", token, tls_ca=cert).start()
-    registered = await eventually(lambda: _registered(rt, "tls-agent"), timeout=30)
-    assert registered.status == "registered"
+    found = await eventually(lambda: registered(rt, "tls-agent"), timeout=30)
+    assert found.status == "registered"
     with pytest.raises((ssl.SSLError, nats.errors.Error, OSError)):  # no CA given: the pair is not trusted
         await nats.connect(
             rt.agent_url,

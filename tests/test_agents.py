@@ -4,119 +4,25 @@ auth callout on, both databases), running tests on the real llama.cpp server wit
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import nats.errors
 import pytest
 
 from kitt.agent import config as agent_config
-from kitt.agent import reports, tokens
+from kitt.agent import reports
+from kitt.auth import permissions
 from kitt.commands.client import CommandFailed, send
-from kitt.commands.messages import CancelTest, ChangeAgentSettings, ProvisionAgent, RequestTest
-from kitt.config import Settings
+from kitt.commands.messages import CancelTest, ChangeAgentSettings, RequestTest
 from kitt.events import logs
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.orchestration.ingestor import dead_letters
-from kitt.projections.db import normalize_url
 from kitt.runtime.embedded import Runtime
 from kitt.storage import fleet, queries
+from tests.agenthosts import finished_run, provision, registered, settings_for, test_status
 from tests.conftest import eventually
 from tests.test_run import LONG_SUITE, _engine_processes
-
-AGENT = [sys.executable, "-m", "kitt.agent.cli"]
-
-
-class AgentProcess:
-    """`kitt-agent init` then `kitt-agent start`, in a home of its own."""
-
-    def __init__(
-        self, home: Path, name: str, token: str, server: str, tls_ca: Path | None = None, capacity: int = 1
-    ) -> None:
-        self.home = home
-        self.env = {**os.environ, "KITT_HOME": str(home)}
-        extra = ["--tls-ca", str(tls_ca)] if tls_ca else []
-        extra += ["--capacity", str(capacity)]
-        subprocess.run(
-            [
-                *AGENT,
-                "init",
-                "--server",
-                server,
-                "--token",
-                token,
-                "--name",
-                name,
-                "--heartbeat",
-                "1",
-                *extra,
-            ],
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "AgentProcess":
-        self.process = subprocess.Popen(
-            [*AGENT, "start"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        out, _ = self.process.communicate(timeout=60)
-        return out
-
-
-async def provision(rt: Runtime, name: str) -> str:
-    token = tokens.new()
-    await send(rt.nc, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
-    return token
-
-
-def _settings(database_url: str, home: Path, **kw) -> Settings:
-    return Settings(home=home, nats_url=None, database_url=normalize_url(database_url), agent_auth=True, **kw)
-
-
-@pytest.fixture
-async def runtime(database_url: str, tmp_path: Path):
-    """The embedded runtime with agent auth on: agents get in only with their own token."""
-    home = tmp_path / "home"
-    home.mkdir()
-    rt = Runtime(_settings(database_url, home))
-    await rt.start()
-    yield rt
-    await rt.stop()
-
-
-@pytest.fixture
-def agents(tmp_path):
-    started: list[AgentProcess] = []
-
-    def make(
-        rt: Runtime, name: str, token: str, tls_ca: Path | None = None, capacity: int = 1
-    ) -> AgentProcess:
-        agent = AgentProcess(tmp_path / f"agent-{name}", name, token, rt.agent_url, tls_ca, capacity)
-        started.append(agent)
-        return agent
-
-    yield make
-    for agent in started:
-        if agent.process is not None and agent.process.poll() is None:
-            agent.stop(signal.SIGKILL)
-
-
-async def _status(rt: Runtime, test_id: str, *wanted: str, timeout: float = 90) -> fleet.Test:
-    async def check():
-        test = await fleet.test(rt.engine, test_id)
-        return test if test is not None and test.status in wanted else None
-
-    return await eventually(check, timeout=timeout, interval=0.2)
 
 
 async def _request(rt: Runtime, agent: str, model: Path | str, suite: str = "quick") -> str:
@@ -142,15 +48,15 @@ async def _log_lines(rt: Runtime, agent: str, test_id: str) -> list[logs.LogLine
 async def test_a_real_test_on_an_agent_lands_in_karr(runtime, agents, tiny_model):
     token = await provision(runtime, "gpu-a")
     agent = agents(runtime, "gpu-a", token).start()
-    registered = await eventually(lambda: _registered(runtime, "gpu-a"), timeout=60)
-    assert registered.hardware is not None and "llama_cpp" in registered.engines
+    found = await eventually(lambda: registered(runtime, "gpu-a"), timeout=60)
+    assert found.hardware is not None and "llama_cpp" in found.engines
     online = await eventually(lambda: _online(runtime, "gpu-a"), timeout=30)
     assert online.last_seen is not None
 
     test_id = await _request(runtime, "gpu-a", tiny_model)
-    test = await _status(runtime, test_id, "succeeded", "failed")
+    test = await test_status(runtime, test_id, "succeeded", "failed")
     assert test.status == "succeeded", test.error
-    doc = await _finished_run(runtime, test.run_id)
+    doc = await finished_run(runtime, test.run_id)
     assert doc.status == "succeeded" and doc.info.agent == "gpu-a" and doc.info.engine == "llama_cpp"
     assert {b.name for b in doc.benchmarks} >= {"latency", "warmup"}
     lines = await _log_lines(runtime, "gpu-a", test_id)
@@ -159,11 +65,6 @@ async def test_a_real_test_on_an_agent_lands_in_karr(runtime, agents, tiny_model
     assert any(line.source == "engine" for line in lines)
     assert [line.at for line in lines] == sorted(line.at for line in lines)  # in order
     assert "agent.stopped" in agent.stop()
-
-
-async def _registered(rt: Runtime, name: str) -> fleet.Agent | None:
-    found = await fleet.agent(rt.engine, name)
-    return found if found is not None and found.status == "registered" else None
 
 
 async def _online(rt: Runtime, name: str) -> fleet.Agent | None:
@@ -175,9 +76,9 @@ async def _online(rt: Runtime, name: str) -> fleet.Agent | None:
 async def test_a_dispatch_made_while_the_agent_is_offline_runs_on_its_return(runtime, agents, tiny_model):
     token = await provision(runtime, "gpu-b")
     test_id = await _request(runtime, "gpu-b", tiny_model)
-    assert (await _status(runtime, test_id, "dispatched")).agent == "gpu-b"
+    assert (await test_status(runtime, test_id, "dispatched")).agent == "gpu-b"
     agents(runtime, "gpu-b", token).start()
-    test = await _status(runtime, test_id, "succeeded", "failed")
+    test = await test_status(runtime, test_id, "succeeded", "failed")
     assert test.status == "succeeded", test.error
 
 
@@ -187,10 +88,10 @@ async def test_cancel_mid_run_stops_the_engine_and_records_cancelled(runtime, ag
     token = await provision(runtime, "gpu-c")
     agents(runtime, "gpu-c", token).start()
     test_id = await _request(runtime, "gpu-c", tiny_model, suite=str(suite))
-    await _status(runtime, test_id, "running")
+    await test_status(runtime, test_id, "running")
     await eventually(_engines(tiny_model, running=True), timeout=60)
     await send(runtime.nc, CancelTest(test_id=test_id, reason="changed my mind"))
-    test = await _status(runtime, test_id, "cancelled", "failed", "succeeded", timeout=30)
+    test = await test_status(runtime, test_id, "cancelled", "failed", "succeeded", timeout=30)
     assert test.status == "cancelled"
     await eventually(_engines(tiny_model, running=False), timeout=15)
     [doc] = await queries.documents(runtime.engine, [test.run_id])
@@ -205,16 +106,6 @@ def _engines(model: Path, *, running: bool):
     return check
 
 
-async def _finished_run(rt: Runtime, run_id: str):
-    """The run's document once KARR has its end: the tests and KARR projections advance separately."""
-
-    async def finished():
-        found = await queries.documents(rt.engine, [run_id])
-        return found[0] if found and found[0].status != "running" else None
-
-    return await eventually(finished, timeout=15)
-
-
 async def _run_status(rt: Runtime, run_id: str, status: str) -> bool:
     [doc] = await queries.documents(rt.engine, [run_id])
     return doc.status == status
@@ -224,7 +115,7 @@ async def test_the_ingestor_refuses_reports_that_are_not_the_agents_own(runtime,
     await provision(runtime, "honest")
     await provision(runtime, "sneaky")
     test_id = await _request(runtime, "honest", tiny_model)
-    await _status(runtime, test_id, "dispatched")
+    await test_status(runtime, test_id, "dispatched")
     js = runtime.nc.jetstream()
     forged = reports.TestStartedReport(test_id=test_id, run_id="r1")
     await js.publish(f"in.sneaky.{test_id}", reports.encode(forged))
@@ -246,7 +137,7 @@ async def test_the_ingestor_refuses_reports_that_are_not_the_agents_own(runtime,
 
 async def test_a_test_for_an_unknown_or_revoked_agent_fails_with_the_reason(runtime, tiny_model):
     test_id = await _request(runtime, "nobody", tiny_model)
-    test = await _status(runtime, test_id, "failed")
+    test = await test_status(runtime, test_id, "failed")
     assert test.error == "not dispatched: unknown agent 'nobody' (see `kitt agents list`)"
 
 
@@ -255,7 +146,7 @@ async def impatient(database_url: str, tmp_path: Path):
     """A runtime that gives up on a running test after 8 s."""
     home = tmp_path / "home"
     home.mkdir()
-    rt = Runtime(_settings(database_url, home, test_timeout_s=8))
+    rt = Runtime(settings_for(database_url, home, test_timeout_s=8))
     await rt.start()
     yield rt
     await rt.stop()
@@ -267,9 +158,9 @@ async def test_an_agent_killed_mid_test_is_failed_after_the_timeout(impatient, a
     token = await provision(impatient, "gpu-d")
     agent = agents(impatient, "gpu-d", token).start()
     test_id = await _request(impatient, "gpu-d", tiny_model, suite=str(suite))
-    await _status(impatient, test_id, "running")
+    await test_status(impatient, test_id, "running")
     agent.process.kill()  # kill -9: no report, no cleanup
-    test = await _status(impatient, test_id, "failed", timeout=40)
+    test = await test_status(impatient, test_id, "failed", timeout=40)
     assert test.error == "lost: agent gpu-d reported no result within 8 s"
     for pid in _engine_processes(tiny_model):  # PDEATHSIG stops the orphaned engine; make sure
         os.kill(pid, signal.SIGKILL)
@@ -281,21 +172,23 @@ async def test_a_dispatch_never_finished_after_max_deliver_fails_its_test(runtim
     agent would) exhausts max_deliver; the advisory turns that into a failed test, not a silent stall."""
     await provision(runtime, "flaky")
     test_id = await _request(runtime, "flaky", tiny_model)
-    await _status(runtime, test_id, "dispatched")
-    queue = await runtime.nc.jetstream().pull_subscribe_bind("agent-flaky", stream="DISPATCH")
+    await test_status(runtime, test_id, "dispatched")
+    queue = await runtime.nc.jetstream().pull_subscribe_bind(
+        permissions.consumers("flaky")[0], stream="DISPATCH"
+    )
     for _ in range(5):
         [msg] = await queue.fetch(1, timeout=5)
         await msg.nak()
     with pytest.raises((TimeoutError, nats.errors.TimeoutError)):
         await queue.fetch(1, timeout=1)  # a sixth take: JetStream has given up on it
-    test = await _status(runtime, test_id, "failed", timeout=15)
+    test = await test_status(runtime, test_id, "failed", timeout=15)
     assert test.error == "agent flaky took the test 5 times without finishing it"
 
 
 async def test_settings_changed_on_the_server_reach_the_running_agent(runtime, agents):
     token = await provision(runtime, "gpu-s")
     agent = agents(runtime, "gpu-s", token).start()
-    await eventually(lambda: _registered(runtime, "gpu-s"), timeout=30)
+    await eventually(lambda: registered(runtime, "gpu-s"), timeout=30)
     reply = await send(
         runtime.nc, ChangeAgentSettings(agent_id="gpu-s", settings={"model_dir": "/srv/models"})
     )
@@ -338,13 +231,13 @@ async def test_a_nats_restart_mid_test_loses_nothing(runtime, agents, tiny_model
     token = await provision(runtime, "gpu-r")
     agent = agents(runtime, "gpu-r", token).start()
     test_id = await _request(runtime, "gpu-r", tiny_model, suite=str(suite))
-    await _status(runtime, test_id, "running")
+    await test_status(runtime, test_id, "running")
     await asyncio.sleep(2)
     await asyncio.to_thread(runtime.server.stop)  # everyone loses NATS mid-test ...
     await asyncio.sleep(2)
     await asyncio.to_thread(runtime.server.start)  # ... same port, same store
     try:
-        test = await _status(runtime, test_id, "succeeded", "failed", timeout=60)
+        test = await test_status(runtime, test_id, "succeeded", "failed", timeout=60)
     except AssertionError:
         raise AssertionError(agent.stop()[-6000:]) from None
     assert test.status == "succeeded", test.error
@@ -356,17 +249,17 @@ async def test_a_nats_restart_mid_test_loses_nothing(runtime, agents, tiny_model
 async def test_a_runtime_restart_loses_no_dispatched_test(database_url, tmp_path, agents, tiny_model):
     home = tmp_path / "home"
     home.mkdir()
-    first = Runtime(_settings(database_url, home))
+    first = Runtime(settings_for(database_url, home))
     await first.start()
     token = await provision(first, "gpu-q")
     test_id = await _request(first, "gpu-q", tiny_model)
-    await _status(first, test_id, "dispatched")
+    await test_status(first, test_id, "dispatched")
     await first.stop()  # the server goes down with the test queued and its agent offline
-    second = Runtime(_settings(database_url, home))
+    second = Runtime(settings_for(database_url, home))
     await second.start()
     try:
         agents(second, "gpu-q", token).start()
-        test = await _status(second, test_id, "succeeded", "failed")
+        test = await test_status(second, test_id, "succeeded", "failed")
         assert test.status == "succeeded", test.error
     finally:
         await second.stop()
@@ -379,15 +272,15 @@ async def test_models_are_copied_from_the_share_and_removed_after(runtime, agent
     (tmp_path / "outside.gguf").write_bytes(tiny_model.read_bytes())
     token = await provision(runtime, "gpu-n")
     agents(runtime, "gpu-n", token).start()
-    await eventually(lambda: _registered(runtime, "gpu-n"), timeout=30)
+    await eventually(lambda: registered(runtime, "gpu-n"), timeout=30)
     settings = {"nfs_mount": str(share), "model_dir": str(local), "cleanup_models": True}
     await send(runtime.nc, ChangeAgentSettings(agent_id="gpu-n", settings=settings))
     await asyncio.sleep(2)  # the control queue delivers it within a second
 
     test_id = await _request(runtime, "gpu-n", "llama/tiny.gguf")
-    test = await _status(runtime, test_id, "succeeded", "failed")
+    test = await test_status(runtime, test_id, "succeeded", "failed")
     assert test.status == "succeeded", test.error
-    doc = await _finished_run(runtime, test.run_id)
+    doc = await finished_run(runtime, test.run_id)
     assert doc.info.model == str(local / "llama" / "tiny.gguf")
     lines = [line.line for line in await _log_lines(runtime, "gpu-n", test_id)]
     assert (
@@ -396,7 +289,7 @@ async def test_models_are_copied_from_the_share_and_removed_after(runtime, agent
     assert not (local / "llama" / "tiny.gguf").exists()  # cleaned up
 
     escape = await _request(runtime, "gpu-n", "../outside.gguf")
-    refused = await _status(runtime, escape, "failed")
+    refused = await test_status(runtime, escape, "failed")
     assert "outside the share" in refused.error
 
 
@@ -405,7 +298,7 @@ async def test_an_agent_with_capacity_two_runs_two_tests_at_once(runtime, agents
     suite.write_text(SHORT_SOAK)
     token = await provision(runtime, "gpu-2")
     agents(runtime, "gpu-2", token, capacity=2).start()
-    await eventually(lambda: _registered(runtime, "gpu-2"), timeout=30)
+    await eventually(lambda: registered(runtime, "gpu-2"), timeout=30)
     first = await _request(runtime, "gpu-2", tiny_model, suite=str(suite))
     second = await _request(runtime, "gpu-2", tiny_model, suite=str(suite))
 
@@ -415,7 +308,7 @@ async def test_an_agent_with_capacity_two_runs_two_tests_at_once(runtime, agents
 
     await eventually(both_running, timeout=30)
     for test_id in (first, second):
-        assert (await _status(runtime, test_id, "succeeded", "failed", timeout=90)).status == "succeeded"
+        assert (await test_status(runtime, test_id, "succeeded", "failed", timeout=90)).status == "succeeded"
 
 
 async def test_a_report_delivered_twice_is_applied_once(runtime, tiny_model):
@@ -424,7 +317,7 @@ async def test_a_report_delivered_twice_is_applied_once(runtime, tiny_model):
     answered as a duplicate without a second event."""
     await provision(runtime, "twice")
     test_id = await _request(runtime, "twice", tiny_model)
-    await _status(runtime, test_id, "dispatched")
+    await test_status(runtime, test_id, "dispatched")
     js = runtime.nc.jetstream()
     started = reports.TestStartedReport(test_id=test_id, run_id="run-twice")
     for copy in ("a", "b"):
@@ -432,7 +325,7 @@ async def test_a_report_delivered_twice_is_applied_once(runtime, tiny_model):
     finished = reports.TestFinishedReport(test_id=test_id, status="failed", run_id="run-twice", error="boom")
     for copy in ("c", "d"):
         await js.publish(f"in.twice.{test_id}", reports.encode(finished), headers={"Nats-Msg-Id": copy})
-    test = await _status(runtime, test_id, "failed")
+    test = await test_status(runtime, test_id, "failed")
     assert test.error == "boom"
     await asyncio.sleep(1)  # let the copies be handled
     stored, _ = await EventBus(runtime.nc).load("test", test_id)

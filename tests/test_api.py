@@ -4,69 +4,28 @@ runs, so every run here is marked simulated. (Litestar's test client runs the ap
 where the runtime's NATS connection cannot answer.)"""
 
 import asyncio
-import contextlib
 import os
 import re
 import subprocess
 
-import httpx
 import msgspec
 
 from kitt.agent import config as agent_config
-from kitt.agent import testagents, tokens
-from kitt.agent.simulated import SimulatedHost
-from kitt.api.app import create_app
-from kitt.api.context import ApiContext
-from kitt.api.server import ApiServer
 from kitt.commands.client import send
-from kitt.commands.messages import ImportResult, ProvisionAgent
+from kitt.commands.messages import ImportResult
 from kitt.projections.runner import wait_for_checkpoint
-from kitt.runtime.children import free_port
 from tests import factories
+from tests.apiserver import TOKEN, app_for, serving, test_agent
 from tests.conftest import eventually
-from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
-
-TOKEN = "s3cret-api-token"
 
 
-def _app(rt, token: str | None = None):
-    context = ApiContext(
-        nc=rt.nc,
-        db=rt.engine,
-        home=rt.settings.home,
-        agent_url=rt.agent_url,
-        auth_token=token,
-        position=rt.position,  # as `kitt up` serves it: reads cached by projection position
-    )
-    return create_app(context)
-
-
-@contextlib.asynccontextmanager
-async def serving(app):
-    server = ApiServer(app, "127.0.0.1", free_port())
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            yield client
-    finally:
-        await server.stop()
-
-
-async def _test_agent(rt, name: str, speed: float = 0.05) -> None:
-    token = tokens.new()
-    testagents.save(
-        rt.settings.home, testagents.TestAgentFile(host=SimulatedHost(name=name, speed=speed), token=token)
-    )
-    await send(rt.nc, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
-
-
-async def test_runs_are_listed_filtered_and_served_whole(runtime):  # noqa: F811
+async def test_runs_are_listed_filtered_and_served_whole(runtime):
     for index, engine in enumerate(("vllm", "llama_cpp", "vllm")):
         doc = factories.document(f"run-{index}", seed=index)
         doc = msgspec.structs.replace(doc, info=msgspec.structs.replace(doc.info, engine=engine))
         reply = await send(runtime.nc, ImportResult(document=doc))
     await wait_for_checkpoint(runtime.engine, "karr", reply.seq)
-    async with serving(_app(runtime)) as client:
+    async with serving(app_for(runtime)) as client:
         assert (await client.get("/api/v1/health")).json()["status"] == "ok"
         listed = (await client.get("/api/v1/runs", params={"engine": "vllm"})).json()
         assert sorted(r["run_id"] for r in listed) == ["run-0", "run-2"]
@@ -82,9 +41,9 @@ async def test_runs_are_listed_filtered_and_served_whole(runtime):  # noqa: F811
         )
 
 
-async def test_a_quick_test_through_the_api_with_its_live_log(runtime):  # noqa: F811
-    await _test_agent(runtime, "sim-api")
-    async with serving(_app(runtime)) as client:
+async def test_a_quick_test_through_the_api_with_its_live_log(runtime):
+    await test_agent(runtime, "sim-api")
+    async with serving(app_for(runtime)) as client:
         await eventually(lambda: _registered(client, "sim-api"), timeout=30)
         body = {"agent": "sim-api", "model": "/models/m", "engine": "vllm", "runtime": "docker"}
         created = await client.post("/api/v1/tests", json=body, params={"wait": "true"})
@@ -109,7 +68,7 @@ async def test_a_quick_test_through_the_api_with_its_live_log(runtime):  # noqa:
         assert engine.status_code == 400 and "nosuch" in engine.text
         malformed = await client.post("/api/v1/tests", json={"agent": "sim-api"})
         assert malformed.status_code == 400
-        finished = await client.post(f"/api/v1/tests/{test_id}/cancel")
+        finished = await client.post(f"/api/v1/tests/{test_id}/cancel", json={})
         assert finished.status_code == 409 and "already finished" in finished.text
 
 
@@ -133,10 +92,10 @@ async def _sse(client, path: str, last_id: int | None = None) -> list[dict[str, 
     return events
 
 
-async def test_every_route_refuses_anonymous_access_when_a_token_is_set(runtime):  # noqa: F811
+async def test_every_route_refuses_anonymous_access_when_a_token_is_set(runtime):
     """Enumerated from the app: an API route answers 401, a page sends the browser to the login page;
     only the login page and the static files are open."""
-    app = _app(runtime, token=TOKEN)
+    app = app_for(runtime, token=TOKEN)
     routes = []
     for route in app.routes:
         handlers = [h for h in getattr(route, "route_handlers", []) if h.http_methods - {"OPTIONS"}]
@@ -163,8 +122,8 @@ async def test_every_route_refuses_anonymous_access_when_a_token_is_set(runtime)
         assert (await client.get("/static/kitt.css")).status_code == 200
 
 
-async def test_agents_are_provisioned_once_and_oversized_bodies_refused(runtime):  # noqa: F811
-    async with serving(_app(runtime)) as client:
+async def test_agents_are_provisioned_once_and_oversized_bodies_refused(runtime):
+    async with serving(app_for(runtime)) as client:
         made = await client.post("/api/v1/agents", json={"name": "gpu-api"})
         assert made.status_code == 201 and made.json()["token"].startswith("kagent_")
         assert made.json()["server"] == runtime.agent_url
@@ -174,14 +133,16 @@ async def test_agents_are_provisioned_once_and_oversized_bodies_refused(runtime)
         assert bad.status_code == 400
         listed = (await client.get("/api/v1/agents")).json()
         assert [a["name"] for a in listed] == ["gpu-api"] and "token_hash" not in listed[0]
-        huge = await client.post("/api/v1/agents", content=b"x" * (2 * 1024 * 1024))
+        huge = await client.post(
+            "/api/v1/agents", content=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+        )
         assert huge.status_code == 413
 
 
-async def test_the_install_script_installs_a_working_agent_in_a_fresh_home(runtime, tmp_path):  # noqa: F811
+async def test_the_install_script_installs_a_working_agent_in_a_fresh_home(runtime, tmp_path):
     """The script, as an agent host runs it: it fetches the package with the agent's own token, checks its
     SHA-256, makes a venv, installs, and writes agent.yaml (0600). pip takes the dependencies from PyPI."""
-    async with serving(_app(runtime, token=TOKEN)) as client:
+    async with serving(app_for(runtime, token=TOKEN)) as client:
         made = await client.post(
             "/api/v1/agents", json={"name": "gpu-inst"}, headers={"Authorization": f"Bearer {TOKEN}"}
         )

@@ -11,12 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from kitt.api.server import ApiServer
-from kitt.runtime.children import free_port
 from kitt.storage import fleet
+from tests.apiserver import TOKEN, app_for, server_for, test_agent
 from tests.conftest import eventually
-from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
-from tests.test_api import TOKEN, _app, _test_agent
 from tests.test_ui import _three_runs, imported
 
 CHROMIUM = os.environ.get("KITT_CHROMIUM", "/usr/bin/chromium")
@@ -41,10 +38,10 @@ async def _shot(page: Page, name: str, request) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}-{backend}.png"), full_page=True)
 
 
-async def test_a_user_logs_in_reads_compares_launches_and_configures(runtime, browser, request):  # noqa: F811
+async def test_a_user_logs_in_reads_compares_launches_and_configures(runtime, browser, request):
     await imported(runtime, *_three_runs())
-    await _test_agent(runtime, "sim-ui", speed=1.0)  # real-time pace: the page is up before the lines come
-    server = ApiServer(_app(runtime, token=TOKEN), "127.0.0.1", free_port())
+    await test_agent(runtime, "sim-ui", speed=1.0)  # real-time pace: the page is up before the lines come
+    server = server_for(app_for(runtime, token=TOKEN))
     await server.start()
     try:
         page = await browser.new_page(viewport={"width": 1366, "height": 900})
@@ -112,9 +109,9 @@ async def _agent_registered(rt, name: str) -> bool:
     return found is not None and found.status == "registered"
 
 
-async def test_pages_read_without_javascript(runtime, browser, request):  # noqa: F811
+async def test_pages_read_without_javascript(runtime, browser, request):
     await imported(runtime, *_three_runs())
-    server = ApiServer(_app(runtime), "127.0.0.1", free_port())
+    server = server_for(app_for(runtime))
     await server.start()
     try:
         context = await browser.new_context(java_script_enabled=False)

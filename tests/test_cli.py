@@ -90,6 +90,25 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path, docs_fi
         assert up.wait(30) == 0
     assert not (home / "instance.json").exists()
     assert _nats_children(home) == []
+    # Started again, it listens where it did: agents on this machine find it after a restart.
+    again = subprocess.Popen([*KITT, "up", "--no-api"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (home / "instance.json").exists():
+            assert again.poll() is None and time.monotonic() < deadline, again.stderr.read()
+            time.sleep(0.1)
+        assert json.loads((home / "instance.json").read_text())["nats_url"] == record["nats_url"]
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(30) == 0
+
+
+def test_serving_beyond_loopback_needs_an_auth_token(tmp_path):
+    refused = kitt(tmp_path / "home", "up", "--host", "0.0.0.0", check=False)
+    assert refused.returncode == 1 and "set KITT_AUTH_TOKEN first" in refused.stderr
+    assert not (tmp_path / "home" / "nats").exists()  # refused before anything started
+    bad = kitt(tmp_path / "home", "up", "--agents", "somewhere", check=False)
+    assert bad.returncode == 1 and "expected HOST:PORT" in bad.stderr
 
 
 def test_a_stale_instance_record_is_replaced(tmp_path, docs_file):
@@ -182,7 +201,7 @@ def test_tail_status_and_rebuild_from_the_command_line(tmp_path, docs_file):
 
 
 @pytest.mark.slow
-def test_web_serves_https_on_a_self_signed_pair_and_serve_wants_external_services(tmp_path):
+def test_web_serves_https_on_kitts_own_ca_and_serve_wants_external_services(tmp_path):
     home = tmp_path / "home"
     env = {**os.environ, "KITT_HOME": str(home)}
     env.pop("KITT_NATS_URL", None)
@@ -200,10 +219,11 @@ def test_web_serves_https_on_a_self_signed_pair_and_serve_wants_external_service
     try:
         line = web.stdout.readline()
         assert line.strip() == f"KITT web UI: https://127.0.0.1:{port}", web.stderr.read()
-        cert = home / "tls" / "kitt-web.crt"
+        authority = home / "tls" / "ca.crt"  # the pair is issued by KITT's own CA, the one agents get
         assert (home / "tls" / "kitt-web.key").stat().st_mode & 0o777 == 0o600
+        assert (home / "tls" / "ca.key").stat().st_mode & 0o777 == 0o600
         page = httpx.get(
-            f"https://127.0.0.1:{port}/runs", verify=ssl.create_default_context(cafile=str(cert))
+            f"https://127.0.0.1:{port}/runs", verify=ssl.create_default_context(cafile=str(authority))
         )
         assert page.status_code == 200 and "Results" in page.text
         with pytest.raises(httpx.ConnectError):

@@ -7,10 +7,6 @@ server, which cannot echo prompt logprobs, is exercised in test_quality_run.py.
 """
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import lm_eval
@@ -24,40 +20,7 @@ from kitt.bench.quality.worker import OFFLINE_ENV, model_args
 from kitt.bench.suites import QualityTest
 from kitt.engines.runtime import Endpoint
 from kitt.engines.specs import get as get_spec
-from kitt.runtime.children import free_port
-
-SOURCE = Path(__file__).resolve().parents[1] / "datasets"
-
-
-def _serve(*flags: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kitt.bench.quality.scoringserver", "--port", str(port), *flags]
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process, port
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the scoring test server did not start")
-
-
-@pytest.fixture(scope="module")
-def scorer():
-    process, port = _serve()
-    yield Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("vllm"))
-    process.terminate()
-    process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def no_echo():
-    process, port = _serve("--no-echo")
-    yield Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("llama_cpp"))
-    process.terminate()
-    process.wait(10)
+from tests.scoring import SOURCE, serve
 
 
 def _context(tmp_path: Path, **kw) -> runner.Context:
@@ -164,7 +127,7 @@ def test_converted_data_is_reused_until_the_raw_copy_changes(tmp_path):
 
 @pytest.fixture(scope="module")
 def tgi():
-    process, port = _serve("--flavor", "tgi")
+    process, port = serve("--flavor", "tgi")
     yield Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("tgi"))
     process.terminate()
     process.wait(10)

@@ -19,8 +19,8 @@ from kitt.engines.runtime import Endpoint
 from kitt.engines.specs import get as get_spec
 from kitt.runtime.children import free_port
 from kitt.yamlfile import YamlError
+from tests.scoring import SOURCE
 from tests.test_cli import kitt
-from tests.test_quality import SOURCE, no_echo, scorer  # noqa: F401 - fixtures
 
 SIMPLE = """\
 name: capitals
@@ -100,6 +100,27 @@ def test_function_hooks_only_from_the_trusted_directory(tmp_path):
     assert "line 3: output_type 'essay'" in _error(bad_type)
 
 
+def test_function_hooks_are_checked_through_the_include_chain(tmp_path):
+    """A harmless-looking file outside the trusted directory cannot run code by including one that does,
+    nor can a trusted file lend its trust to a hook it includes from elsewhere."""
+    trusted = (tmp_path / "trusted").resolve()
+    hooked = _write(tmp_path / "elsewhere", "base.yaml", LM_EVAL_TASK.format(data="data.jsonl"))
+    wrapper = _write(tmp_path / "elsewhere", "wrapper.yaml", "task: wrapped\ninclude: base.yaml\n")
+    message = _error(wrapper, trusted)
+    assert message.startswith(f"{hooked}: line 10: `!function hooks.score` runs code")
+    assert f"(included from {wrapper})" in message
+    deep = _write(tmp_path / "elsewhere", "deep.yaml", "task: deeper\ninclude: wrapper.yaml\n")
+    assert "`!function hooks.score` runs code" in _error(deep, trusted)
+    lending = _write(trusted, "lend.yaml", f"task: lent\ninclude: {hooked}\n")
+    assert "`!function hooks.score` runs code" in _error(lending, trusted)
+    _write(trusted, "base.yaml", LM_EVAL_TASK.format(data="data.jsonl"))
+    fine = _write(trusted, "fine.yaml", "task: fine\ninclude: base.yaml\n")
+    assert custom.load(fine, trusted).mode == "generative"  # hooks from the trusted directory: accepted
+    loop = _write(tmp_path / "loop", "a.yaml", "task: a\ninclude: b.yaml\n")
+    _write(tmp_path / "loop", "b.yaml", "task: b\ninclude: a.yaml\ndataset_path: json\n")
+    assert custom.load(loop, trusted).name == "a"  # a cycle ends the chain, it does not hang
+
+
 def test_scoring_rules():
     assert scoring.exact(["Paris"], [" paris "]) == 1.0
     assert scoring.exact(["Paris"], ["paris"], ignore_case=False) == 0.0
@@ -118,7 +139,7 @@ def _generate(endpoint: Endpoint, prompt: str, max_tokens: int) -> str:
         return json.loads(response.read())["choices"][0]["text"]
 
 
-async def test_a_custom_benchmark_is_scored_by_its_rule(scorer, tmp_path):  # noqa: F811
+async def test_a_custom_benchmark_is_scored_by_its_rule(scorer, tmp_path):
     answer = await asyncio.to_thread(_generate, scorer, "Q: capital of France?", 8)
     assert answer.strip()
     text = SIMPLE.replace("Paris", json.dumps(answer.strip())) + (
@@ -136,7 +157,7 @@ async def test_a_custom_benchmark_is_scored_by_its_rule(scorer, tmp_path):  # no
     assert result.settings["custom_format"] == "kitt" and result.settings["documents"] == 2
 
 
-async def test_an_lm_eval_crash_fails_the_benchmark_with_its_last_lines(scorer, tmp_path):  # noqa: F811
+async def test_an_lm_eval_crash_fails_the_benchmark_with_its_last_lines(scorer, tmp_path):
     task = _write(tmp_path / "tasks", "broken.yaml", LM_EVAL_TASK.format(data=tmp_path / "absent.jsonl"))
     task.write_text(task.read_text().replace("process_results: !function hooks.score\n", ""))
     test = QualityTest(name="broken", benchmark=str(task))

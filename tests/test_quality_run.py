@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from kitt.projections.models import MetricRow
 from kitt.storage import queries
 from tests.test_cli import kitt
-from tests.test_run_cli import model, run_native  # noqa: F401 - fixture
+from tests.test_run_cli import run_native
 
 
-async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, database_url, engine):  # noqa: F811
+async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, database_url, engine):
     home, env = tmp_path / "home", {"KITT_DATABASE_URL": database_url}
     out = run_native(home, model, "-s", "quality-quick", "--json", env=env)
     outcome = json.loads(out.stdout)
@@ -41,7 +41,7 @@ async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, databas
     assert rows == sum(len(b.metrics) for b in doc.benchmarks) and rows > 57 * 2
 
 
-def test_a_custom_benchmark_in_a_user_suite_runs_on_llama_cpp(tmp_path, model):  # noqa: F811
+def test_a_custom_benchmark_in_a_user_suite_runs_on_llama_cpp(tmp_path, model):
     home = tmp_path / "home"
     kitt(home, "test", "new", "smoke")
     suite = tmp_path / "mine.yaml"
@@ -59,7 +59,7 @@ def test_a_custom_benchmark_in_a_user_suite_runs_on_llama_cpp(tmp_path, model): 
     assert outcome["status"] == "succeeded"
 
 
-def test_a_failed_quality_benchmark_fails_the_run_with_the_reason(tmp_path, model):  # noqa: F811
+def test_a_failed_quality_benchmark_fails_the_run_with_the_reason(tmp_path, model):
     home = tmp_path / "home"
     suite = Path(tmp_path / "bad.yaml")
     test = "{kind: quality, name: m, benchmark: mmlu, mode: loglikelihood}"

@@ -7,9 +7,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from kitt.models import tiny
 from kitt.storage import documents
 from tests.test_cli import KITT, kitt
 from tests.test_run import LONG_SUITE, _engine_processes
@@ -18,11 +15,6 @@ from tests.test_run import LONG_SUITE, _engine_processes
 def run_native(home: Path, model: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     """`kitt run` of MODEL on the native llama.cpp server."""
     return kitt(home, "run", "-m", str(model), "-e", "llama_cpp", "--runtime", "native", *args, **kw)
-
-
-@pytest.fixture
-def model(tmp_path: Path) -> Path:
-    return tiny.write(tmp_path / "models" / "tiny.gguf")
 
 
 async def test_kitt_run_lands_in_karr_and_round_trips(tmp_path, model, database_url):

@@ -7,16 +7,13 @@ import re
 import sys
 from pathlib import Path
 
-from kitt.api.server import ApiServer
-from kitt.runtime.children import free_port
-from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
-from tests.test_api import TOKEN, _app
+from tests.apiserver import TOKEN, app_for, server_for
 
 ST = Path(sys.executable).with_name("st")
 
 
-async def test_generated_requests_never_get_a_server_error(runtime):  # noqa: F811
-    server = ApiServer(_app(runtime, token=TOKEN), "127.0.0.1", free_port())
+async def test_generated_requests_never_get_a_server_error(runtime):
+    server = server_for(app_for(runtime, token=TOKEN))
     await server.start()
     try:
         process = await asyncio.create_subprocess_exec(

@@ -14,12 +14,12 @@ from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent, RequestTest
 from kitt.events.types import TestSpec
 from kitt.storage import fleet
+from tests.agenthosts import finished_run, test_status
 from tests.conftest import eventually
-from tests.test_agents import _finished_run, _status, runtime  # noqa: F401 - the auth-on runtime fixture
 from tests.test_cli import kitt
 
 
-async def test_a_test_agent_runs_a_suite_with_consistent_simulated_figures(runtime):  # noqa: F811
+async def test_a_test_agent_runs_a_suite_with_consistent_simulated_figures(runtime):
     host = SimulatedHost(name="sim-h100", gpu="H100 80GB", gpus=8, arch="aarch64", speed=0.05)
     token = tokens.new()
     testagents.save(runtime.settings.home, testagents.TestAgentFile(host=host, token=token))
@@ -34,9 +34,9 @@ async def test_a_test_agent_runs_a_suite_with_consistent_simulated_figures(runti
 
     spec = TestSpec(model="/models/llama-3-8b", engine="vllm", suite="quick", runtime="docker")
     reply = await send(runtime.nc, RequestTest(spec=spec, agent="sim-h100"))
-    test = await _status(runtime, reply.ids[0], "succeeded", "failed", timeout=60)
+    test = await test_status(runtime, reply.ids[0], "succeeded", "failed", timeout=60)
     assert test.status == "succeeded", test.error
-    doc = await _finished_run(runtime, test.run_id)
+    doc = await finished_run(runtime, test.run_id)
     assert (
         doc.info.simulated
         and doc.info.agent == "sim-h100"

@@ -19,9 +19,8 @@ from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.children import free_port
 from kitt.storage import compare
 from tests import factories
+from tests.apiserver import TOKEN, app_for, serving, test_agent
 from tests.conftest import eventually
-from tests.test_agents import runtime  # noqa: F401 - the auth-on runtime fixture
-from tests.test_api import TOKEN, _app, _test_agent, serving
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -48,10 +47,10 @@ def _three_runs() -> tuple[ResultDocument, ResultDocument, ResultDocument]:
     return base, faster, slower
 
 
-async def test_results_pages_filter_chart_download_and_compare(runtime):  # noqa: F811
+async def test_results_pages_filter_chart_download_and_compare(runtime):
     base, faster, slower = _three_runs()
     await imported(runtime, base, faster, slower)
-    app = _app(runtime)
+    app = app_for(runtime)
     async with serving(app) as client:
         home = await client.get("/")
         assert home.status_code == 200 and "run-slow" in home.text and "runs in KARR" in home.text
@@ -123,8 +122,8 @@ def test_a_comparison_counts_only_changes_beyond_the_noise():
     assert score.verdicts == ["baseline", "same"]  # equal scores: no change, whatever the noise
 
 
-async def test_login_session_csrf_and_user_tokens(runtime):  # noqa: F811
-    async with serving(_app(runtime, token=TOKEN)) as client:
+async def test_login_session_csrf_and_user_tokens(runtime):
+    async with serving(app_for(runtime, token=TOKEN)) as client:
         anonymous = await client.get("/runs")
         assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=/runs"
         wrong = await client.post("/login", data={"token": "nope", "next": "/runs"})
@@ -163,8 +162,8 @@ async def test_login_session_csrf_and_user_tokens(runtime):  # noqa: F811
         assert other.status_code == 303
         assert (await client.get("/runs")).status_code == 303
 
-    async with serving(_app(runtime, token="a-new-admin-token")) as client:
-        async with serving(_app(runtime, token=TOKEN)) as old:
+    async with serving(app_for(runtime, token="a-new-admin-token")) as client:
+        async with serving(app_for(runtime, token=TOKEN)) as old:
             await old.post("/login", data={"token": TOKEN})
             client.cookies = old.cookies
         assert (await client.get("/runs")).status_code == 303  # a new KITT_AUTH_TOKEN ends old sessions
@@ -175,14 +174,14 @@ def _gguf(path) -> None:
     path.write_bytes(b"GGUF" + b"\0" * 60)
 
 
-async def test_model_browser_is_confined_to_the_model_folder(runtime, tmp_path):  # noqa: F811
+async def test_model_browser_is_confined_to_the_model_folder(runtime, tmp_path):
     root, outside = tmp_path / "models", tmp_path / "private"
     _gguf(root / "llama" / "tiny.gguf")
     (root / "broken.gguf").write_bytes(b"not a model")
     _gguf(outside / "secret.gguf")
     (root / "escape").symlink_to(outside)
     (root / "inner").symlink_to(root / "llama")
-    async with serving(_app(runtime)) as client:
+    async with serving(app_for(runtime)) as client:
         put = await client.put("/api/v1/settings/model_dir", json={"value": str(root)})
         assert put.status_code == 200
         top = (await client.get("/api/v1/models")).json()
@@ -251,11 +250,11 @@ class Devon:
         return web.json_response({"created": True}, status=201)
 
 
-async def test_devon_proxy_injects_the_key_and_never_shows_it(runtime):  # noqa: F811
+async def test_devon_proxy_injects_the_key_and_never_shows_it(runtime):
     key = "devon-secret-key-0123456789"
     devon = Devon()
     url = await devon.start()
-    async with serving(_app(runtime)) as client:
+    async with serving(app_for(runtime)) as client:
         for name, value in (("devon_url", url), ("devon_api_key", key), ("devon_tab_visible", True)):
             assert (await client.put(f"/api/v1/settings/{name}", json={"value": value})).status_code == 200
         echoed = await client.get("/devon-app/echo")
@@ -275,9 +274,9 @@ async def test_devon_proxy_injects_the_key_and_never_shows_it(runtime):  # noqa:
         assert down.status_code == 502 and "cannot be reached" in down.text and key not in down.text
 
 
-async def test_metrics_in_prometheus_format(runtime):  # noqa: F811
+async def test_metrics_in_prometheus_format(runtime):
     await imported(runtime, factories.sweep_document("run-m"))
-    async with serving(_app(runtime, token=TOKEN)) as client:
+    async with serving(app_for(runtime, token=TOKEN)) as client:
         assert (await client.get("/metrics")).status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}
         await client.get("/api/v1/runs", headers=auth)
@@ -309,11 +308,11 @@ async def _sse_events(client, path: str, count: int, headers=None) -> list[dict[
     return events
 
 
-async def test_live_feeds_share_one_upstream_and_resume(runtime):  # noqa: F811
+async def test_live_feeds_share_one_upstream_and_resume(runtime):
     """Three browsers on one test's log share a single feed; the activity and fleet feeds carry
     headlines and heartbeats; Last-Event-ID resumes right after the id given."""
-    await _test_agent(runtime, "sim-feed")
-    app = _app(runtime)
+    await test_agent(runtime, "sim-feed")
+    app = app_for(runtime)
     async with serving(app) as client:
         hub = app.state.hub
         activity = asyncio.create_task(_sse_events(client, "/api/v1/streams/activity", 2))
@@ -351,8 +350,8 @@ async def _is_registered(client, name: str) -> bool:
     return answer.status_code == 200 and answer.json()["status"] == "registered"
 
 
-async def test_engine_profiles_and_engines_through_the_api(runtime):  # noqa: F811
-    async with serving(_app(runtime)) as client:
+async def test_engine_profiles_and_engines_through_the_api(runtime):
+    async with serving(app_for(runtime)) as client:
         engines = {e["name"]: e for e in (await client.get("/api/v1/engines")).json()}
         assert "gguf" in engines["llama_cpp"]["formats"] and "docker" in engines["vllm"]["runtimes"]
         body = {"engine": "vllm", "args": ["--max-model-len", "8192"], "env": {"VLLM_USE_V1": "1"}}
@@ -367,10 +366,10 @@ async def test_engine_profiles_and_engines_through_the_api(runtime):  # noqa: F8
         assert (await client.delete("/api/v1/engine-profiles/long-ctx")).status_code == 404
 
 
-async def test_agents_managed_from_the_ui_forms(runtime):  # noqa: F811
+async def test_agents_managed_from_the_ui_forms(runtime):
     """Create a test agent, change its settings, rotate and revoke its token, provision another: each a
     form with the session's CSRF token, each landing as an event the agents projection shows."""
-    async with serving(_app(runtime)) as client:
+    async with serving(app_for(runtime)) as client:
         token = csrf_of((await client.get("/agents")).text)
         form = {"csrf_token": token, "name": "sim-form", "gpu": "GH200", "gpus": "2", "arch": "arm64"}
         made = await client.post("/agents/test", data=form)

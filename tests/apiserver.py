@@ -1,0 +1,65 @@
+"""The API as `kitt up` serves it, for tests: uvicorn in the runtime's event loop on a free port, and an
+HTTP client for it. (Litestar's test client runs the app on another event loop, where the runtime's NATS
+connection cannot answer.)"""
+
+import contextlib
+from urllib.parse import urlsplit
+
+import httpx
+from litestar import Litestar
+
+from kitt.agent import testagents, tokens
+from kitt.agent.simulated import SimulatedHost
+from kitt.api.app import create_app
+from kitt.api.context import ApiContext
+from kitt.api.server import ApiServer
+from kitt.commands.client import send
+from kitt.commands.messages import ProvisionAgent
+from kitt.runtime.children import free_port
+from kitt.runtime.embedded import Runtime
+
+TOKEN = "s3cret-api-token"
+
+
+def app_for(rt: Runtime, token: str | None = None, **context: object) -> Litestar:
+    """The app on a port of its own (`own_url`): what install scripts and Host checks go by."""
+    values: dict[str, object] = {
+        "nc": rt.nc,
+        "db": rt.engine,
+        "home": rt.settings.home,
+        "agent_url": rt.agent_url,
+        "auth_token": token,
+        "position": rt.position,  # as `kitt up` serves it: reads cached by projection position
+        "agent_ca": rt.agent_ca,
+        "public_url": rt.public_url,
+        "own_url": f"http://127.0.0.1:{free_port()}",
+    }
+    return create_app(ApiContext(**(values | context)))  # type: ignore[arg-type]
+
+
+def server_for(app: Litestar) -> ApiServer:
+    own = urlsplit(app.state.kitt.own_url)
+    return ApiServer(app, own.hostname or "127.0.0.1", own.port or 8080)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Litestar):
+    server = server_for(app)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            yield client
+    finally:
+        await server.stop()
+
+
+async def test_agent(rt: Runtime, name: str, speed: float = 0.05) -> None:
+    """A simulated agent inside the runtime (its results are marked simulated)."""
+    token = tokens.new()
+    testagents.save(
+        rt.settings.home, testagents.TestAgentFile(host=SimulatedHost(name=name, speed=speed), token=token)
+    )
+    await send(rt.nc, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
+
+
+test_agent.__test__ = False  # a helper, not a test
