@@ -15,11 +15,11 @@ from kitt.commands.client import send
 from kitt.commands.messages import CancelTest, RequestTest
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
-from kitt.runtime.children import free_port
 from kitt.storage import fleet
 from tests.agenthosts import RawAgent, provision
 from tests.apiserver import TOKEN, app_for, serving
 from tests.conftest import eventually
+from tests.httpservice import LocalService
 from tests.test_ui import csrf_of
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -76,22 +76,12 @@ async def test_events_record_the_authenticated_principal(runtime):
     assert [s.envelope.actor for s in (await bus.load("user", "alice"))[0]] == ["admin"]
 
 
-class Internal:
+class Internal(LocalService):
     """A service on this machine that KITT's API must not become a window onto: it records what reaches
     it, sets a cookie and serves HTML."""
 
-    def __init__(self) -> None:
-        self.seen: list[dict[str, str]] = []
-        self.runner: web.AppRunner | None = None
-        self.port = free_port()
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", self.page)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return f"http://127.0.0.1:{self.port}"
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/{tail:.*}", self.page)
 
     async def page(self, request: web.Request) -> web.Response:
         self.seen.append({"path": request.path, **request.headers})
@@ -99,10 +89,6 @@ class Internal:
         response.set_cookie("upstream", "planted", path="/")
         response.headers["Content-Security-Policy"] = "default-src *"
         return response
-
-    async def stop(self) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
 
 
 async def test_the_devon_proxy_goes_only_where_an_admin_pointed_it(runtime):

@@ -16,11 +16,11 @@ from kitt.commands.messages import ImportResult
 from kitt.events.results import ResultDocument
 from kitt.events.types import EVENT_TYPES
 from kitt.projections.runner import wait_for_checkpoint
-from kitt.runtime.children import free_port
 from kitt.storage import compare
 from tests import factories
 from tests.apiserver import TOKEN, app_for, serving, test_agent
 from tests.conftest import eventually
+from tests.httpservice import LocalService
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -210,27 +210,13 @@ async def test_model_browser_is_confined_to_the_model_folder(runtime, tmp_path):
         assert "tiny.gguf" in listing.text and "llama_cpp" in listing.text
 
 
-class Devon:
+class Devon(LocalService):
     """A stand-in for Devon over real HTTP: it records what reached it and echoes the key back."""
 
-    def __init__(self) -> None:
-        self.seen: list[dict[str, str]] = []
-        self.runner: web.AppRunner | None = None
-        self.port = free_port()
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_get("/echo", self.echo)
-        app.router.add_get("/stream", self.stream)
-        app.router.add_post("/things", self.create)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return f"http://127.0.0.1:{self.port}"
-
-    async def stop(self) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/echo", self.echo)
+        router.add_get("/stream", self.stream)
+        router.add_post("/things", self.create)
 
     async def echo(self, request: web.Request) -> web.Response:
         self.seen.append(dict(request.headers))
