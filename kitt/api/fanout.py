@@ -47,106 +47,164 @@ def sse(data: str, *, event: str | None = None, id: int | None = None) -> bytes:
 KEEP_ALIVE = b": keep-alive\n\n"
 
 
+class FeedUnavailable(Exception):
+    """The subject's upstream consumer could not be started (its message is the reason)."""
+
+
 def stream(frames: AsyncIterator[bytes]) -> Stream:
     return Stream(
-        frames,
+        _guarded(frames),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
+async def _guarded(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A feed that cannot start ends the stream with an `error` event (the EventSource retries)."""
+    try:
+        async for frame in frames:
+            yield frame
+    except FeedUnavailable as exc:
+        yield sse(str(exc), event="error")
+
+
+class Subscriber:
+    """One browser on a feed: its queue, and whether the feed has let it go."""
+
+    __slots__ = ("closed", "queue")
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[Item | None] = asyncio.Queue(size)
+        self.closed = False
+
+    def close(self) -> None:
+        """Let it go: it reads what it already holds, then ends (a wake-up if it is waiting)."""
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+
 class Feed:
-    """One ordered consumer on `subject`, delivering new messages to every joined queue."""
+    """One ordered consumer on `subject`, delivering new messages to every joined subscriber."""
 
     def __init__(self, nc: Client, subject: str) -> None:
         self.nc = nc
         self.subject = subject
-        self.queues: set[asyncio.Queue[Item | None]] = set()
+        self.subscribers: set[Subscriber] = set()
         self.task: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.peak = 0  # the most browsers it served at once
 
-    async def start(self) -> None:
+    def start(self) -> None:
         self.task = asyncio.create_task(self._pump(), name=f"feed {self.subject}")
-        await self.ready.wait()
+
+    async def wait_started(self) -> None:
+        """Until the consumer is subscribed; raises FeedUnavailable for every waiter if it cannot be."""
+        await asyncio.shield(self.started)
 
     async def _pump(self) -> None:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-        sub = await self.nc.jetstream().subscribe(self.subject, ordered_consumer=True, config=config)
-        self.ready.set()
+        try:
+            sub = await self.nc.jetstream().subscribe(self.subject, ordered_consumer=True, config=config)
+        except Exception as exc:  # no stream for the subject, NATS away, permissions: tell every waiter
+            self.started.set_exception(
+                FeedUnavailable(f"cannot follow {self.subject}: {exc or type(exc).__name__}")
+            )
+            self._close_all()
+            return
+        self.started.set_result(None)
         try:
             async for msg in sub.messages:
-                item = Item(seq=msg.metadata.sequence.stream, subject=msg.subject, data=msg.data)
-                for queue in list(self.queues):
-                    try:
-                        queue.put_nowait(item)
-                    except asyncio.QueueFull:
-                        self.queues.discard(queue)  # too slow: it reconnects and catches up
-                        with contextlib.suppress(asyncio.QueueFull):
-                            queue.put_nowait(None)
+                self._deliver(Item(seq=msg.metadata.sequence.stream, subject=msg.subject, data=msg.data))
         finally:
+            self._close_all()  # whoever follows reconnects and catches up from its last id
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    def _deliver(self, item: Item) -> None:
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                self.subscribers.discard(subscriber)  # too slow: it reconnects and catches up
+                subscriber.close()
+
+    def _close_all(self) -> None:
+        for subscriber in self.subscribers:
+            subscriber.close()
+        self.subscribers.clear()
 
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
+        if not self.started.done():
+            self.started.set_exception(FeedUnavailable(f"{self.subject}: the feed was stopped"))
+        with contextlib.suppress(BaseException):
+            self.started.exception()  # retrieved: nobody may be waiting any more
 
 
 class Hub:
-    def __init__(self, nc: Client) -> None:
+    def __init__(self, nc: Client, *, queue_size: int = QUEUE_SIZE) -> None:
         self.nc = nc
+        self.queue_size = queue_size
         self.feeds: dict[str, Feed] = {}
         self.opened: Counter[str] = Counter()  # upstream consumers started, by subject
         self.last: dict[str, Feed] = {}  # the latest feed per subject, kept for inspection
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # guards `feeds`; never held while a feed starts
 
-    async def _join(self, subject: str) -> tuple[Feed, asyncio.Queue[Item | None]]:
+    async def _join(self, subject: str) -> tuple[Feed, Subscriber]:
         async with self._lock:
             feed = self.feeds.get(subject)
-            if feed is None:
+            if feed is None or (feed.task is not None and feed.task.done()):  # none yet, or it ended
                 feed = self.feeds[subject] = self.last[subject] = Feed(self.nc, subject)
                 self.opened[subject] += 1
-                await feed.start()
-            queue: asyncio.Queue[Item | None] = asyncio.Queue(QUEUE_SIZE)
-            feed.queues.add(queue)
-            feed.peak = max(feed.peak, len(feed.queues))
-            return feed, queue
+                feed.start()
+            subscriber = Subscriber(self.queue_size)
+            feed.subscribers.add(subscriber)
+            feed.peak = max(feed.peak, len(feed.subscribers))
+        try:
+            await feed.wait_started()
+        except FeedUnavailable:
+            await self._leave(feed, subscriber)
+            raise
+        return feed, subscriber
 
-    async def _leave(self, feed: Feed, queue: asyncio.Queue[Item | None]) -> None:
+    async def _leave(self, feed: Feed, subscriber: Subscriber) -> None:
         async with self._lock:
-            feed.queues.discard(queue)
-            if not feed.queues and self.feeds.get(feed.subject) is feed:
+            feed.subscribers.discard(subscriber)
+            done = feed.started.done() and (feed.started.exception() is not None or not feed.subscribers)
+            if done and self.feeds.get(feed.subject) is feed:
                 del self.feeds[feed.subject]
-                await feed.stop()
+        if done:
+            await feed.stop()
 
     async def follow(
         self, subject: str, after: int | None, *, idle_s: float = 1.0
     ) -> AsyncIterator[Item | None]:
         """Messages on `subject` after stream sequence `after` (None: only new ones), then live; yields
-        None after `idle_s` without a message, so the caller can check whether to stop."""
-        feed, queue = await self._join(subject)
+        None after `idle_s` without a message, so the caller can check whether to stop. Ends when the feed
+        lets this follower go (too slow, or the feed stopped); raises FeedUnavailable if it cannot start."""
+        feed, subscriber = await self._join(subject)
+        queue = subscriber.queue
         try:
             last = after or 0
             if after is not None:
                 async for item in self._catch_up(subject, after):
                     last = item.seq
                     yield item
-            while True:
+            while not (subscriber.closed and queue.empty()):
                 try:
                     item = await asyncio.wait_for(queue.get(), idle_s)
                 except TimeoutError:
                     yield None
                     continue
-                if item is None:
-                    return  # let go for being slow: the browser reconnects from its last id
-                if item.seq > last:
+                if item is not None and item.seq > last:
                     last = item.seq
                     yield item
         finally:
-            await self._leave(feed, queue)
+            await self._leave(feed, subscriber)
 
     async def _catch_up(self, subject: str, after: int) -> AsyncIterator[Item]:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
