@@ -13,7 +13,7 @@ from kitt.agent import config as agent_config
 from kitt.agent import reports
 from kitt.auth import permissions
 from kitt.commands.client import CommandFailed, send
-from kitt.commands.messages import CancelTest, ChangeAgentSettings, RequestTest
+from kitt.commands.messages import CancelTest, ChangeAgentSettings, RequestTest, RevokeAgent
 from kitt.events import logs
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
@@ -135,10 +135,19 @@ async def test_the_ingestor_refuses_reports_that_are_not_the_agents_own(runtime,
     assert (await fleet.test(runtime.engine, test_id)).status == "dispatched"  # nothing applied
 
 
-async def test_a_test_for_an_unknown_or_revoked_agent_fails_with_the_reason(runtime, tiny_model):
-    test_id = await _request(runtime, "nobody", tiny_model)
-    test = await test_status(runtime, test_id, "failed")
-    assert test.error == "not dispatched: unknown agent 'nobody' (see `kitt agents list`)"
+async def test_a_test_for_an_unknown_or_revoked_agent_is_refused_with_the_reason(runtime, tiny_model):
+    """The command refuses it, whoever sends it (here a client straight on NATS): nothing is queued."""
+    with pytest.raises(CommandFailed) as unknown:
+        await _request(runtime, "nobody", tiny_model)
+    assert unknown.value.reply.code == "not_found"
+    assert unknown.value.reply.error == "unknown agent 'nobody' (see `kitt agents list`)"
+    await provision(runtime, "gone")
+    await send(runtime.nc, RevokeAgent(agent_id="gone", reason="retired"))
+    with pytest.raises(CommandFailed) as revoked:
+        await _request(runtime, "gone", tiny_model)
+    reply = revoked.value.reply
+    assert (reply.code, reply.error) == ("conflict", "agent gone has been revoked")
+    assert await fleet.tests(runtime.engine) == []
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ async def test_a_quick_test_through_the_api_with_its_live_log(runtime):
         assert [int(e["id"]) for e in resumed if "id" in e] == ids[2:]  # no gap, no duplicate
 
         bad = await client.post("/api/v1/tests", json={**body, "agent": "nobody"})
-        assert bad.status_code == 404 and "unknown or revoked agent 'nobody'" in bad.text
+        assert bad.status_code == 404 and "unknown agent 'nobody'" in bad.text
         engine = await client.post("/api/v1/tests", json={**body, "engine": "nosuch"})
         assert engine.status_code == 400 and "nosuch" in engine.text
         malformed = await client.post("/api/v1/tests", json={"agent": "sim-api"})

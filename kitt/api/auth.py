@@ -32,7 +32,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from kitt.api.context import ApiContext
 from kitt.api.session import COOKIE, Session, Signer, token_hash
-from kitt.events.types import Role
+from kitt.events.states import Role
 from kitt.storage import fleet, users
 
 AGENT_ROUTES = "/api/v1/agent/"

@@ -2,6 +2,8 @@
 
 import msgspec
 
+from kitt.events.states import DEFAULT_TEST_RUNTIME, RuntimeName
+
 
 class Health(msgspec.Struct, frozen=True):
     status: str
@@ -13,7 +15,7 @@ class QuickTestRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: str
     engine: str
     suite: str = "quick"
-    runtime: str = "native"
+    runtime: RuntimeName = DEFAULT_TEST_RUNTIME
     force: bool = False
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import CancelTest, RequestTest
-from kitt.engines import specs
 from kitt.events import logs
+from kitt.events.states import DEFAULT_TEST_RUNTIME, RUNTIMES
 from kitt.events.types import TestSpec
 from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import session
@@ -25,25 +25,6 @@ FINAL = ("succeeded", "failed", "cancelled")
 @click.group("quicktest")
 def quicktest_group() -> None:
     """Tests on agents: run, list, show, logs, cancel."""
-
-
-async def _check(db: AsyncEngine, agent: str, engine: str, force: bool) -> str:
-    found = await fleet.agent(db, agent)
-    if found is None:
-        raise click.ClickException(f"unknown agent {agent!r} (see `kitt agents list`)")
-    if found.status == "revoked":
-        raise click.ClickException(f"agent {agent} has been revoked")
-    try:
-        spec = specs.get(engine)
-    except specs.UnknownEngine as exc:
-        raise click.ClickException(str(exc)) from None
-    arch = found.hardware.arch if found.hardware else None
-    if arch and arch not in spec.archs and not force:
-        raise click.ClickException(
-            f"{spec.display} has no build for {agent}'s platform ({arch}; it runs on "
-            f"{', '.join(spec.archs)}); --force sends it anyway"
-        )
-    return spec.name
 
 
 async def _follow(
@@ -73,9 +54,7 @@ async def _follow(
 @click.option("-m", "--model", required=True)
 @click.option("-e", "--engine", required=True)
 @click.option("-s", "--suite", default="quick", show_default=True)
-@click.option(
-    "--runtime", default="native", show_default=True, type=click.Choice(["docker", "native", "external"])
-)
+@click.option("--runtime", default=DEFAULT_TEST_RUNTIME, show_default=True, type=click.Choice(RUNTIMES))
 @click.option("--force", is_flag=True, help="Send it even if the agent's platform cannot run the engine.")
 @click.option("--wait", is_flag=True, help="Follow its log until it finishes; exit 1 unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True)
@@ -84,9 +63,8 @@ async def run(
     agent: str, model: str, engine: str, suite: str, runtime: str, force: bool, wait: bool, as_json: bool
 ) -> None:
     async with session(settings()) as s:
-        name = await _check(s.engine, agent, engine, force)
-        spec = TestSpec(model=model, engine=name, suite=suite, runtime=runtime, force=force, auto_pull=True)
-        reply = await send(s.nc, RequestTest(spec=spec, agent=agent))
+        spec = TestSpec(model=model, engine=engine, suite=suite, runtime=runtime, force=force, auto_pull=True)
+        reply = await send(s.nc, RequestTest(spec=spec, agent=agent))  # the command checks agent and engine
         test_id = reply.ids[0]
         await asyncio.shield(wait_for_checkpoint(s.engine, "tests", reply.seq))
         if not wait:

@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+import msgspec
+
 from kitt.commands import messages as m
+from kitt.engines import specs
+from kitt.events import states
 from kitt.events import types as ev
 from kitt.events.ids import derived_id
-from kitt.events.results import FINAL_RUN_STATUSES
-
-TEST_FINAL = frozenset({"succeeded", "failed", "cancelled"})
+from kitt.events.states import FINAL_STATUSES
 
 
 class Rejected(Exception):
@@ -30,7 +32,8 @@ class Decision:
     events: list[ev.Event]
 
 
-Decider = Callable[[m.Command, str, Sequence[ev.Event]], list[ev.Event]]
+# (command, aggregate id, its history[, the related aggregate's history]) -> events to append
+Decider = Callable[..., list[ev.Event]]
 
 
 def _need(history: Sequence[ev.Event], what: str, aggregate_id: str) -> None:
@@ -57,7 +60,7 @@ def _run_finished(history: Sequence[ev.Event]) -> bool:
 def import_result(cmd: m.ImportResult, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     _new(history, "run", run_id)
     doc = cmd.document
-    if doc.status not in FINAL_RUN_STATUSES or doc.finished_at is None:
+    if doc.status not in FINAL_STATUSES or doc.finished_at is None:
         raise Rejected("invalid", f"run {run_id}: only finished runs can be imported (status {doc.status!r})")
     events: list[ev.Event] = [ev.RunStarted(info=doc.info)]
     events += [ev.BenchmarkCompleted(result=b) for b in doc.benchmarks]
@@ -88,8 +91,8 @@ def finish_run(cmd: m.FinishRun, run_id: str, history: Sequence[ev.Event]) -> li
     _need(history, "run", run_id)
     if _run_finished(history):
         raise Rejected("conflict", f"run {run_id} has already finished")
-    if cmd.status not in FINAL_RUN_STATUSES:
-        raise Rejected("invalid", f"status must be one of {sorted(FINAL_RUN_STATUSES)}, not {cmd.status!r}")
+    if cmd.status not in FINAL_STATUSES:
+        raise Rejected("invalid", f"status must be one of {sorted(FINAL_STATUSES)}, not {cmd.status!r}")
     return [ev.RunFinished(status=cmd.status, finished_at=cmd.finished_at, error=cmd.error)]
 
 
@@ -124,11 +127,44 @@ def cancel_campaign(cmd: m.CancelCampaign, campaign_id: str, history: Sequence[e
 # --- tests -------------------------------------------------------------------------------------------
 
 
-def request_test(cmd: m.RequestTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+def _agent_arch(history: Sequence[ev.Event]) -> str | None:
+    registered = _last(history, ev.AgentRegistered)
+    hardware = registered.hardware if isinstance(registered, ev.AgentRegistered) else None
+    return hardware.arch if hardware else None
+
+
+def request_test(
+    cmd: m.RequestTest, test_id: str, history: Sequence[ev.Event], agent: Sequence[ev.Event] = ()
+) -> list[ev.Event]:
+    """The rules for a test, in one place whoever asks (CLI, API, UI, a client on NATS): a model and a
+    known engine, a runtime the engine has, an agent that exists and is not revoked, and an engine with a
+    build for the agent's platform (unless forced). `agent` is the named agent's history."""
     _new(history, "test", test_id)
-    if not cmd.spec.model or not cmd.spec.engine:
+    spec = cmd.spec
+    if not spec.model.strip() or not spec.engine.strip():
         raise Rejected("invalid", "a test needs a model and an engine")
-    return [ev.TestRequested(spec=cmd.spec, agent=cmd.agent, campaign_id=cmd.campaign_id)]
+    try:
+        engine = specs.get(spec.engine)
+    except specs.UnknownEngine as exc:
+        raise Rejected("invalid", str(exc)) from None
+    if spec.runtime not in engine.runtimes:
+        raise Rejected(
+            "invalid", f"{engine.display} runs on {', '.join(engine.runtimes)}, not {spec.runtime!r}"
+        )
+    if cmd.agent is not None:
+        if not agent:
+            raise Rejected("not_found", f"unknown agent {cmd.agent!r} (see `kitt agents list`)")
+        if isinstance(_last(agent, ev.AgentRevoked, ev.AgentProvisioned), ev.AgentRevoked):
+            raise Rejected("conflict", f"agent {cmd.agent} has been revoked")
+        arch = _agent_arch(agent)
+        if arch and arch not in engine.archs and not spec.force:
+            raise Rejected(
+                "invalid",
+                f"{engine.display} has no build for {cmd.agent}'s platform ({arch}; it runs on "
+                f'{", ".join(engine.archs)}); force it (--force, or "force": true) to send it anyway',
+            )
+    spec = msgspec.structs.replace(spec, engine=engine.name)
+    return [ev.TestRequested(spec=spec, agent=cmd.agent, campaign_id=cmd.campaign_id)]
 
 
 def cancel_test(cmd: m.CancelTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
@@ -282,8 +318,8 @@ def start_test(cmd: m.StartTest, test_id: str, history: Sequence[ev.Event]) -> l
 
 def finish_test(cmd: m.FinishTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     _open_test(history, test_id)
-    if cmd.status not in TEST_FINAL:
-        raise Rejected("invalid", f"status must be one of {sorted(TEST_FINAL)}, not {cmd.status!r}")
+    if cmd.status not in FINAL_STATUSES:
+        raise Rejected("invalid", f"status must be one of {sorted(FINAL_STATUSES)}, not {cmd.status!r}")
     return [ev.TestFinished(status=cmd.status, run_id=cmd.run_id, error=cmd.error)]
 
 
@@ -300,8 +336,8 @@ def change_setting(cmd: m.ChangeSetting, key: str, history: Sequence[ev.Event]) 
 def issue_user_token(cmd: m.IssueUserToken, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", name) or name in ("admin", "anonymous", "agent"):
         raise Rejected("invalid", f"user name {name!r}: lowercase letters, digits, '.', '_', '-' (not admin)")
-    if cmd.role not in ev.ROLES:
-        raise Rejected("invalid", f"role must be one of {', '.join(ev.ROLES)}, not {cmd.role!r}")
+    if cmd.role not in states.ROLES:
+        raise Rejected("invalid", f"role must be one of {', '.join(states.ROLES)}, not {cmd.role!r}")
     return [ev.UserTokenIssued(token_hash=cmd.token_hash, role=cmd.role)]
 
 
@@ -374,4 +410,10 @@ ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] =
     m.DeleteEngineProfile: ("engine_profile", lambda c: c.name, delete_engine_profile),
     m.CreateSchedule: ("schedule", lambda c: derived_id("schedule", c.command_id), create_schedule),
     m.DeleteSchedule: ("schedule", lambda c: c.schedule_id, delete_schedule),
+}
+
+# Commands whose rules also read another aggregate (read, not locked: the dispatcher still refuses a test
+# for an agent revoked in between): command type -> (aggregate, its id, or None for no such aggregate).
+RELATED: dict[type[m.Command], tuple[str, Callable[[m.Command], str | None]]] = {
+    m.RequestTest: ("agent", lambda c: c.agent),
 }

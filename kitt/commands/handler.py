@@ -8,10 +8,29 @@ from kitt.commands.messages import Command, CommandReply
 from kitt.events import subjects
 from kitt.events.bus import AppendConflict, AppendError, EventBus
 from kitt.events.envelope import wrap
+from kitt.events.types import Event
 
 log = structlog.get_logger(__name__)
 
 MAX_ATTEMPTS = 5
+
+
+async def _related(bus: EventBus, command: Command) -> list[list[Event]]:
+    """The history of the other aggregate this command's rules read, if any (as the decider's 4th
+    argument)."""
+    related = decide.RELATED.get(type(command))
+    if related is None:
+        return []
+    aggregate, target = related
+    other = target(command)
+    if other is None:
+        return [[]]
+    try:
+        subjects.token(other, aggregate)
+    except subjects.InvalidSubjectToken as exc:
+        raise decide.Rejected("invalid", str(exc)) from None
+    stored, _ = await bus.load(aggregate, other)
+    return [[s.envelope.event for s in stored]]
 
 
 async def execute(bus: EventBus, command: Command) -> CommandReply:
@@ -32,7 +51,8 @@ async def execute(bus: EventBus, command: Command) -> CommandReply:
             # Already applied (a retried command after its reply was lost): answer as before.
             return CommandReply(ok=True, ids=(aggregate_id,), seq=version, duplicate=True)
         try:
-            events = decider(command, aggregate_id, [s.envelope.event for s in history])
+            related = await _related(bus, command)
+            events = decider(command, aggregate_id, [s.envelope.event for s in history], *related)
         except decide.Rejected as exc:
             return CommandReply(ok=False, code=exc.code, error=str(exc))
         if not events:

@@ -11,8 +11,9 @@ import msgspec
 
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, Hardware, ResultDocument, RunInfo
+from kitt.events.states import FinalStatus, ReplyCode, Role
 from kitt.events.tags import registry, tag_of
-from kitt.events.types import BenchmarkStarted, CampaignSpec, EngineReady, Role, Scalar, TestSpec
+from kitt.events.types import BenchmarkStarted, CampaignSpec, EngineReady, Scalar, TestSpec
 
 
 def local_actor() -> str:
@@ -52,7 +53,7 @@ class RecordRunProgress(Command, frozen=True, tag="record_run_progress"):
 
 class FinishRun(Command, frozen=True, tag="finish_run"):
     run_id: str
-    status: str
+    status: FinalStatus
     finished_at: datetime
     error: str | None = None
 
@@ -148,7 +149,7 @@ class StartTest(Command, frozen=True, tag="start_test"):
 
 class FinishTest(Command, frozen=True, tag="finish_test"):
     test_id: str
-    status: str
+    status: FinalStatus
     run_id: str | None = None
     error: str | None = None
 
@@ -242,4 +243,4 @@ class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     seq: int = 0  # stream sequence of the last event appended: wait for projections to reach it
     duplicate: bool = False  # the command had already been applied; nothing new was appended
     error: str | None = None
-    code: str | None = None  # invalid | not_found | conflict | rejected | internal
+    code: ReplyCode | None = None

@@ -7,10 +7,11 @@ from typing import Literal
 
 import msgspec
 
+from kitt.events.states import RUNTIMES as RUNTIMES  # the runtimes, as engines name them
+from kitt.events.states import RuntimeName
+
 Format = Literal["gguf", "safetensors", "pytorch", "gptq", "exl2"]
-RuntimeName = Literal["docker", "native", "external"]
 Dialect = Literal["openai", "tgi", "ollama"]
-RUNTIMES: tuple[RuntimeName, ...] = ("docker", "native", "external")
 
 
 class PlatformImage(msgspec.Struct, frozen=True, kw_only=True):

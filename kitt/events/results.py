@@ -7,6 +7,14 @@ from datetime import datetime
 
 import msgspec
 
+from kitt.events.states import (
+    BenchmarkKind,
+    BenchmarkStatus,
+    QualityMode,
+    RunStatus,
+    RuntimeName,
+)
+
 RESULT_SCHEMA_VERSION = 1
 
 
@@ -46,11 +54,9 @@ Sample = dict[str, float | int | str | bool | None]
 
 class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     name: str
-    kind: str  # "performance" | "quality" | "custom"
-    # "succeeded" | "failed" | "invalid" (the client, not the engine, set the pace) | "skipped" (the engine
-    # cannot serve this benchmark in any mode the suite allows; `error` says why)
-    status: str = "succeeded"
-    mode: str | None = None  # quality mode: "loglikelihood" | "generative"
+    kind: BenchmarkKind
+    status: BenchmarkStatus = "succeeded"
+    mode: QualityMode | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
@@ -64,7 +70,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     engine: str
     engine_version: str | None = None
     engine_image: str | None = None
-    runtime: str | None = None  # docker | native | external
+    runtime: RuntimeName | None = None
     engine_profile: str | None = None
     engine_args: tuple[str, ...] = ()  # the launch arguments, profile included
     model_format: str | None = None
@@ -80,11 +86,7 @@ class ResultDocument(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     schema_version: int = RESULT_SCHEMA_VERSION
     run_id: str
     info: RunInfo
-    status: str = "running"  # "running" | "succeeded" | "failed" | "cancelled"
+    status: RunStatus = "running"
     finished_at: datetime | None = None
     error: str | None = None
     benchmarks: tuple[BenchmarkResult, ...] = ()
-
-
-RUN_STATUSES = frozenset({"running", "succeeded", "failed", "cancelled"})
-FINAL_RUN_STATUSES = RUN_STATUSES - {"running"}

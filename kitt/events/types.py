@@ -5,11 +5,18 @@
 """
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import msgspec
 
 from kitt.events.results import BenchmarkResult, Hardware, RunInfo
+from kitt.events.states import (
+    DEFAULT_TEST_RUNTIME,
+    CampaignOutcome,
+    FinalStatus,
+    Role,
+    RuntimeName,
+)
 from kitt.events.tags import registry, tag_of
 
 Scalar = str | int | float | bool | None
@@ -26,7 +33,7 @@ class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     model: str
     engine: str
     suite: str = "quick"
-    runtime: str = "docker"
+    runtime: RuntimeName = DEFAULT_TEST_RUNTIME
     engine_profile: str | None = None
     force: bool = False
     auto_pull: bool = True
@@ -125,7 +132,7 @@ class TestStarted(Event, frozen=True, tag="test_started"):
 
 class TestFinished(Event, frozen=True, tag="test_finished"):
     aggregate = "test"
-    status: str  # succeeded | failed | cancelled
+    status: FinalStatus
     run_id: str | None = None
     error: str | None = None
 
@@ -151,12 +158,12 @@ class CampaignLaunched(Event, frozen=True, tag="campaign_launched"):
 class CampaignItemFinished(Event, frozen=True, tag="campaign_item_finished"):
     aggregate = "campaign"
     test_id: str
-    status: str
+    status: FinalStatus
 
 
 class CampaignCompleted(Event, frozen=True, tag="campaign_completed"):
     aggregate = "campaign"
-    status: str  # succeeded | failed
+    status: CampaignOutcome
 
 
 class CampaignCancelled(Event, frozen=True, tag="campaign_cancelled"):
@@ -176,7 +183,7 @@ class EngineReady(Event, frozen=True, tag="engine_ready"):
     """The run's engine answered its health check: what it is and how long it took to come up."""
 
     aggregate = "run"
-    runtime: str
+    runtime: RuntimeName
     endpoint: str
     launch_s: float
     engine_version: str | None = None
@@ -197,7 +204,7 @@ class BenchmarkCompleted(Event, frozen=True, tag="benchmark_completed"):
 
 class RunFinished(Event, frozen=True, tag="run_finished"):
     aggregate = "run"
-    status: str
+    status: FinalStatus
     finished_at: datetime
     error: str | None = None
 
@@ -209,10 +216,6 @@ class SettingChanged(Event, frozen=True, tag="setting_changed"):
     aggregate = "setting"
     key: str
     value: Scalar
-
-
-Role = Literal["admin", "viewer"]  # a viewer reads everything and changes nothing
-ROLES: tuple[Role, ...] = ("admin", "viewer")
 
 
 class UserTokenIssued(Event, frozen=True, tag="user_token_issued"):

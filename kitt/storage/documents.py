@@ -5,7 +5,8 @@ from pathlib import Path
 import msgspec
 
 from kitt.events import subjects
-from kitt.events.results import FINAL_RUN_STATUSES, ResultDocument
+from kitt.events.results import ResultDocument
+from kitt.events.states import FINAL_STATUSES
 
 _decoder = msgspec.json.Decoder(ResultDocument)
 
@@ -42,10 +43,8 @@ def validate(doc: ResultDocument, where: str) -> None:
         subjects.token(doc.run_id, "run_id")
     except subjects.InvalidSubjectToken as exc:
         raise DocumentError(f"{where}: {exc}") from None
-    if doc.status not in FINAL_RUN_STATUSES:
-        raise DocumentError(
-            f"{where}: `status` must be one of {sorted(FINAL_RUN_STATUSES)}, not {doc.status!r}"
-        )
+    if doc.status not in FINAL_STATUSES:
+        raise DocumentError(f"{where}: `status` must be one of {sorted(FINAL_STATUSES)}, not {doc.status!r}")
     if doc.finished_at is None:
         raise DocumentError(f"{where}: a finished run needs `finished_at`")
 

@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.events.types import Role
+from kitt.events.states import Role
 from kitt.projections.models import EndedSessionRow, UserRow
 
 PREFIX = "kuser_"

@@ -8,7 +8,7 @@ from kitt.api.commands import execute
 from kitt.api.context import ApiContext
 from kitt.api.devon import UpstreamRefused, check_upstream
 from kitt.commands.messages import ChangeSetting, IssueUserToken, RevokeUserToken
-from kitt.events.types import Role
+from kitt.events.states import Role
 from kitt.storage import settings as stored_settings
 from kitt.storage import users
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 from litestar.response import Stream
 
@@ -18,7 +18,6 @@ from kitt.api.context import ApiContext
 from kitt.api.fanout import Hub, Item, sse, stream
 from kitt.api.schemas import CancelRequest, Created, QuickTestRequest
 from kitt.commands.messages import CancelTest, RequestTest
-from kitt.engines import specs
 from kitt.events import logs
 from kitt.events.types import TestSpec
 from kitt.storage import fleet
@@ -31,24 +30,15 @@ class TestsController(Controller):
     path = "/api/v1/tests"
 
     @post("/")
-    async def request_test(
-        self, request: Request, kitt: ApiContext, data: QuickTestRequest, wait: bool = False
-    ) -> Created:
-        agent = await fleet.agent(kitt.db, data.agent)
-        if agent is None or agent.status == "revoked":
-            raise NotFoundException(detail=f"unknown or revoked agent {data.agent!r}")
-        try:
-            spec = specs.get(data.engine)
-        except specs.UnknownEngine as exc:
-            raise ClientException(detail=str(exc)) from None
-        arch = agent.hardware.arch if agent.hardware else None
-        if arch and arch not in spec.archs and not data.force:
-            raise ClientException(detail=f"{spec.display} has no build for {arch}; send force to override")
+    async def request_test(self, request: Request, data: QuickTestRequest, wait: bool = False) -> Created:
+        """A test on an agent; the command refuses an unknown or revoked agent, an unknown engine, a runtime
+        the engine lacks, or an engine with no build for the agent's platform (unless `force`)."""
         test = TestSpec(
-            model=data.model, engine=spec.name, suite=data.suite, runtime=data.runtime, force=data.force
+            model=data.model, engine=data.engine, suite=data.suite, runtime=data.runtime, force=data.force
         )
-        command = RequestTest(spec=test, agent=data.agent)
-        reply = await execute(request, command, wait_for="tests" if wait else None)
+        reply = await execute(
+            request, RequestTest(spec=test, agent=data.agent), wait_for="tests" if wait else None
+        )
         return Created(id=reply.ids[0], seq=reply.seq)
 
     @get("/")

@@ -16,7 +16,7 @@ from kitt.api.devon import UpstreamRefused, check_upstream
 from kitt.api.session import COOKIE, Signer, token_hash
 from kitt.api.ui.page import form, page, session_cookie
 from kitt.commands.messages import ChangeSetting, EndSession, IssueUserToken, RevokeUserToken
-from kitt.events.types import ROLES
+from kitt.events.states import ROLES
 from kitt.models import browser
 from kitt.storage import settings as stored_settings
 from kitt.storage import users

@@ -26,6 +26,7 @@ from kitt.commands.messages import (
 )
 from kitt.engines import specs
 from kitt.events import logs, subjects
+from kitt.events.states import DEFAULT_TEST_RUNTIME
 from kitt.events.types import TestSpec
 from kitt.models import browser
 from kitt.storage import fleet
@@ -184,28 +185,19 @@ class FleetPages(Controller):
         )
 
     @post("/quicktest")
-    async def launch(self, request: Request, kitt: ApiContext) -> Redirect:
+    async def launch(self, request: Request) -> Redirect:
+        """The form's choices as a request_test command: the command decides whether it may run."""
         values = await form(request)
-        agent = await _agent(kitt, values.get("agent", ""))
-        force = values.get("show_all") in ("on", "true", "1")
-        try:
-            spec = specs.get(values.get("engine", ""))
-        except specs.UnknownEngine as exc:
-            raise ClientException(detail=str(exc)) from None
-        arch = agent.hardware.arch if agent.hardware else None
-        if arch and arch not in spec.archs and not force:
-            raise ClientException(detail=f"{spec.display} has no build for {arch}; tick 'show all engines'")
-        model = (values.get("model_path") or values.get("model") or "").strip()
-        if not model:
-            raise ClientException(detail="pick a model, or type its path or name")
-        runtime = values.get("runtime") or "docker"
-        if runtime not in spec.runtimes:
-            raise ClientException(
-                detail=f"{spec.display} runs on {', '.join(spec.runtimes)}, not {runtime!r}"
-            )
-        suite = values.get("suite") or "quick"
-        test = TestSpec(model=model, engine=spec.name, suite=suite, runtime=runtime, force=force)
-        reply = await execute(request, RequestTest(spec=test, agent=agent.name), wait_for="tests")
+        test = TestSpec(
+            model=(values.get("model_path") or values.get("model") or "").strip(),
+            engine=values.get("engine", ""),
+            suite=values.get("suite") or "quick",
+            runtime=values.get("runtime") or DEFAULT_TEST_RUNTIME,  # type: ignore[arg-type]  # checked by the command
+            force=values.get("show_all") in ("on", "true", "1"),
+        )
+        reply = await execute(
+            request, RequestTest(spec=test, agent=values.get("agent", "")), wait_for="tests"
+        )
         return Redirect(f"/tests/{reply.ids[0]}", status_code=303)
 
     @get("/tests/{test_id:str}")

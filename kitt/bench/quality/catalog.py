@@ -8,11 +8,11 @@ Each task is the stock lm-eval task, included by its file under `lm_eval/tasks/`
 files replaced by the converted offline copy (see `datasets.py`). Group files hold no data and are copied.
 """
 
-from typing import Literal
-
 import msgspec
 
-Mode = Literal["loglikelihood", "generative"]
+from kitt.events.states import QualityMode
+
+Mode = QualityMode
 MODES: tuple[Mode, ...] = ("loglikelihood", "generative")
 
 
