@@ -32,6 +32,7 @@ async def _everything(nc) -> None:
             )
         ).ids[0]
         await send(nc, m.LaunchCampaign(campaign_id=campaign))
+        await send(nc, m.ProvisionAgent(name="gpu-01", token_hash="ab" * 32))  # a test names a live agent
         test = (
             await send(
                 nc,
@@ -39,7 +40,6 @@ async def _everything(nc) -> None:
             )
         ).ids[0]
         await send(nc, m.CancelTest(test_id=test, reason="operator"))
-        await send(nc, m.ProvisionAgent(name="gpu-01", token_hash="ab" * 32))
         await send(nc, m.RotateAgentToken(agent_id="gpu-01", token_hash="cd" * 32))
         await send(nc, m.ChangeSetting(key="model_dir", value="/models"))
         await send(nc, m.SaveEngineProfile(name="big-ctx", engine="vllm", args=("--max-model-len", "32768")))
