@@ -22,8 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kitt.agent import testagents, tokens
+from kitt.agent import testagents
 from kitt.agent.simulated import SimulatedHost
+from kitt.auth import tokens
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent, RequestTest
 from kitt.config import Settings

@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.events import publish_all
 from kitt.auth import credentials
+from kitt.children import free_port
 from kitt.config import Settings
 from kitt.events import codec, logs, subjects
 from kitt.projections.db import normalize_url
-from kitt.projections.runner import wait_for_checkpoint
-from kitt.runtime.children import free_port
 from kitt.runtime.embedded import Runtime
+from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.factories import T0, document, run_events
 
 PG_ADMIN = os.environ.get("KITT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kitt.bench import loadgen, metrics
+from kitt.children import free_port
 from kitt.engines import dialects, httpconn
-from kitt.runtime.children import free_port
 
 TOKENS = 100
 _TOKENIZER = """

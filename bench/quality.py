@@ -31,9 +31,9 @@ from kitt.bench.quality import catalog, datasets, runner, taskfiles
 from kitt.bench.quality.job import Job
 from kitt.bench.quality.worker import OFFLINE_ENV, model_args
 from kitt.bench.suites import QualityTest
+from kitt.children import free_port
 from kitt.engines.runtime import Endpoint
 from kitt.engines.specs import get as get_spec
-from kitt.runtime.children import free_port
 
 SOURCE = Path(__file__).resolve().parent.parent / "datasets"
 CASES = (("gsm8k", "generative", 200), ("mmlu", "loglikelihood", 5))

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import nats
 
-from kitt.agent import tokens
-from kitt.auth import permissions
+from kitt.auth import permissions, tokens
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent
 from kitt.config import Settings
@@ -97,6 +96,11 @@ async def provision(rt: Runtime, name: str) -> str:
     token = tokens.new()
     await send(rt.nc, ProvisionAgent(name=name, token_hash=tokens.digest(token)))
     return token
+
+
+async def token_owner(db, token: str) -> str | None:
+    """The agent the read model says this token belongs to (None: unknown, revoked or rotated away)."""
+    return await fleet.agent_for_token_hash(db, tokens.digest_or_none(token))
 
 
 async def registered(rt: Runtime, name: str) -> fleet.Agent | None:

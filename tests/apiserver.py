@@ -8,14 +8,15 @@ from urllib.parse import urlsplit
 import httpx
 from litestar import Litestar
 
-from kitt.agent import testagents, tokens
+from kitt.agent import testagents
 from kitt.agent.simulated import SimulatedHost
 from kitt.api.app import create_app
 from kitt.api.context import ApiContext
 from kitt.api.server import ApiServer
+from kitt.auth import tokens
+from kitt.children import free_port
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent
-from kitt.runtime.children import free_port
 from kitt.runtime.embedded import Runtime
 
 TOKEN = "s3cret-api-token"

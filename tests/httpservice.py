@@ -3,7 +3,7 @@ subclasses add their routes in `routes` and record what reached them in `seen`."
 
 from aiohttp import web
 
-from kitt.runtime.children import free_port
+from kitt.children import free_port
 
 
 class LocalService:

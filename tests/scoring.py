@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from kitt.runtime.children import free_port
+from kitt.children import free_port
 
 SOURCE = Path(__file__).resolve().parents[1] / "datasets"
 

@@ -13,14 +13,13 @@ import nats.errors
 import pytest
 from nats.js.api import DeliverPolicy
 
-from kitt.agent import reports, tokens
-from kitt.auth import jwt, permissions
+from kitt.auth import jwt, permissions, tokens
 from kitt.commands.client import send
 from kitt.commands.messages import RequestTest, RevokeAgent, RotateAgentToken
-from kitt.events import streams
+from kitt.events import reports, streams
 from kitt.events.types import TestSpec
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Runtime
+from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.agenthosts import RawAgent, provision, registered, settings_for
 from tests.conftest import eventually
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kitt.agent import models, tokens, updating
+from kitt.agent import models, updating
 from kitt.agent.config import AgentConfig
+from kitt.auth import tokens
 from kitt.commands import decide
 from kitt.commands import messages as m
 from kitt.events import types as ev

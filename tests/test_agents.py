@@ -10,11 +10,10 @@ import nats.errors
 import pytest
 
 from kitt.agent import config as agent_config
-from kitt.agent import reports
 from kitt.auth import permissions
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import CancelTest, ChangeAgentSettings, RequestTest, RevokeAgent
-from kitt.events import logs
+from kitt.events import logs, reports
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.orchestration.ingestor import dead_letters

@@ -13,7 +13,7 @@ import msgspec
 from kitt.agent import config as agent_config
 from kitt.commands.client import send
 from kitt.commands.messages import ImportResult
-from kitt.projections.runner import wait_for_checkpoint
+from kitt.storage.checkpoints import wait_for_checkpoint
 from tests import factories
 from tests.apiserver import TOKEN, app_for, serving, test_agent
 from tests.conftest import eventually

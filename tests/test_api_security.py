@@ -16,7 +16,7 @@ from kitt.commands.messages import CancelTest, RequestTest
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.storage import fleet
-from tests.agenthosts import RawAgent, provision
+from tests.agenthosts import RawAgent, provision, token_owner
 from tests.apiserver import TOKEN, app_for, serving
 from tests.conftest import eventually
 from tests.httpservice import LocalService
@@ -166,7 +166,7 @@ async def test_install_sh_provisions_once_quotes_everything_and_ignores_the_host
             "KITT_API=https://kitt.example:8443\n" in text and script.headers["cache-control"] == "no-store"
         )
         [token] = re.findall(r"kagent_[A-Za-z0-9_-]{43}", text)
-        assert await fleet.agent_for_token(runtime.engine, token) == "gpu-9"
+        assert await token_owner(runtime.engine, token) == "gpu-9"
         syntax = await asyncio.to_thread(
             subprocess.run, ["sh", "-n"], input=text, capture_output=True, text=True
         )
@@ -177,7 +177,7 @@ async def test_install_sh_provisions_once_quotes_everything_and_ignores_the_host
             "/api/v1/agent/install.sh", params={"name": "gpu-9", "rotate": "true"}, headers=ADMIN
         )
         [fresh] = re.findall(r"kagent_[A-Za-z0-9_-]{43}", rotated.text)
-        assert fresh != token and await fleet.agent_for_token(runtime.engine, token) is None
+        assert fresh != token and await token_owner(runtime.engine, token) is None
         bad = await client.get("/api/v1/agent/install.sh", params={"name": "a;b"}, headers=ADMIN)
         assert bad.status_code == 400
         rotate_token = await client.post("/api/v1/agents/gpu-9/rotate-token", json={}, headers=ADMIN)
@@ -213,7 +213,7 @@ async def test_garbage_on_an_agents_own_subjects_breaks_no_page(runtime):
     """An agent may publish anything on its heartbeat and log subjects; the fleet list, a test's log page
     and its live stream keep working for everyone else."""
     token = await provision(runtime, "babbler")
-    await eventually(lambda: fleet.agent_for_token(runtime.engine, token), timeout=10)
+    await eventually(lambda: token_owner(runtime.engine, token), timeout=10)
     spec = TestSpec(model="/models/m.gguf", engine="llama_cpp", runtime="native")
     test_id = (await send(runtime.nc, RequestTest(spec=spec, agent="babbler"))).ids[0]
     agent = await RawAgent().connect(runtime.local_agent_url, token, "babbler")

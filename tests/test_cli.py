@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kitt.children import free_port
 from kitt.projections.db import create_engine
-from kitt.runtime.children import free_port
 from kitt.storage.documents import dumps
 from tests.factories import document
 from tests.snapshots import snapshot

@@ -15,10 +15,10 @@ import nats
 import pytest
 
 from kitt.agent import config as agent_config
+from kitt.children import free_port
 from kitt.commands.client import send
 from kitt.commands.messages import RequestTest
 from kitt.events.types import TestSpec
-from kitt.runtime.children import free_port
 from kitt.runtime.embedded import Runtime
 from tests.agenthosts import registered, settings_for, test_status
 from tests.apiserver import TOKEN, app_for, serving

@@ -12,9 +12,9 @@ import pytest
 from kitt.events.ids import uuid7
 from kitt.orchestration.executor import Executor, RunRequest
 from kitt.orchestration.reporting import CommandReporter
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Runtime
 from kitt.storage import queries
+from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.docker_daemon import FakeDockerd
 from tests.test_cli import KITT
 

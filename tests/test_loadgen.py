@@ -6,13 +6,14 @@ import statistics
 
 import pytest
 
-from kitt.bench import loadgen, metrics, performance, prompts, stats
+from kitt import stats
+from kitt.bench import loadgen, metrics, performance, prompts
 from kitt.bench.records import RequestRecord, WorkerStats
 from kitt.bench.stubserver import StubServer
 from kitt.bench.suites import PerformanceTest, Sampling
+from kitt.children import free_port
 from kitt.engines import dialects, specs
 from kitt.engines.runtime import Endpoint
-from kitt.runtime.children import free_port
 
 
 def _rec(i: int, start: float, chunks: list[float], tokens: int | None = None, **kw) -> RequestRecord:

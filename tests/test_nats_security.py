@@ -16,22 +16,21 @@ import nats.js.errors
 import nkeys
 import pytest
 
-from kitt.agent import reports, tokens
-from kitt.auth import ca, callout, credentials, jwt, permissions
+from kitt.auth import ca, callout, credentials, jwt, permissions, tokens
+from kitt.children import free_port
 from kitt.commands.client import send
 from kitt.commands.messages import RefuseReport, RequestTest, RevokeAgent
 from kitt.config import Settings
-from kitt.events import streams
+from kitt.events import reports, streams
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.orchestration.ingestor import dead_letters
 from kitt.projections.db import normalize_url
-from kitt.projections.runner import wait_for_checkpoint
-from kitt.runtime.children import free_port
 from kitt.runtime.embedded import Runtime, RuntimeUnavailable, connect_nats
 from kitt.runtime.nats_server import find_binary
 from kitt.storage import fleet
-from tests.agenthosts import RawAgent, provision, test_status
+from kitt.storage.checkpoints import wait_for_checkpoint
+from tests.agenthosts import RawAgent, provision, test_status, token_owner
 from tests.conftest import eventually
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +59,7 @@ async def test_nothing_connects_without_credentials(runtime):
 async def test_an_agent_cannot_write_events_or_send_commands(runtime):
     """A stolen agent token must not mint an admin token, forge an event or read the Devon key."""
     token = await provision(runtime, "mallory")
-    await eventually(lambda: fleet.agent_for_token(runtime.engine, token), timeout=10)
+    await eventually(lambda: token_owner(runtime.engine, token), timeout=10)
     agent = await RawAgent().connect(runtime.local_agent_url, token, "mallory")
     forged = RequestTest(spec=TestSpec(model="m", engine="vllm"), agent="mallory", actor="admin")
     await agent.nc.publish("kitt.cmd.request_test", msgspec.json.encode(forged))
@@ -100,7 +99,7 @@ async def test_a_revoked_agent_cannot_reconnect_even_before_the_read_model_knows
     """The agents projector is stopped, so the read model still shows the token live; the callout decides
     from the agent's history in EVENTS and refuses it."""
     token = await provision(runtime, "laptop")
-    await eventually(lambda: fleet.agent_for_token(runtime.engine, token), timeout=10)
+    await eventually(lambda: token_owner(runtime.engine, token), timeout=10)
     agent = await RawAgent().connect(runtime.local_agent_url, token, "laptop")
     [task] = [t for t in runtime._tasks if t.get_name() == "projector:agents"]
     task.cancel()
@@ -108,7 +107,7 @@ async def test_a_revoked_agent_cannot_reconnect_even_before_the_read_model_knows
     await send(runtime.nc, RevokeAgent(agent_id="laptop", reason="stolen"))
     await asyncio.wait_for(agent.disconnected.wait(), 5)
     assert (await fleet.agent(runtime.engine, "laptop")).status != "revoked"  # the window is open
-    assert await fleet.agent_for_token(runtime.engine, token) == "laptop"
+    assert await token_owner(runtime.engine, token) == "laptop"
     assert "Authorization Violation" in await _refused(runtime.local_agent_url, token=token)
     assert runtime.callout is not None and runtime.callout.refused >= 1
     await agent.nc.close()
@@ -245,7 +244,7 @@ async def test_the_shipped_nats_conf_is_secure_as_it_stands(tmp_path, database_u
             assert "Authorization Violation" in await _refused(url, tls=tls)
             assert "Authorization Violation" in await _refused(url, tls=tls, token=tokens.new())
             token = await provision(rt, "remote")
-            await eventually(lambda: fleet.agent_for_token(rt.engine, token), timeout=10)
+            await eventually(lambda: token_owner(rt.engine, token), timeout=10)
             agent = await nats.connect(
                 url,
                 token=token,

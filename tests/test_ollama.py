@@ -15,8 +15,8 @@ from aiohttp import web
 from kitt.events.ids import uuid7
 from kitt.orchestration.executor import Executor, RunRequest
 from kitt.orchestration.reporting import CommandReporter
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.storage import queries
+from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.replay import recording
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from kitt.bench.quality import custom, runner, scoring
 from kitt.bench.suites import QualityTest
+from kitt.children import free_port
 from kitt.engines.runtime import Endpoint
 from kitt.engines.specs import get as get_spec
-from kitt.runtime.children import free_port
 from kitt.yamlfile import YamlError
 from tests.scoring import SOURCE
 from tests.test_cli import kitt

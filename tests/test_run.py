@@ -21,9 +21,9 @@ from kitt.events.ids import uuid7
 from kitt.orchestration.executor import Executor, RunOutcome, RunRequest, default_runtime
 from kitt.orchestration.reporting import CommandReporter
 from kitt.projections.models import MetricRow
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import Runtime
 from kitt.storage import queries
+from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.replay import ReplayServer
 
 LONG_SUITE = """

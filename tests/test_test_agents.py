@@ -8,8 +8,9 @@ import shutil
 import subprocess
 import sys
 
-from kitt.agent import testagents, tokens
+from kitt.agent import testagents
 from kitt.agent.simulated import SimulatedHost
+from kitt.auth import tokens
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent, RequestTest
 from kitt.events.types import TestSpec

@@ -15,8 +15,8 @@ from kitt.commands.client import send
 from kitt.commands.messages import ImportResult
 from kitt.events.results import ResultDocument
 from kitt.events.types import EVENT_TYPES
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.storage import compare
+from kitt.storage.checkpoints import wait_for_checkpoint
 from tests import factories
 from tests.apiserver import TOKEN, app_for, serving, test_agent
 from tests.conftest import eventually

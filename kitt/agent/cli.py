@@ -11,8 +11,9 @@ import click
 from kitt import __version__
 from kitt import logging as kitt_logging
 from kitt.agent import config as agent_config
-from kitt.agent import service, tokens, updating
+from kitt.agent import service, updating
 from kitt.agent.daemon import AgentDaemon, write_pid
+from kitt.auth import tokens
 from kitt.engines import specs
 from kitt.engines.native import find_binary
 from kitt.events.subjects import InvalidSubjectToken

@@ -6,7 +6,7 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from kitt.agent import tokens
+from kitt.auth import tokens
 from kitt.events import subjects
 from kitt.yamlfile import load_yaml
 

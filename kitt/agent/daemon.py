@@ -29,12 +29,12 @@ from nats.aio.msg import Msg
 
 from kitt import __version__
 from kitt.agent import config as agent_config
-from kitt.agent import models, reports
+from kitt.agent import models
 from kitt.agent.config import AgentConfig
 from kitt.agent.reporter import AgentReporter
 from kitt.auth import permissions
 from kitt.engines import specs
-from kitt.events import codec, pull, streams, types
+from kitt.events import codec, pull, reports, streams, subjects, types
 from kitt.events.ids import uuid7
 from kitt.events.results import Hardware
 from kitt.hardware import fingerprint
@@ -168,7 +168,7 @@ class AgentDaemon:
                 simulated=self.simulated,
             )
             with contextlib.suppress(Exception):  # presence is best effort; the next beat will do
-                await js.publish(f"hb.{self.config.name}", msgspec.json.encode(beat), timeout=5)
+                await js.publish(subjects.heartbeat(self.config.name), msgspec.json.encode(beat), timeout=5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.heartbeat_s)
 

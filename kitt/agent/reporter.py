@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import nats.errors
 from nats.aio.client import Client
 
-from kitt.agent import reports
-from kitt.events import logs, subjects
+from kitt.events import logs, reports, subjects
 from kitt.events.results import BenchmarkResult, RunInfo
 from kitt.events.types import BenchmarkStarted, EngineReady
 

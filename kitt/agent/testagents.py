@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from kitt.agent.config import AgentConfig
 from kitt.agent.daemon import AgentDaemon
 from kitt.agent.simulated import SimulatedExecutor, SimulatedHost
-from kitt.events import codec
+from kitt.events import codec, subjects
 from kitt.orchestration.reporting import RunReporter
 
 log = structlog.get_logger(__name__)
@@ -55,7 +55,7 @@ class TestAgents:
     async def start(self) -> None:
         for path in sorted(folder(self.home).glob("*.json")):
             self._launch(path)
-        await self.nc.subscribe("live.ev.agent.*.agent_provisioned", cb=self._provisioned)
+        await self.nc.subscribe(subjects.live_of_type("agent", "agent_provisioned"), cb=self._provisioned)
 
     async def _provisioned(self, msg: Msg) -> None:
         try:

@@ -32,6 +32,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from kitt.api.context import ApiContext
 from kitt.api.session import COOKIE, Session, Signer, token_hash
+from kitt.auth import tokens
 from kitt.events.states import Role
 from kitt.storage import fleet, users
 
@@ -141,7 +142,7 @@ async def _resolve(connection: ASGIConnection, context: ApiContext, signer: Sign
             return found
         agent_route = connection.url.path.startswith(AGENT_ROUTES)
         if agent_route and connection.scope["method"] in SAFE_METHODS:
-            agent = await fleet.agent_for_token(context.db, presented)
+            agent = await fleet.agent_for_token_hash(context.db, tokens.digest_or_none(presented))
             if agent is not None:
                 return Principal(agent, None, kind="agent", bearer=True)
         raise NotAuthorizedException(BEARER_NEEDED)

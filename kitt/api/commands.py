@@ -12,7 +12,7 @@ from kitt.api.auth import Principal
 from kitt.api.context import ApiContext
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import Command, CommandReply
-from kitt.projections.runner import wait_for_checkpoint
+from kitt.storage.checkpoints import wait_for_checkpoint
 
 
 class Conflict(HTTPException):

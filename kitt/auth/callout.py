@@ -24,9 +24,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.agent import tokens
-from kitt.auth import jwt, permissions
-from kitt.events import codec, types
+from kitt.auth import jwt, permissions, tokens
+from kitt.events import codec, subjects, types
 from kitt.events.bus import EventBus
 from kitt.storage import fleet
 
@@ -60,12 +59,12 @@ class CalloutService:
 
     async def start(self) -> None:
         await self.auth_nc.subscribe(AUTH_SUBJECT, queue=QUEUE, cb=self._answer)
-        await self.kitt_nc.subscribe("live.ev.agent.*.agent_revoked", cb=self._kick_agent)
-        await self.kitt_nc.subscribe("live.ev.agent.*.agent_token_rotated", cb=self._kick_agent)
+        for gone in ("agent_revoked", "agent_token_rotated"):
+            await self.kitt_nc.subscribe(subjects.live_of_type("agent", gone), cb=self._kick_agent)
 
     async def admit(self, token: str | None) -> str | None:
         """The agent whose live token this is, decided from its history in EVENTS; None to refuse."""
-        candidate = await fleet.agent_for_token(self.db, token)
+        candidate = await fleet.agent_for_token_hash(self.db, tokens.digest_or_none(token))
         if candidate is None or token is None:
             return None
         stored, _ = await self.bus.load("agent", candidate)

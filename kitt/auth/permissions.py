@@ -35,7 +35,12 @@ def inbox_prefix(agent: str) -> str:
 
 def agent_permissions(agent: str) -> dict[str, dict[str, list[str]]]:
     work, control = consumers(agent)
-    publish = [f"in.{agent}.>", f"log.{agent}.>", f"metric.{agent}.>", f"hb.{agent}"]
+    publish = [
+        subjects.agent_inbound(agent),
+        subjects.agent_logs(agent),
+        subjects.agent_metrics(agent),
+        subjects.heartbeat(agent),
+    ]
     for consumer in (work, control):
         publish += [
             f"$JS.API.CONSUMER.INFO.{streams.DISPATCH}.{consumer}",

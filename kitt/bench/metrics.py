@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from kitt.bench import stats
+from kitt import stats
 from kitt.bench.records import RequestRecord, WorkerStats
 from kitt.events.results import Metric
 

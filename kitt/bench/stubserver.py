@@ -13,7 +13,7 @@ import time
 
 import msgspec
 
-from kitt.bench import stats
+from kitt import stats
 
 _CHUNK = (
     b'data: {"id":"cmpl-stub","object":"text_completion",'

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from kitt.bench import stats
+from kitt import stats
 from kitt.bench.records import RequestRecord
 from kitt.engines import dialects, httpconn
 from kitt.engines.runtime import Endpoint

@@ -7,18 +7,18 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kitt.agent import testagents, tokens
+from kitt.agent import testagents
 from kitt.agent.simulated import SimulatedHost
-from kitt.auth import credentials
+from kitt.auth import credentials, tokens
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import ChangeAgentSettings, Command, ProvisionAgent, RevokeAgent, RotateAgentToken
 from kitt.events import subjects
 from kitt.events.types import Scalar
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime import instance
 from kitt.runtime.embedded import Session, session
 from kitt.storage import fleet
+from kitt.storage.checkpoints import wait_for_checkpoint
 
 
 @click.group("agents")

@@ -13,7 +13,6 @@ from kitt.bench.prompts import PromptError
 from kitt.commands.client import CommandFailed
 from kitt.engines.formats import ModelError
 from kitt.engines.preflight import PreflightError
-from kitt.engines.profiles import ProfileError
 from kitt.engines.runtime import EngineError
 from kitt.events.bus import AppendError
 from kitt.projections.db import DatabaseUrlError
@@ -21,6 +20,7 @@ from kitt.projections.registry import UnknownProjection
 from kitt.runtime.embedded import RuntimeUnavailable
 from kitt.runtime.nats_server import NatsServerError
 from kitt.storage.documents import DocumentError
+from kitt.storage.profiles import ProfileError
 from kitt.yamlfile import YamlError
 
 T = TypeVar("T")

@@ -12,10 +12,11 @@ from rich.table import Table
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import DeleteEngineProfile, SaveEngineProfile
-from kitt.engines import images, preflight, profiles, specs
+from kitt.engines import images, preflight, specs
 from kitt.engines.native import find_binary
 from kitt.hardware import fingerprint
 from kitt.runtime.embedded import open_database, session
+from kitt.storage import profiles
 
 
 @click.group()
@@ -188,7 +189,7 @@ async def profiles_delete(name: str) -> None:
 
 
 async def _settle(s, seq: int) -> None:
-    from kitt.projections.runner import wait_for_checkpoint
+    from kitt.storage.checkpoints import wait_for_checkpoint
 
     await wait_for_checkpoint(s.engine, "settings", seq)
 

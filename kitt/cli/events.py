@@ -8,7 +8,7 @@ from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 from kitt.cli.common import async_command, print_json, settings
-from kitt.events import codec
+from kitt.events import codec, subjects
 from kitt.events.streams import EVENTS
 from kitt.runtime.embedded import session
 
@@ -25,7 +25,9 @@ def schema() -> None:
 
 
 @events.command("tail")
-@click.option("--subject", default="ev.>", show_default=True, help="Subject filter, e.g. ev.run.>")
+@click.option(
+    "--subject", default=subjects.ALL_EVENTS, show_default=True, help="Subject filter, e.g. ev.run.>"
+)
 @click.option("--from-start", is_flag=True, help="Replay from the first event instead of only new ones.")
 @click.option("-n", "--count", type=int, default=None, help="Stop after this many events.")
 @async_command

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import CancelTest, RequestTest
-from kitt.events import logs
+from kitt.events import logs, subjects
 from kitt.events.states import DEFAULT_TEST_RUNTIME, RUNTIMES
 from kitt.events.types import TestSpec
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import session
 from kitt.storage import fleet
+from kitt.storage.checkpoints import wait_for_checkpoint
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -32,7 +32,9 @@ async def _follow(
 ) -> fleet.Test:
     """Print the test's log lines in order; with `follow`, until the test has finished."""
     js = nc.jetstream()
-    sub = await js.subscribe(f"log.*.{test_id}", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    sub = await js.subscribe(
+        subjects.test_logs(test_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
     try:
         while True:
             try:

@@ -13,15 +13,15 @@ from rich.table import Table
 
 from kitt.cli.common import print_json, settings
 from kitt.cli.common import run as run_coro
-from kitt.engines import profiles, specs
+from kitt.engines import specs
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult
 from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
 from kitt.orchestration.reporting import CommandReporter
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import session
-from kitt.storage import documents, queries
+from kitt.storage import documents, profiles, queries
 from kitt.storage import settings as stored_settings
+from kitt.storage.checkpoints import wait_for_checkpoint
 
 SUMMARY = (("ttft", "p50"), ("itl", "p50"), ("tpot", "p50"), ("e2e", "p50"))
 

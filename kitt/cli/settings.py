@@ -8,9 +8,9 @@ import click
 from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import ChangeSetting
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import session
 from kitt.storage import settings as stored
+from kitt.storage.checkpoints import wait_for_checkpoint
 
 
 @click.group("settings")

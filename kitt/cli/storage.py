@@ -14,9 +14,9 @@ from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import ImportResult
 from kitt.events.ids import derived_id
 from kitt.projections import migrate
-from kitt.projections.runner import wait_for_checkpoint
 from kitt.runtime.embedded import open_database, session
 from kitt.storage import documents, queries
+from kitt.storage.checkpoints import wait_for_checkpoint
 
 
 @click.group()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 
+from kitt.children import die_with_parent, stop_group
 from kitt.engines import health
 from kitt.engines.runtime import (
     Endpoint,
@@ -25,7 +26,6 @@ from kitt.engines.runtime import (
     render,
 )
 from kitt.engines.specs import EngineSpec
-from kitt.runtime.children import die_with_parent, stop_group
 
 log = structlog.get_logger(__name__)
 STOP_GRACE_S = 10.0

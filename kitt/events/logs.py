@@ -4,6 +4,8 @@ from datetime import datetime
 
 import msgspec
 
+from kitt.events import subjects
+
 
 class LogLine(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
@@ -24,7 +26,7 @@ class Entry(msgspec.Struct, frozen=True):
 
 async def history(nc, test_id: str, *, limit: int = 2000, wait_s: float = 0.3) -> list[Entry]:
     """The log lines of a test or run so far (the last `limit`), read with an ordered consumer."""
-    sub = await nc.jetstream().subscribe(f"log.*.{test_id}", ordered_consumer=True)
+    sub = await nc.jetstream().subscribe(subjects.test_logs(test_id), ordered_consumer=True)
     out: list[Entry] = []
     try:
         while True:

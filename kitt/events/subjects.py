@@ -1,14 +1,19 @@
-"""Subject names. One place, so nothing builds a subject by hand."""
+"""Subject names. One place, so nothing builds a subject by hand (a test holds the rest of the tree to it;
+`streams.py`, which defines the subject space itself, is the only other place that names subjects)."""
 
 import re
 
-from kitt.events.types import AGGREGATES
+from kitt.events.types import AGGREGATES, EVENT_TYPES
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 EVENTS_PREFIX = "ev"
 LIVE_PREFIX = "live"
 COMMAND_PREFIX = "kitt.cmd"
+
+ALL_EVENTS = f"{EVENTS_PREFIX}.>"
+ALL_HEARTBEATS = "hb.*"
+ALL_REPORTS = "in.>"  # every agent's reports (AGENT_IN)
 
 HEADER_TYPE = "Kitt-Event-Type"
 HEADER_VERSION = "Kitt-Event-Version"
@@ -41,6 +46,23 @@ def aggregate_type_filter(aggregate: str) -> str:
     return f"{EVENTS_PREFIX}.{aggregate}.>"
 
 
+def _event_type(aggregate: str, event_type: str) -> None:
+    known = EVENT_TYPES.get(event_type)
+    if known is None or known.aggregate != aggregate:
+        raise ValueError(f"no event {event_type!r} on aggregate {aggregate!r}")
+
+
+def of_type(aggregate: str, event_type: str) -> str:
+    """Every `event_type` event of any `aggregate` (a consumer's filter)."""
+    _event_type(aggregate, event_type)
+    return f"{EVENTS_PREFIX}.{aggregate}.*.{event_type}"
+
+
+def live_of_type(aggregate: str, event_type: str) -> str:
+    """The same, as EVENTS republishes committed events for core subscribers (`live.ev.…`)."""
+    return f"{LIVE_PREFIX}.{of_type(aggregate, event_type)}"
+
+
 def command(name: str) -> str:
     return f"{COMMAND_PREFIX}.{name}"
 
@@ -57,9 +79,38 @@ def heartbeat(agent: str) -> str:
     return f"hb.{token(agent, 'agent')}"
 
 
+def test_logs(test_id: str) -> str:
+    """A test's log lines, whichever agent wrote them."""
+    return f"log.*.{token(test_id, 'test id')}"
+
+
+def agent_logs(agent: str) -> str:
+    return f"log.{token(agent, 'agent')}.>"
+
+
+def agent_metrics(agent: str) -> str:
+    return f"metric.{token(agent, 'agent')}.>"
+
+
 def dispatch(agent: str) -> str:
     return f"dispatch.{token(agent, 'agent')}.>"
 
 
+def dispatch_work(agent: str) -> str:
+    """The agent's queue of tests (DISPATCH sources `dispatch_requested` here)."""
+    return f"dispatch.{token(agent, 'agent')}.test"
+
+
+def dispatch_control(agent: str) -> tuple[str, str]:
+    """The agent's control queue: cancellations and settings."""
+    name = token(agent, "agent")
+    return f"dispatch.{name}.cancel", f"dispatch.{name}.settings"
+
+
 def agent_inbound(agent: str) -> str:
     return f"in.{token(agent, 'agent')}.>"
+
+
+def report(agent: str, target: str) -> str:
+    """Where an agent reports about `target` (a test id, or `agent` for itself)."""
+    return f"in.{token(agent, 'agent')}.{token(target, 'test id')}"

@@ -7,7 +7,7 @@ import contextlib
 import threading
 from pathlib import Path
 
-from kitt.bench import stats
+from kitt import stats
 from kitt.events.results import Metric
 
 INTERVAL_S = 0.5

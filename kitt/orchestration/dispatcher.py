@@ -32,14 +32,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kitt.auth import permissions
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import CancelDispatch, DispatchTest, FinishTest, MarkTestDispatched
-from kitt.events import codec, pull, streams, types
+from kitt.events import codec, pull, streams, subjects, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
 from kitt.projections.models import TestRow
 
 log = structlog.get_logger(__name__)
 DURABLE = "dispatcher"
-FILTERS = ["ev.test.*.test_requested", "ev.test.*.test_cancel_requested", "ev.agent.*.agent_provisioned"]
+FILTERS = [
+    subjects.of_type("test", "test_requested"),
+    subjects.of_type("test", "test_cancel_requested"),
+    subjects.of_type("agent", "agent_provisioned"),
+]
 DEFAULT_TEST_TIMEOUT_S = 30 * 60.0
 SWEEP_S = 2.0
 MAX_DELIVERIES = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{streams.DISPATCH}.*"
@@ -56,7 +60,7 @@ async def ensure_consumers(nc: Client, agent: str, capacity: int = 1) -> None:
         streams.DISPATCH,
         ConsumerConfig(
             durable_name=work,
-            filter_subject=f"dispatch.{agent}.test",
+            filter_subject=subjects.dispatch_work(agent),
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_S,
             max_deliver=MAX_DELIVER,
@@ -67,7 +71,7 @@ async def ensure_consumers(nc: Client, agent: str, capacity: int = 1) -> None:
         streams.DISPATCH,
         ConsumerConfig(
             durable_name=control,
-            filter_subjects=[f"dispatch.{agent}.cancel", f"dispatch.{agent}.settings"],
+            filter_subjects=list(subjects.dispatch_control(agent)),
             ack_policy=AckPolicy.EXPLICIT,
         ),
     )
@@ -75,7 +79,7 @@ async def ensure_consumers(nc: Client, agent: str, capacity: int = 1) -> None:
 
 async def _drop_legacy(js, agent: str) -> None:
     """Consumers under the old names would hold the same work-queue subjects: delete this agent's."""
-    mine = (f"dispatch.{agent}.test", f"dispatch.{agent}.cancel", f"dispatch.{agent}.settings")
+    mine = (subjects.dispatch_work(agent), *subjects.dispatch_control(agent))
     for name in permissions.legacy_consumers(agent):
         try:
             info = await js.consumer_info(streams.DISPATCH, name)

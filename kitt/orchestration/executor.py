@@ -19,6 +19,7 @@ from kitt import __version__
 from kitt.bench import loadgen, performance, suites, warmup
 from kitt.bench.quality import runner as quality
 from kitt.bench.suites import PerformanceTest, QualityTest, Suite
+from kitt.children import free_port
 from kitt.engines import formats, images, preflight, preparation
 from kitt.engines.external import ExternalRuntime
 from kitt.engines.native import NativeRuntime
@@ -27,7 +28,6 @@ from kitt.events.results import BenchmarkResult, Hardware, RunInfo
 from kitt.events.types import BenchmarkStarted, EngineReady
 from kitt.hardware import fingerprint
 from kitt.orchestration.reporting import RunReporter
-from kitt.runtime.children import free_port
 from kitt.yamlfile import YamlError
 
 log = structlog.get_logger(__name__)

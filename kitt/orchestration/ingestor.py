@@ -19,7 +19,6 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.agent import reports
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import (
     Command,
@@ -32,7 +31,7 @@ from kitt.commands.messages import (
     StartRun,
     StartTest,
 )
-from kitt.events import pull, streams, types
+from kitt.events import pull, reports, streams, subjects, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
 from kitt.orchestration.dispatcher import ensure_consumers
@@ -122,7 +121,9 @@ class Ingestor:
         config = ConsumerConfig(
             durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=120, max_deliver=-1
         )
-        return await js.pull_subscribe("in.>", durable=DURABLE, stream=streams.AGENT_IN, config=config)
+        return await js.pull_subscribe(
+            subjects.ALL_REPORTS, durable=DURABLE, stream=streams.AGENT_IN, config=config
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         subscription = await self._consumer()

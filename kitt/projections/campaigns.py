@@ -2,6 +2,7 @@
 
 import msgspec
 
+from kitt.events import subjects as subject_names
 from kitt.events.envelope import StoredEvent
 from kitt.events.types import (
     CampaignCancelled,
@@ -20,7 +21,7 @@ _json = msgspec.json.Encoder()
 
 class CampaignsProjection(KeyedProjection):
     name = "campaigns"
-    subjects = ("ev.campaign.>",)
+    subjects = (subject_names.aggregate_type_filter("campaign"),)
     table = _campaigns
     key = "campaign_id"
     noun = "campaign"

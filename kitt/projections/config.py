@@ -6,6 +6,7 @@ import msgspec
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kitt.events import subjects as subject_names
 from kitt.events.envelope import StoredEvent
 from kitt.events.types import (
     EngineProfileDeleted,
@@ -28,7 +29,9 @@ _json = msgspec.json.Encoder()
 
 class SettingsProjection:
     name = "settings"
-    subjects = ("ev.setting.>", "ev.user.>", "ev.engine_profile.>", "ev.schedule.>")
+    subjects = tuple(
+        subject_names.aggregate_type_filter(a) for a in ("setting", "user", "engine_profile", "schedule")
+    )
     tables = (_settings, _users, _profiles, _schedules)
 
     async def apply(

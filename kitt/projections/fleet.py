@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kitt.events import subjects as subject_names
 from kitt.events.envelope import StoredEvent
 from kitt.events.types import (
     AgentProvisioned,
@@ -37,7 +38,7 @@ class AgentsProjection(KeyedProjection):
     AGENT_IN's, so they keep a name of their own), written once however often the refusal is replayed."""
 
     name = "agents"
-    subjects = ("ev.agent.>",)
+    subjects = (subject_names.aggregate_type_filter("agent"),)
     table = AgentRow.__table__
     key = "agent_id"
     noun = "agent"
@@ -103,7 +104,7 @@ class AgentsProjection(KeyedProjection):
 class TestsProjection(KeyedProjection):
     __test__ = False  # not a pytest class
     name = "tests"
-    subjects = ("ev.test.>",)
+    subjects = (subject_names.aggregate_type_filter("test"),)
     table = TestRow.__table__
     key = "test_id"
     noun = "test"

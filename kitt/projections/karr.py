@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kitt.events import subjects as subject_names
 from kitt.events.envelope import StoredEvent
 from kitt.events.results import BenchmarkResult, ResultDocument
 from kitt.events.types import BenchmarkCompleted, EngineReady, RunFinished, RunStarted
@@ -60,7 +61,7 @@ class KarrProjection:
     """
 
     name = "karr"
-    subjects = ("ev.run.>",)
+    subjects = (subject_names.aggregate_type_filter("run"),)
     tables = (_metrics, _benchmarks, _runs)
 
     def __init__(self) -> None:

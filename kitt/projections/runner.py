@@ -8,7 +8,6 @@ crash mid-batch rolls both back and the batch is simply read again.
 import asyncio
 import contextlib
 import functools
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -247,18 +246,3 @@ async def advance_checkpoint(conn: AsyncConnection, name: str, last: int, *, unk
     )
     if result.first() is None:
         raise StaleCheckpoint(name)
-
-
-async def wait_for_checkpoint(engine: AsyncEngine, name: str, seq: int, timeout: float = 30.0) -> bool:
-    """Wait until a projection has applied `seq` (for read-your-writes after a command)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(select(_checkpoints.c.last_seq).where(_checkpoints.c.name == name))
-            ).first()
-        if row and row[0] >= seq:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kitt.events import subjects as subject_names
 from kitt.events.envelope import StoredEvent
 from kitt.events.types import SessionEnded
 from kitt.projections import sql
@@ -14,7 +15,7 @@ _ended = EndedSessionRow.__table__
 
 class SessionsProjection:
     name = "sessions"
-    subjects = ("ev.session.>",)
+    subjects = (subject_names.aggregate_type_filter("session"),)
     tables = (_ended,)
 
     async def apply(

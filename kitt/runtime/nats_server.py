@@ -13,7 +13,7 @@ from pathlib import Path
 
 import structlog
 
-from kitt.runtime.children import die_with_parent, free_port
+from kitt.children import die_with_parent, free_port
 
 log = structlog.get_logger(__name__)
 

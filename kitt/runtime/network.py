@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from kitt.runtime.children import free_port
+from kitt.children import free_port
 
 FILE = "network.json"
 WILDCARDS = ("0.0.0.0", "::", "")

@@ -10,7 +10,6 @@ from nats.aio.client import Client
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.agent import tokens
 from kitt.events import streams, subjects
 from kitt.events.results import Hardware
 from kitt.projections.models import AgentRow, TestRow
@@ -136,14 +135,12 @@ async def count_by_status(db: AsyncEngine) -> dict[str, int]:
         return {status: count for status, count in rows}
 
 
-async def agent_for_token(db: AsyncEngine, token: str | None) -> str | None:
-    """The agent a token belongs to, while it is live (not revoked, not rotated away); None otherwise."""
-    if not token:
+async def agent_for_token_hash(db: AsyncEngine, token_hash: str | None) -> str | None:
+    """The agent whose live token has this SHA-256 (not revoked, not rotated away); None otherwise."""
+    if not token_hash:
         return None
-    try:
-        digest = tokens.digest(token)
-    except tokens.TokenFormatError:
-        return None
-    query = select(_agents.c.agent_id).where(_agents.c.token_hash == digest, _agents.c.status != "revoked")
+    query = select(_agents.c.agent_id).where(
+        _agents.c.token_hash == token_hash, _agents.c.status != "revoked"
+    )
     async with db.connect() as conn:
         return (await conn.execute(query)).scalar()

@@ -17,11 +17,11 @@ import shlex
 from litestar import Request, Response, get
 from litestar.exceptions import ClientException, PermissionDeniedException
 
-from kitt.agent import package, tokens
+from kitt.agent import package
 from kitt.api.auth import require_admin
 from kitt.api.commands import Conflict, execute, principal
 from kitt.api.context import ApiContext
-from kitt.auth import ca
+from kitt.auth import ca, tokens
 from kitt.commands.messages import ProvisionAgent, RotateAgentToken
 from kitt.events import subjects
 from kitt.storage import fleet

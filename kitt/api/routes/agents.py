@@ -3,11 +3,11 @@
 from litestar import Controller, Request, get, post, put
 from litestar.exceptions import NotFoundException
 
-from kitt.agent import tokens
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
 from kitt.api.routes.agent_install import ca_pem
 from kitt.api.schemas import AgentCreated, AgentRequest, AgentSettings, Created
+from kitt.auth import tokens
 from kitt.commands.messages import ChangeAgentSettings, ProvisionAgent, RevokeAgent, RotateAgentToken
 from kitt.storage import fleet
 

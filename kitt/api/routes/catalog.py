@@ -7,8 +7,9 @@ from litestar.exceptions import ClientException, NotFoundException
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
 from kitt.commands.messages import DeleteEngineProfile, SaveEngineProfile
-from kitt.engines import profiles, specs
+from kitt.engines import specs
 from kitt.models import browser
+from kitt.storage import profiles
 from kitt.storage import settings as stored_settings
 
 

@@ -14,6 +14,7 @@ from litestar import Controller, Request, get
 from litestar.response import Stream
 
 from kitt.api.fanout import KEEP_ALIVE, Hub, Item, sse, stream
+from kitt.events import subjects
 
 
 class Headline(msgspec.Struct, frozen=True):
@@ -71,9 +72,9 @@ class StreamsController(Controller):
     @get("/activity")
     async def activity(self, request: Request) -> Stream:
         """Every event appended to EVENTS, as a headline (`event` is its type, `data` a JSON Headline)."""
-        return stream(_follow(request.app.state.hub, "ev.>", _after(request), _headline_frame))
+        return stream(_follow(request.app.state.hub, subjects.ALL_EVENTS, _after(request), _headline_frame))
 
     @get("/fleet")
     async def fleet(self, request: Request) -> Stream:
         """Agents' heartbeats (`event: heartbeat`, `data` a JSON Beat: agent and the tests it runs)."""
-        return stream(_follow(request.app.state.hub, "hb.*", _after(request), _beat_frame))
+        return stream(_follow(request.app.state.hub, subjects.ALL_HEARTBEATS, _after(request), _beat_frame))

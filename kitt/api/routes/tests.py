@@ -18,7 +18,7 @@ from kitt.api.context import ApiContext
 from kitt.api.fanout import Hub, Item, sse, stream
 from kitt.api.schemas import CancelRequest, Created, QuickTestRequest
 from kitt.commands.messages import CancelTest, RequestTest
-from kitt.events import logs
+from kitt.events import logs, subjects
 from kitt.events.types import TestSpec
 from kitt.storage import fleet
 
@@ -85,7 +85,7 @@ def _log_frame(item: Item) -> bytes:
 
 async def _lines(kitt: ApiContext, hub: Hub, test_id: str, after: int) -> AsyncIterator[bytes]:
     status = None
-    async for item in hub.follow(f"log.*.{test_id}", after):
+    async for item in hub.follow(subjects.test_logs(test_id), after):
         if item is None:  # a quiet second: has the test finished?
             test = await fleet.test(kitt.db, test_id)
             if test is not None and test.status in FINAL:

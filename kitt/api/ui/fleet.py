@@ -9,12 +9,13 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.response import Redirect, Template
 
-from kitt.agent import testagents, tokens
+from kitt.agent import testagents
 from kitt.agent.simulated import SimulatedHost
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
 from kitt.api.routes.agent_install import ca_pem
 from kitt.api.ui.page import form, page
+from kitt.auth import tokens
 from kitt.commands.decide import AGENT_SETTINGS
 from kitt.commands.messages import (
     CancelTest,

@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 
 from kitt.bench.quality.job import Evaluation, Job
-from kitt.runtime.children import die_with_parent, stop_group
+from kitt.children import die_with_parent, stop_group
 
 STOP_GRACE_S = 5.0
 _PROGRESS = re.compile(r"(\d+)/(\d+) \[")

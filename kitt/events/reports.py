@@ -88,7 +88,7 @@ decode = msgspec.json.Decoder(AnyReport).decode
 
 def subject(agent: str, report: Report) -> str:
     target = getattr(report, "test_id", None) or "agent"
-    return f"in.{subjects.token(agent, 'agent')}.{subjects.token(target, 'test id')}"
+    return subjects.report(agent, target)
 
 
 def agent_of(subject_name: str) -> str:

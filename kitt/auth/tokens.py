@@ -27,3 +27,13 @@ def check(token: str) -> str:
 
 def digest(token: str) -> str:
     return hashlib.sha256(check(token).encode()).hexdigest()
+
+
+def digest_or_none(token: str | None) -> str | None:
+    """The SHA-256 of a well-formed token; None for a missing or malformed one (looked up no further)."""
+    if not token:
+        return None
+    try:
+        return digest(token)
+    except TokenFormatError:
+        return None
