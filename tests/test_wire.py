@@ -14,7 +14,7 @@ from kitt.events.streams import EVENTS
 from kitt.events.wire import Address, WireError, connect
 from kitt.projections.karr import KarrProjection
 from kitt.projections.models import Checkpoint, MetricRow, RunRow
-from kitt.projections.runner import Projector
+from kitt.projections.runner import Backoff, Projector
 from kitt.runtime.nats_server import NatsServer, free_port
 from tests.conftest import eventually
 from tests.factories import document, run_events
@@ -149,3 +149,108 @@ async def test_a_consumer_the_server_refuses_is_a_clear_error(nc):
     with pytest.raises(WireError, match="cannot create a consumer on NO_SUCH_STREAM: stream not found"):
         await delivery.start(1)
     wire.close()
+
+
+async def test_a_permissions_violation_is_reported_not_fatal(tmp_path: Path):
+    """A refused publish leaves the connection up (the callback hears of it); a refused delivery
+    subscription ends the delivery with the server's reason instead of looping on heartbeats."""
+    server = NatsServer(
+        tmp_path / "nats",
+        extra_config=(
+            "authorization { users: [ { user: kitt, password: right, "
+            'permissions: { publish: { deny: ["forbidden.>"] }, subscribe: { deny: ["_INBOX.>"] } } } ] }\n'
+        ),
+    )
+    server.start()
+    try:
+        address = Address(server.url.replace("nats://", "nats://kitt:right@"))
+        heard: list[str] = []
+        wire = await connect(address, on_error=heard.append)
+        wire.publish("forbidden.x", b"no")
+        await wire.flush()
+        await eventually(lambda: _at_least(heard, 1))
+        assert "Permissions Violation for Publish" in heard[0] and not wire.closed.done()
+        wire.close()
+        nc = await nats.connect(address.url)
+        wire = await connect(address)
+        delivery = OrderedDelivery(wire, nc, "NONE", ["x.>"], lambda *_: None)
+        delivery._sid = wire.subscribe(delivery._inbox, delivery._on_message)
+        with pytest.raises(
+            WireError, match="NATS refused the delivery: Permissions Violation for Subscription"
+        ):
+            await asyncio.wait_for(delivery.watch(), 10)
+        await nc.close()
+    finally:
+        server.stop()
+
+
+class Blackhole:
+    """A TCP relay to the server that can stop passing bytes without closing anything: a half-open link."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.passing = True
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if self.passing:
+                    dst.write(data)
+                    await dst.drain()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_a_half_open_connection_is_noticed_by_the_client_ping(nats_server):
+    hole = Blackhole(nats_server.port)
+    port = await hole.start()
+    wire = await connect(Address(f"nats://127.0.0.1:{port}"), ping_interval_s=0.5)
+    await wire.flush()
+    hole.passing = False  # nothing more arrives, nothing is closed
+    with pytest.raises(WireError, match=r"stale connection: no PONG within 0\.5 s"):
+        await asyncio.wait_for(wire.closed, 10)
+    await hole.stop()
+
+
+@pytest.mark.parametrize(
+    ("status", "meaning"),
+    [
+        (b"NATS/1.0 409 Consumer Deleted", "the consumer is gone (Consumer Deleted)"),
+        (b"NATS/1.0 503", "JetStream did not answer (503 no description)"),
+        (b"NATS/1.0 408 Request Timeout", "JetStream status 408 (Request Timeout)"),
+    ],
+)
+async def test_statuses_other_than_heartbeats_say_what_they_are(nc, status, meaning):
+    """Sent through a real server to the delivery's subject (as JetStream sends them): each ends the
+    delivery with its meaning, not as "not a JetStream delivery"."""
+    wire = await connect(Address.of(nc))
+    delivery = OrderedDelivery(wire, nc, EVENTS, ["ev.>"], lambda *_: None)
+    await delivery.start(1)
+    forger = await connect(Address.of(nc))
+    forger.publish(delivery._inbox, b"", headers=status + b"\r\n\r\n")
+    await forger.flush()
+    with pytest.raises(WireError) as ended:
+        await asyncio.wait_for(delivery.watch(), 10)
+    assert str(ended.value) == meaning and not isinstance(ended.value, DeliveryGap)
+    forger.close()
+    await delivery.close()
+
+
+def test_restart_pauses_grow_and_start_small_again():
+    gaps = Backoff(0.05, 2.0, at_once=True)
+    assert [gaps.after(0.1) for _ in range(8)] == [0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0]
+    assert gaps.after(60.0) == 0.0  # a run that lasted: the next gap restarts at once again
+    outages = Backoff(0.5, 30.0)
+    assert [outages.after(0.1) for _ in range(3)] == [0.5, 1.0, 2.0]
+    assert outages.after(45.0) == 0.5

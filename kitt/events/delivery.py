@@ -4,7 +4,9 @@ The consumer keeps no state worth keeping: no acks, memory storage, one replica.
 checked against their consumer sequence; a gap (a dropped message, a server restart) or heartbeats that stop
 coming end the delivery with `DeliveryGap`, and the reader starts a new one from its own position — for a
 projector, the checkpoint it committed. Flow control is answered only while the reader keeps up (`hold` /
-`release`), so the server, not the reader's memory, holds a backlog.
+`release`), so the server, not the reader's memory, holds a backlog. The server's other statuses end it
+with what they mean (409: the consumer is gone; 503: no JetStream to answer), and so does a permissions
+violation on its subscription: those are `WireError`s, retried with backoff, not gaps.
 """
 
 import asyncio
@@ -21,7 +23,8 @@ from kitt.events.wire import Wire, WireError, header_fields
 # stream sequence, messages the server still holds after this one, subject, header block, payload
 EventHandler = Callable[[int, int, bytes, bytes, bytes], None]
 
-_STATUS = b"NATS/1.0 100"
+_STATUS = b"NATS/1.0 "
+_IDLE_OR_FLOW = b"100"
 
 
 class DeliveryGap(WireError):
@@ -61,6 +64,11 @@ class OrderedDelivery:
         self._seen = time.monotonic()
         self._held: list[bytes] = []
         self._holding = False
+        wire.on_error = self._refused
+
+    def _refused(self, reason: str) -> None:
+        if self._inbox in reason:  # our own subscription was refused: nothing will ever arrive on it
+            raise WireError(f"NATS refused the delivery: {reason}")
 
     async def start(self, start_seq: int) -> None:
         self._sid = self._wire.subscribe(self._inbox, self._on_message)
@@ -99,6 +107,15 @@ class OrderedDelivery:
         self._on_event(sseq, pending, subject, headers, payload)
 
     def _on_status(self, reply: bytes, headers: bytes) -> None:
+        status_line = headers.split(b"\r\n", 1)[0][len(_STATUS) :]
+        code, _, description = status_line.partition(b" ")
+        if code != _IDLE_OR_FLOW:
+            why = description.decode(errors="replace").strip() or "no description"
+            if code == b"409":
+                raise WireError(f"the consumer is gone ({why})")
+            if code == b"503":
+                raise WireError(f"JetStream did not answer (503 {why})")
+            raise WireError(f"JetStream status {code.decode(errors='replace')} ({why})")
         if b"FlowControl" in headers:
             if self._holding:
                 self._held.append(reply)

@@ -6,6 +6,11 @@ This connection parses the protocol in place and calls a plain function per mess
 what it writes into one socket write per loop turn. It does one connection's worth of work and no more:
 no reconnect (its users restart from their own position when it drops) and no request/reply helpers
 (JetStream API calls stay on nats-py). Everything else in KITT uses nats-py.
+
+A refusal that leaves the connection open (a permissions violation, an invalid subject) is passed to the
+`on_error` callback, not treated as the end of the connection; any other -ERR is. The client PINGs the
+server every `ping_interval_s` and gives the connection up when no PONG comes back in time, so a socket
+that went half-open (a peer gone without a FIN) is noticed without waiting for the server.
 """
 
 import asyncio
@@ -29,6 +34,11 @@ class WireError(Exception):
     """The connection failed or the server refused something (-ERR): its users start over."""
 
 
+# -ERR texts after which the server keeps the connection open (nats-server's protocol errors).
+_NON_FATAL = ("permissions violation", "invalid subject", "invalid publish subject")
+ErrorHandler = Callable[[str], None]
+
+
 @dataclass(frozen=True)
 class Address:
     url: str  # nats://[user:password@ | token@]host:port, or tls://
@@ -44,7 +54,10 @@ class Address:
 
 
 class Wire(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, on_error: ErrorHandler | None = None) -> None:
+        self.on_error = on_error
+        self.errors: list[str] = []  # the non-fatal refusals so far (the last few)
+        self._keepalive: asyncio.Task[None] | None = None
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._out = bytearray()
@@ -116,10 +129,17 @@ class Wire(asyncio.Protocol):
             if not self._info.done():
                 self._info.set_result(json.loads(line[5:]))
         elif line.startswith(b"-ERR"):
-            raise WireError(f"NATS refused: {line[5:].decode(errors='replace').strip(chr(39) + ' ')}")
+            reason = line[5:].decode(errors="replace").strip(chr(39) + " ")
+            if not reason.lower().startswith(_NON_FATAL):
+                raise WireError(f"NATS refused: {reason}")
+            self.errors = [*self.errors[-9:], reason]
+            if self.on_error is not None:
+                self.on_error(reason)
         # +OK and anything newer are ignored
 
     def _fail(self, exc: WireError) -> None:
+        if self._keepalive is not None and self._keepalive is not asyncio.current_task():
+            self._keepalive.cancel()
         if not self.closed.done():
             self.closed.set_exception(exc)
             self.closed.exception()  # mark retrieved: a user may learn of it through a handler instead
@@ -175,7 +195,25 @@ class Wire(asyncio.Protocol):
         self._write(b"PING\r\n")
         await asyncio.wait_for(waiter, timeout)
 
+    def keep_alive(self, interval_s: float) -> None:
+        """PING every `interval_s`; no PONG within it means the connection is dead (half-open)."""
+
+        async def ping() -> None:
+            while not self.closed.done():
+                await asyncio.sleep(interval_s)
+                try:
+                    await self.flush(timeout=interval_s)
+                except TimeoutError:
+                    self._fail(WireError(f"stale connection: no PONG within {interval_s:g} s"))
+                    return
+                except WireError:
+                    return
+
+        self._keepalive = asyncio.create_task(ping(), name="wire keep-alive")
+
     def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         self._flush()
         if self._transport is not None:
             self._transport.close()
@@ -183,12 +221,19 @@ class Wire(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def connect(address: Address, *, name: str = "kitt", timeout: float = 5.0) -> Wire:
+async def connect(
+    address: Address,
+    *,
+    name: str = "kitt",
+    timeout: float = 5.0,
+    ping_interval_s: float = 10.0,
+    on_error: ErrorHandler | None = None,
+) -> Wire:
     """Open a connection and authenticate with the URL's credentials; WireError says why it failed."""
     url = urlparse(address.url)
     host, port = url.hostname or "127.0.0.1", url.port or 4222
     loop = asyncio.get_running_loop()
-    wire = Wire()
+    wire = Wire(on_error)
     try:
         transport, _ = await asyncio.wait_for(loop.create_connection(lambda: wire, host, port), timeout)
         info = await asyncio.wait_for(wire._info, timeout)
@@ -208,6 +253,7 @@ async def connect(address: Address, *, name: str = "kitt", timeout: float = 5.0)
     except WireError:
         wire.close()
         raise
+    wire.keep_alive(ping_interval_s)
     return wire
 
 

@@ -8,6 +8,7 @@ crash mid-batch rolls both back and the batch is simply read again.
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +45,26 @@ class _Refused:
     data: bytes
 
 
+class Backoff:
+    """Pauses that double while failures keep coming, and start again from the first once a run lasted
+    `settled_s` (so an outage an hour ago does not slow the next restart down)."""
+
+    def __init__(
+        self, first_s: float, most_s: float, *, at_once: bool = False, settled_s: float = 30.0
+    ) -> None:
+        self.first_s, self.most_s, self.settled_s = first_s, most_s, settled_s
+        self._start = 0.0 if at_once else first_s  # at_once: the first retry does not wait
+        self._next = self._start
+
+    def after(self, ran_s: float) -> float:
+        """The pause before the next try, after a run that lasted `ran_s`."""
+        if ran_s >= self.settled_s:
+            self._next = self._start
+        pause = self._next
+        self._next = min(max(self._next * 2, self.first_s), self.most_s)
+        return pause
+
+
 class StaleCheckpoint(Exception):
     """Another projector instance advanced this checkpoint first: re-read from the database."""
 
@@ -71,26 +92,33 @@ class Projector:
         self.pending = 0  # messages the server still holds for us after the last one delivered
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Project until `stop`; an outage (database, NATS) is retried with backoff from the checkpoint."""
-        backoff = 0.5
+        """Project until `stop`; an outage (database, NATS) is retried with backoff from the checkpoint.
+
+        A gap (expected after a server restart) starts over at once the first time and with a growing pause
+        if it keeps happening; an outage waits longer. Both pauses start small again once a run has lasted."""
+        gaps, outages = Backoff(0.05, 2.0, at_once=True), Backoff(0.5, 30.0)
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 await self._run_once(stop)
                 return
             except StaleCheckpoint:
                 log.warning("checkpoint moved by another instance; resuming", projection=self.projection.name)
-            except DeliveryGap as exc:  # expected after a server restart: not an outage
+                pause = 0.0
+            except DeliveryGap as exc:
                 log.warning("deliveries interrupted; resuming", projection=self.projection.name, why=str(exc))
+                pause = gaps.after(time.monotonic() - began)
             except Exception as exc:
+                pause = outages.after(time.monotonic() - began)
                 log.error(
                     "projector failed; retrying",
                     projection=self.projection.name,
                     error=str(exc),
-                    retry_s=backoff,
+                    retry_s=pause,
                 )
+            if pause:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 30.0)
+                    await asyncio.wait_for(stop.wait(), pause)
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         self.checkpoint = await load_checkpoint(self._engine, self.projection.name)
