@@ -20,7 +20,7 @@ from kitt.events import reports, streams
 from kitt.events.types import TestSpec
 from kitt.runtime.embedded import Runtime
 from kitt.storage.checkpoints import wait_for_checkpoint
-from tests.agenthosts import RawAgent, provision, registered, settings_for
+from tests.agenthosts import RawAgent, provision, registered, settings_for, token_owner
 from tests.conftest import eventually
 
 
@@ -38,8 +38,9 @@ async def _settled(rt, seq: int) -> None:
 
 async def test_an_agent_reaches_only_its_own_subjects_and_consumer(runtime):
     token_a = await provision(runtime, "alpha")
-    await provision(runtime, "beta")
-    await asyncio.sleep(0.5)  # the agents projection has the hashes
+    token_b = await provision(runtime, "beta")
+    await eventually(lambda: token_owner(runtime.engine, token_a), timeout=10)
+    await eventually(lambda: token_owner(runtime.engine, token_b), timeout=10)
     spec = TestSpec(model="/models/m.gguf", engine="llama_cpp", runtime="native")
     await send(runtime.nc, RequestTest(spec=spec, agent="alpha"))
     a = await RawAgent().connect(runtime.agent_url, token_a, "alpha")
@@ -93,19 +94,22 @@ async def test_bad_tokens_are_refused(runtime):
 
 async def test_revoke_disconnects_at_once_and_rotate_works_at_once(runtime):
     token = await provision(runtime, "delta")
-    await asyncio.sleep(0.5)
+    await eventually(lambda: token_owner(runtime.engine, token), timeout=10)
     agent = await RawAgent().connect(runtime.agent_url, token, "delta")
     other_token = await provision(runtime, "epsilon")
-    await asyncio.sleep(0.5)
+    await eventually(lambda: token_owner(runtime.engine, other_token), timeout=10)
 
     reply = await send(runtime.nc, RevokeAgent(agent_id="delta", reason="stolen laptop"))
     revoked_at = time.monotonic()
     await asyncio.wait_for(agent.disconnected.wait(), 5)
     assert time.monotonic() - revoked_at < 1.0
     await _settled(runtime, reply.seq)
-    await asyncio.sleep(1.0)  # it keeps trying to reconnect; every try is refused
+
+    async def refused_again() -> bool:  # it keeps trying to reconnect; each try is refused
+        return any("Authorization Violation" in e for e in agent.errors)
+
+    await eventually(refused_again, timeout=10)
     assert not agent.nc.is_connected
-    assert any("Authorization Violation" in e for e in agent.errors)
     await agent.nc.close()
     assert "Authorization Violation" in await _refused(runtime.agent_url, token)
 

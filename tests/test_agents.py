@@ -13,15 +13,16 @@ from kitt.agent import config as agent_config
 from kitt.auth import permissions
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import CancelTest, ChangeAgentSettings, RequestTest, RevokeAgent
-from kitt.events import logs, reports
+from kitt.events import logs, reports, streams
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
-from kitt.orchestration.ingestor import dead_letters
 from kitt.runtime.embedded import Runtime
 from kitt.storage import fleet, queries
 from tests.agenthosts import finished_run, provision, registered, settings_for, test_status
 from tests.conftest import eventually
 from tests.test_run import LONG_SUITE, _engine_processes
+
+OUTAGE_S = 2.0
 
 
 async def _request(rt: Runtime, agent: str, model: Path | str, suite: str = "quick") -> str:
@@ -123,7 +124,7 @@ async def test_the_ingestor_refuses_reports_that_are_not_the_agents_own(runtime,
     await js.publish("in.honest.no-such-test", reports.encode(ghost))
 
     async def refused():
-        found = await dead_letters(runtime.engine)
+        found = await fleet.refused_reports(runtime.engine)
         return found if len(found) >= 3 else None
 
     found = await eventually(refused, timeout=20)
@@ -240,9 +241,9 @@ async def test_a_nats_restart_mid_test_loses_nothing(runtime, agents, tiny_model
     agent = agents(runtime, "gpu-r", token).start()
     test_id = await _request(runtime, "gpu-r", tiny_model, suite=str(suite))
     await test_status(runtime, test_id, "running")
-    await asyncio.sleep(2)
+    await eventually(lambda: _log_lines(runtime, "gpu-r", test_id), timeout=30)  # the soak is under way
     await asyncio.to_thread(runtime.server.stop)  # everyone loses NATS mid-test ...
-    await asyncio.sleep(2)
+    await asyncio.sleep(OUTAGE_S)  # (an outage this long: not a wait for anything)
     await asyncio.to_thread(runtime.server.start)  # ... same port, same store
     try:
         test = await test_status(runtime, test_id, "succeeded", "failed", timeout=60)
@@ -279,11 +280,15 @@ async def test_models_are_copied_from_the_share_and_removed_after(runtime, agent
     (share / "llama" / "tiny.gguf").write_bytes(tiny_model.read_bytes())
     (tmp_path / "outside.gguf").write_bytes(tiny_model.read_bytes())
     token = await provision(runtime, "gpu-n")
-    agents(runtime, "gpu-n", token).start()
+    agent = agents(runtime, "gpu-n", token).start()
     await eventually(lambda: registered(runtime, "gpu-n"), timeout=30)
     settings = {"nfs_mount": str(share), "model_dir": str(local), "cleanup_models": True}
     await send(runtime.nc, ChangeAgentSettings(agent_id="gpu-n", settings=settings))
-    await asyncio.sleep(2)  # the control queue delivers it within a second
+
+    async def applied() -> bool:  # the agent saves what its control queue brings
+        return agent_config.load(agent.home / "agent.yaml").nfs_mount == str(share)
+
+    await eventually(applied, timeout=15)
 
     test_id = await _request(runtime, "gpu-n", "llama/tiny.gguf")
     test = await test_status(runtime, test_id, "succeeded", "failed")
@@ -319,6 +324,12 @@ async def test_an_agent_with_capacity_two_runs_two_tests_at_once(runtime, agents
         assert (await test_status(runtime, test_id, "succeeded", "failed", timeout=90)).status == "succeeded"
 
 
+async def _reports_all_handled(rt: Runtime) -> bool:
+    """AGENT_IN is a work queue: a report leaves it once the ingestor has acked it."""
+    info = await rt.nc.jetstream().stream_info(streams.AGENT_IN)
+    return info.state.messages == 0
+
+
 async def test_a_report_delivered_twice_is_applied_once(runtime, tiny_model):
     """The same report (same report id) published twice under different message ids, so JetStream's own
     dedup does not catch it: the ingestor's commands carry ids derived from the report, and the second is
@@ -335,8 +346,8 @@ async def test_a_report_delivered_twice_is_applied_once(runtime, tiny_model):
         await js.publish(f"in.twice.{test_id}", reports.encode(finished), headers={"Nats-Msg-Id": copy})
     test = await test_status(runtime, test_id, "failed")
     assert test.error == "boom"
-    await asyncio.sleep(1)  # let the copies be handled
+    await eventually(lambda: _reports_all_handled(runtime), timeout=15)  # the copies too
     stored, _ = await EventBus(runtime.nc).load("test", test_id)
     kinds = [type(s.envelope.event).__name__ for s in stored]
     assert kinds.count("TestStarted") == 1 and kinds.count("TestFinished") == 1
-    assert await dead_letters(runtime.engine) == []  # a duplicate is not an error
+    assert await fleet.refused_reports(runtime.engine) == []  # a duplicate is not an error

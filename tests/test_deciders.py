@@ -8,6 +8,7 @@ import pytest
 
 from kitt.commands import decide
 from kitt.commands import messages as m
+from kitt.commands.routing import ROUTES
 from kitt.events import types as ev
 from kitt.events.results import Gpu, Hardware
 from tests.factories import document, performance_result
@@ -168,8 +169,8 @@ def test_refused(name, decider, command, aggregate_id, history, related, code, w
 
 def test_every_command_has_a_decider_and_the_table_covers_each():
     covered = {case[1] for case in ACCEPTED + REFUSED}
-    assert {route[2] for route in decide.ROUTES.values()} <= covered
-    assert set(decide.ROUTES) == set(m.COMMAND_TYPES.values())
+    assert {route.decider for route in ROUTES.values()} <= covered
+    assert set(ROUTES) == set(m.COMMAND_TYPES.values())
 
 
 def test_what_the_deciders_record():

@@ -24,7 +24,6 @@ from kitt.config import Settings
 from kitt.events import reports, streams
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
-from kitt.orchestration.ingestor import dead_letters
 from kitt.projections.db import normalize_url
 from kitt.runtime.embedded import Runtime, RuntimeUnavailable, connect_nats
 from kitt.runtime.nats_server import find_binary
@@ -164,13 +163,13 @@ async def test_a_refused_report_is_one_dead_letter_however_often_it_comes(runtim
     """The ingestor records a refusal as an event; the agents projector writes its dead letter once."""
     await provision(runtime, "noisy")
     await runtime.nc.jetstream().publish("in.noisy.agent", b"{not json")
-    found = await eventually(lambda: dead_letters(runtime.engine), timeout=15)
+    found = await eventually(lambda: fleet.refused_reports(runtime.engine), timeout=15)
     assert [subject for subject, _ in found] == ["in.noisy.agent"]
     # The same refusal again, as after a crash between recording it and acking the report:
     again = RefuseReport(agent="noisy", subject="in.noisy.agent", stream_seq=1, reason="again", payload="{")
     reply = await send(runtime.nc, again)
     assert await wait_for_checkpoint(runtime.engine, "agents", reply.seq)
-    assert len(await dead_letters(runtime.engine)) == 1
+    assert len(await fleet.refused_reports(runtime.engine)) == 1
     history, _ = await EventBus(runtime.nc).load("agent", "noisy")
     assert next(s.envelope.actor for s in history if s.envelope.type == "report_refused") == "ingestor"
 

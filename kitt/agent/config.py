@@ -19,7 +19,7 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     heartbeat_s: float = 10.0
     capacity: int = 1
     cleanup_models: bool = False  # remove a model copied from a share once its test is done
-    nfs_source: str | None = None  # a share (host:/path) models come from
+    nfs_source: str | None = None  # not used (an older setting): accepted so older agent.yaml files load
     nfs_mount: str | None = None  # where that share is mounted here
     tls_ca: str | None = None  # the CA (or self-signed certificate) a `tls://` server is checked against
     api: str | None = None  # the server's HTTP API, where `kitt-agent update` fetches the agent package

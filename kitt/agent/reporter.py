@@ -9,6 +9,7 @@ from nats.aio.client import Client
 
 from kitt.events import logs, reports, subjects
 from kitt.events.results import BenchmarkResult, RunInfo
+from kitt.events.states import FinalStatus
 from kitt.events.types import BenchmarkStarted, EngineReady
 
 REPORT_PATIENCE_S = 300.0
@@ -52,7 +53,7 @@ class AgentReporter:
     async def benchmark(self, run_id: str, result: BenchmarkResult) -> None:
         await self.report(reports.BenchmarkReport(test_id=self.test_id, run_id=run_id, result=result))
 
-    async def finished(self, run_id: str, status: str, error: str | None) -> int:
+    async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int:
         await self.report(
             reports.RunFinishedReport(
                 test_id=self.test_id, run_id=run_id, status=status, error=error, finished_at=datetime.now(UTC)

@@ -20,6 +20,7 @@ from kitt.bench import metrics, suites
 from kitt.bench.records import RequestRecord
 from kitt.bench.suites import PerformanceTest, QualityTest, Suite
 from kitt.events.results import BenchmarkResult, Gpu, Hardware, Metric, RunInfo
+from kitt.events.states import FinalStatus
 from kitt.events.types import BenchmarkStarted, EngineReady
 from kitt.orchestration.executor import RunOutcome, RunRequest
 from kitt.orchestration.reporting import RunReporter
@@ -116,7 +117,8 @@ class SimulatedExecutor:
         run_id = request.run_id
         await self.reporter.started(run_id, info)
         results: list[BenchmarkResult] = []
-        status, error = "succeeded", None
+        status: FinalStatus = "succeeded"
+        error: str | None = None
         try:
             suite = suites.load(request.suite, self.home)
             await self.reporter.log(run_id, "engine", f"simulated {request.engine}: loading {request.model}")

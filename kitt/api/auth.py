@@ -21,6 +21,7 @@ import hmac
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     ClientException,
@@ -98,6 +99,10 @@ async def session_principal(context: ApiContext, signer: Signer, session: Sessio
     return Principal(session.user, found[1], session)
 
 
+def _method(connection: ASGIConnection) -> str:
+    return connection.method if isinstance(connection, Request) else "GET"  # a websocket: a read
+
+
 def _host_name(value: str) -> str:
     return (urlsplit(f"//{value}").hostname or "").lower()
 
@@ -112,7 +117,7 @@ def check_host(connection: ASGIConnection, context: ApiContext) -> None:
             f"Host {host or '(none)'!r} is not this server: with KITT_AUTH_TOKEN unset KITT answers only "
             "to localhost (or its --public-url)"
         )
-    if connection.scope["method"] in SAFE_METHODS:
+    if _method(connection) in SAFE_METHODS:
         return
     origin = connection.headers.get("origin")
     site = connection.headers.get("sec-fetch-site")
@@ -122,7 +127,7 @@ def check_host(connection: ASGIConnection, context: ApiContext) -> None:
 
 def check_json_write(connection: ASGIConnection) -> None:
     """API writes are JSON: a cross-site form or `text/plain` request cannot send it without permission."""
-    if connection.scope["method"] not in BODY_METHODS or not connection.url.path.startswith("/api/"):
+    if _method(connection) not in BODY_METHODS or not connection.url.path.startswith("/api/"):
         return  # DELETE (and the rest) cannot be sent cross-site without the browser asking first
     media = connection.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
@@ -141,13 +146,13 @@ async def _resolve(connection: ASGIConnection, context: ApiContext, signer: Sign
         if found is not None:
             return found
         agent_route = connection.url.path.startswith(AGENT_ROUTES)
-        if agent_route and connection.scope["method"] in SAFE_METHODS:
+        if agent_route and _method(connection) in SAFE_METHODS:
             agent = await fleet.agent_for_token_hash(context.db, tokens.digest_or_none(presented))
             if agent is not None:
                 return Principal(agent, None, kind="agent", bearer=True)
         raise NotAuthorizedException(BEARER_NEEDED)
     found = await session_principal(context, signer, session)
-    writes_api = connection.url.path.startswith("/api/") and connection.scope["method"] not in SAFE_METHODS
+    writes_api = connection.url.path.startswith("/api/") and _method(connection) not in SAFE_METHODS
     if found is None or writes_api:
         raise NotAuthorizedException(BEARER_NEEDED)
     return found
@@ -167,7 +172,7 @@ async def require_principal(connection: ASGIConnection, handler: BaseRouteHandle
     principal = await _resolve(connection, context, signer)
     connection.state.user = principal
     check_json_write(connection)
-    writes = connection.scope["method"] not in SAFE_METHODS
+    writes = _method(connection) not in SAFE_METHODS
     if writes and not handler.opt.get("any_role") and not principal.is_admin:
         raise PermissionDeniedException(f"{principal.actor} may read, not change anything (a viewer token)")
 

@@ -196,13 +196,13 @@ class Hub:
                     yield item
             while not (subscriber.closed and queue.empty()):
                 try:
-                    item = await asyncio.wait_for(queue.get(), idle_s)
+                    got = await asyncio.wait_for(queue.get(), idle_s)
                 except TimeoutError:
                     yield None
                     continue
-                if item is not None and item.seq > last:
-                    last = item.seq
-                    yield item
+                if got is not None and got.seq > last:
+                    last = got.seq
+                    yield got
         finally:
             await self._leave(feed, subscriber)
 

@@ -9,7 +9,7 @@ and a write moves the position, so `?wait=true` still reads its own write. Elsew
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 Position = Callable[[str], int | None]
@@ -19,8 +19,8 @@ class ReadCache:
     def __init__(self, position: Position | None, maxsize: int = 512) -> None:
         self._position = position
         self._maxsize = maxsize
-        self._data: OrderedDict[tuple[str, int, Hashable], object] = OrderedDict()
-        self._loading: dict[tuple[str, int, Hashable], asyncio.Future[object]] = {}
+        self._data: OrderedDict[tuple[str, int, Hashable], Any] = OrderedDict()  # values of many types
+        self._loading: dict[tuple[str, int, Hashable], asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -32,13 +32,15 @@ class ReadCache:
         if full in self._data:
             self.hits += 1
             self._data.move_to_end(full)
-            return self._data[full]  # type: ignore[return-value]
+            cached: T = self._data[full]
+            return cached
         loading = self._loading.get(full)
         if loading is not None:  # the same read is under way: share it rather than repeat it
             self.hits += 1
-            return await asyncio.shield(loading)  # type: ignore[return-value]
+            shared: T = await asyncio.shield(loading)
+            return shared
         self.misses += 1
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._loading[full] = future
         try:
             value = await load()  # read after the position was taken: never older than the key says

@@ -2,9 +2,16 @@
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 import uvicorn
 from litestar import Litestar
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the runtime owns SIGTERM/SIGINT: uvicorn must not replace its handlers
 
 
 class ApiServer:
@@ -20,8 +27,7 @@ class ApiServer:
             ssl_certfile=tls_cert,
             ssl_keyfile=tls_key,
         )
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # the runtime owns SIGTERM/SIGINT
+        self.server = _Server(config)
         self.task: asyncio.Task[None] | None = None
         self.url = f"{'https' if tls_cert else 'http'}://{host}:{port}"
 

@@ -98,4 +98,6 @@ class Signer:
 
     def check_csrf(self, session: Session | None, presented: str | None) -> bool:
         raw = _ascii(presented)
-        return session is not None and bool(raw) and hmac.compare_digest(raw, self.csrf(session).encode())
+        return (
+            session is not None and raw is not None and hmac.compare_digest(raw, self.csrf(session).encode())
+        )

@@ -1,1 +1,1 @@
-"""Agent authentication for NATS: nkeys, JWTs, and the auth-callout service (DESIGN.md §7)."""
+"""Agent authentication for NATS: nkeys, JWTs, and the auth-callout service (docs/security.md)."""

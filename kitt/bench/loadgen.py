@@ -14,12 +14,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from typing import BinaryIO, Literal
+from typing import IO, Literal
 
 import msgspec
 
 from kitt.bench.records import RequestRecord, WorkerStats
 from kitt.engines import dialects, httpconn
+from kitt.engines.specs import Dialect as DialectName
 
 LAG_TICK_S = 0.01
 
@@ -27,7 +28,7 @@ LAG_TICK_S = 0.01
 class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
     host: str
     port: int
-    dialect: str
+    dialect: DialectName
     streams_usage: bool = True
     min_tokens: bool = False
     path: str
@@ -109,7 +110,7 @@ class _Worker:
         self.worker = worker
         self.t0 = t0
         self.dialect = dialects.for_engine(
-            plan.dialect,  # type: ignore[arg-type]
+            plan.dialect,
             streams_usage=plan.streams_usage,
             min_tokens=plan.min_tokens,
         )
@@ -292,7 +293,7 @@ def worker_main() -> None:
     _write_frame(stdout, msgspec.msgpack.encode((records, stats)))
 
 
-def _read_frame(stream: BinaryIO) -> bytes:
+def _read_frame(stream: IO[bytes]) -> bytes:
     header = stream.read(4)
     if len(header) < 4:
         raise EOFError("load-generator worker pipe closed")
@@ -300,7 +301,7 @@ def _read_frame(stream: BinaryIO) -> bytes:
     return stream.read(size)
 
 
-def _write_frame(stream: BinaryIO, data: bytes) -> None:
+def _write_frame(stream: IO[bytes], data: bytes) -> None:
     stream.write(len(data).to_bytes(4, "big") + data)
     stream.flush()
 

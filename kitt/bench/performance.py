@@ -10,6 +10,7 @@ from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.engines import dialects
 from kitt.engines.runtime import Endpoint
 from kitt.events.results import BenchmarkResult, Metric, Sample
+from kitt.events.states import BenchmarkStatus
 from kitt.hardware.memory import MemorySampler
 
 log = structlog.get_logger(__name__)
@@ -109,7 +110,7 @@ async def run_test(
         failed = [r.error for r in result.records if r.error]
         if failed and not any(r.ok for r in result.records if not r.warmup):
             errors.append(f"{key} {level:g}: every request failed; first error: {failed[0]}")
-    status = "failed" if errors else ("invalid" if invalid else "succeeded")
+    status: BenchmarkStatus = "failed" if errors else ("invalid" if invalid else "succeeded")
     token_sources = sorted({str(s["token_source"]) for s in samples if not s["error"]})
     return (
         BenchmarkResult(

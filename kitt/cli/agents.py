@@ -119,7 +119,7 @@ async def create_test(name: str, gpu: str, gpus: int, arch: str, memory_gib: int
 @click.argument("pairs", nargs=-1, required=True)
 @async_command
 async def set_settings(name: str, pairs: tuple[str, ...]) -> None:
-    """Change agent NAME's settings (KEY=VALUE: model_dir, nfs_source, nfs_mount, cleanup_models,
+    """Change agent NAME's settings (KEY=VALUE: model_dir, nfs_mount, cleanup_models,
     heartbeat_s); they reach the agent while it runs."""
     values: dict[str, Scalar] = {}
     for pair in pairs:

@@ -6,6 +6,7 @@ import platform
 from pathlib import Path
 
 import click
+import msgspec
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +34,18 @@ def _image(spec: specs.EngineSpec, home: Path) -> images.ImageChoice:
     )
 
 
+class EngineRow(msgspec.Struct, frozen=True, kw_only=True):
+    engine: str
+    name: str
+    formats: tuple[str, ...]
+    runtimes: tuple[str, ...]
+    architectures: tuple[str, ...]
+    image: str | None
+    image_source: str
+    native_binary: str | None
+    dialect: str
+
+
 @engines.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_(as_json: bool) -> None:
@@ -42,17 +55,17 @@ def list_(as_json: bool) -> None:
     for spec in specs.ENGINES.values():
         choice = _image(spec, home)
         rows.append(
-            {
-                "engine": spec.name,
-                "name": spec.display,
-                "formats": list(spec.formats),
-                "runtimes": list(spec.runtimes),
-                "architectures": list(spec.archs),
-                "image": choice.image,
-                "image_source": choice.source,
-                "native_binary": find_binary(spec),
-                "dialect": spec.dialect,
-            }
+            EngineRow(
+                engine=spec.name,
+                name=spec.display,
+                formats=spec.formats,
+                runtimes=spec.runtimes,
+                architectures=spec.archs,
+                image=choice.image,
+                image_source=choice.source,
+                native_binary=find_binary(spec),
+                dialect=spec.dialect,
+            )
         )
     if as_json:
         print_json(rows)
@@ -60,11 +73,11 @@ def list_(as_json: bool) -> None:
     table = Table("engine", "formats", "runtimes", "image (source)", "native binary")
     for r in rows:
         table.add_row(
-            r["engine"],
-            ", ".join(r["formats"]),
-            ", ".join(r["runtimes"]),
-            f"{r['image']} ({r['image_source']})",
-            r["native_binary"] or "-",
+            r.engine,
+            ", ".join(r.formats),
+            ", ".join(r.runtimes),
+            f"{r.image} ({r.image_source})",
+            r.native_binary or "-",
         )
     Console().print(table)
 
@@ -191,7 +204,7 @@ async def profiles_delete(name: str) -> None:
 async def _settle(s, seq: int) -> None:
     from kitt.storage.checkpoints import wait_for_checkpoint
 
-    await wait_for_checkpoint(s.engine, "settings", seq)
+    await wait_for_checkpoint(s.engine, "engine_profiles", seq)
 
 
 @click.command("fingerprint")

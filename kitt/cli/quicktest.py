@@ -13,7 +13,7 @@ from kitt.cli.common import async_command, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import CancelTest, RequestTest
 from kitt.events import logs, subjects
-from kitt.events.states import DEFAULT_TEST_RUNTIME, RUNTIMES
+from kitt.events.states import DEFAULT_TEST_RUNTIME, RUNTIMES, RuntimeName
 from kitt.events.types import TestSpec
 from kitt.runtime.embedded import session
 from kitt.storage import fleet
@@ -41,8 +41,10 @@ async def _follow(
                 msg = await sub.next_msg(timeout=0.5)
             except TimeoutError:
                 test = await fleet.test(db, test_id)
-                if not follow or (test is not None and test.status in FINAL):
-                    return test  # type: ignore[return-value]
+                if test is None:
+                    raise click.ClickException(f"test {test_id} is not in the read model") from None
+                if not follow or test.status in FINAL:
+                    return test
                 continue
             if not quiet:
                 line = logs.decode(msg.data)
@@ -62,7 +64,14 @@ async def _follow(
 @click.option("--json", "as_json", is_flag=True)
 @async_command
 async def run(
-    agent: str, model: str, engine: str, suite: str, runtime: str, force: bool, wait: bool, as_json: bool
+    agent: str,
+    model: str,
+    engine: str,
+    suite: str,
+    runtime: RuntimeName,
+    force: bool,
+    wait: bool,
+    as_json: bool,
 ) -> None:
     async with session(settings()) as s:
         spec = TestSpec(model=model, engine=engine, suite=suite, runtime=runtime, force=force, auto_pull=True)

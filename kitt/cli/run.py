@@ -16,6 +16,7 @@ from kitt.cli.common import run as run_coro
 from kitt.engines import specs
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult
+from kitt.events.states import RuntimeName
 from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
 from kitt.orchestration.reporting import CommandReporter
 from kitt.runtime.embedded import session
@@ -57,7 +58,7 @@ def run(
     model: str,
     engine: str,
     suite: str,
-    runtime: str | None,
+    runtime: RuntimeName | None,
     endpoint: str | None,
     profile: str | None,
     auto_pull: bool,
@@ -206,7 +207,7 @@ def _rows(table: Table, result: BenchmarkResult) -> None:
         )
 
 
-def default_runtime(endpoint: str | None) -> str:
+def default_runtime(endpoint: str | None) -> RuntimeName:
     """external with --endpoint; docker when a Docker daemon is reachable; otherwise a native process."""
     if endpoint:
         return "external"

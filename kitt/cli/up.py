@@ -218,7 +218,7 @@ async def _serve(runtime: Runtime, host: str, port: int, tls_cert: str | None, t
         public_url=runtime.public_url,
         agent_ca=runtime.agent_ca,
         own_url=f"{scheme}://{_dialable(host)}:{port}",
-        web_ca=bool(tls_cert) and _issued_by(tls_cert, kitt_ca),
+        web_ca=tls_cert is not None and _issued_by(tls_cert, kitt_ca),
     )
     server = ApiServer(create_app(context), host, port, tls_cert=tls_cert, tls_key=tls_key)
     try:

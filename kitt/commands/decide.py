@@ -5,9 +5,10 @@ Pure functions; no I/O. A refusal raises `Rejected` with the reply code and a pr
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 import msgspec
 
@@ -15,12 +16,11 @@ from kitt.commands import messages as m
 from kitt.engines import specs
 from kitt.events import states
 from kitt.events import types as ev
-from kitt.events.ids import derived_id
-from kitt.events.states import FINAL_STATUSES
+from kitt.events.states import FINAL_STATUSES, ReplyCode
 
 
 class Rejected(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ReplyCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -30,10 +30,6 @@ class Decision:
     aggregate: str
     aggregate_id: str
     events: list[ev.Event]
-
-
-# (command, aggregate id, its history[, the related aggregate's history]) -> events to append
-Decider = Callable[..., list[ev.Event]]
 
 
 def _need(history: Sequence[ev.Event], what: str, aggregate_id: str) -> None:
@@ -46,8 +42,15 @@ def _new(history: Sequence[ev.Event], what: str, aggregate_id: str) -> None:
         raise Rejected("conflict", f"{what} {aggregate_id!r} already exists")
 
 
-def _last(history: Sequence[ev.Event], *types: type[ev.Event]) -> ev.Event | None:
-    return next((e for e in reversed(history) if isinstance(e, types)), None)
+E = TypeVar("E", bound=ev.Event)
+
+
+def _last(history: Sequence[ev.Event], *types: type[E]) -> E | None:
+    """The latest event of one of these types (typed as the one type when one is asked for)."""
+    for event in reversed(history):
+        if isinstance(event, types):
+            return event
+    return None
 
 
 # --- runs --------------------------------------------------------------------------------------------
@@ -60,11 +63,12 @@ def _run_finished(history: Sequence[ev.Event]) -> bool:
 def import_result(cmd: m.ImportResult, run_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     _new(history, "run", run_id)
     doc = cmd.document
-    if doc.status not in FINAL_STATUSES or doc.finished_at is None:
-        raise Rejected("invalid", f"run {run_id}: only finished runs can be imported (status {doc.status!r})")
+    status = doc.status
+    if status == "running" or doc.finished_at is None:
+        raise Rejected("invalid", f"run {run_id}: only finished runs can be imported (status {status!r})")
     events: list[ev.Event] = [ev.RunStarted(info=doc.info)]
     events += [ev.BenchmarkCompleted(result=b) for b in doc.benchmarks]
-    events.append(ev.RunFinished(status=doc.status, finished_at=doc.finished_at, error=doc.error))
+    events.append(ev.RunFinished(status=status, finished_at=doc.finished_at, error=doc.error))
     return events
 
 
@@ -171,7 +175,7 @@ def cancel_test(cmd: m.CancelTest, test_id: str, history: Sequence[ev.Event]) ->
     _need(history, "test", test_id)
     finished = _last(history, ev.TestFinished)
     if finished is not None:
-        raise Rejected("conflict", f"test {test_id} has already finished ({finished.status})")  # type: ignore[attr-defined]
+        raise Rejected("conflict", f"test {test_id} has already finished ({finished.status})")
     return [ev.TestCancelRequested(reason=cmd.reason)]
 
 
@@ -215,6 +219,10 @@ def register_agent(cmd: m.RegisterAgent, agent_id: str, history: Sequence[ev.Eve
     ]
 
 
+def _text(value: ev.Scalar) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def staging_layout_problem(model_dir: str | None, nfs_mount: str | None) -> str | None:
     """Why a model folder and share mount cannot be used together (models are copied from the share into
     the folder and the copies deleted after), or None. The agent checks the same on resolved paths."""
@@ -232,7 +240,6 @@ def staging_layout_problem(model_dir: str | None, nfs_mount: str | None) -> str 
 
 AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
     "model_dir": (str,),
-    "nfs_source": (str,),  # a share (host:/path) models are copied from
     "nfs_mount": (str,),  # where that share is mounted on the agent
     "cleanup_models": (bool,),  # remove a copied model once its test is done
     "heartbeat_s": (int, float),
@@ -251,14 +258,14 @@ def change_agent_settings(
             )
         if value is not None and (not isinstance(value, kinds) or (bool in kinds) != isinstance(value, bool)):
             raise Rejected("invalid", f"agent setting {key} must be {' or '.join(k.__name__ for k in kinds)}")
-        if key == "heartbeat_s" and value is not None and not 0.5 <= float(value) <= 600:  # type: ignore[arg-type]
+        if key == "heartbeat_s" and value is not None and not 0.5 <= float(value) <= 600:
             raise Rejected("invalid", "heartbeat_s must be between 0.5 and 600 seconds")
     current: dict[str, ev.Scalar] = {}
     for event in history:
         if isinstance(event, ev.AgentSettingsChanged):
             current = dict(event.settings)
     merged = {**current, **cmd.settings}
-    problem = staging_layout_problem(merged.get("model_dir"), merged.get("nfs_mount"))  # type: ignore[arg-type]
+    problem = staging_layout_problem(_text(merged.get("model_dir")), _text(merged.get("nfs_mount")))
     if problem is not None:
         raise Rejected("invalid", problem)
     # The event carries the whole set, so the read model and the agent never need the earlier ones.
@@ -292,7 +299,7 @@ def _open_test(history: Sequence[ev.Event], test_id: str) -> None:
     _need(history, "test", test_id)
     finished = _last(history, ev.TestFinished)
     if finished is not None:
-        raise Rejected("conflict", f"test {test_id} has already finished ({finished.status})")  # type: ignore[attr-defined]
+        raise Rejected("conflict", f"test {test_id} has already finished ({finished.status})")
 
 
 def mark_test_dispatched(
@@ -304,7 +311,7 @@ def mark_test_dispatched(
 
 def _assigned(history: Sequence[ev.Event]) -> str | None:
     dispatched = _last(history, ev.TestDispatched)
-    return dispatched.agent if dispatched is not None else None  # type: ignore[attr-defined]
+    return dispatched.agent if dispatched is not None else None
 
 
 def start_test(cmd: m.StartTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
@@ -328,7 +335,7 @@ def finish_test(cmd: m.FinishTest, test_id: str, history: Sequence[ev.Event]) ->
 
 def change_setting(cmd: m.ChangeSetting, key: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     last = _last(history, ev.SettingChanged)
-    if last is not None and last.value == cmd.value:  # type: ignore[attr-defined]
+    if last is not None and last.value == cmd.value:
         return []  # already so: nothing to record
     return [ev.SettingChanged(key=key, value=cmd.value)]
 
@@ -377,43 +384,3 @@ def delete_schedule(cmd: m.DeleteSchedule, schedule_id: str, history: Sequence[e
     if _last(history, ev.ScheduleDeleted):
         raise Rejected("not_found", f"schedule {schedule_id!r} was deleted")
     return [ev.ScheduleDeleted()]
-
-
-# command type -> (aggregate, how the target id is found, decider)
-ROUTES: dict[type[m.Command], tuple[str, Callable[[m.Command], str], Decider]] = {
-    m.ImportResult: ("run", lambda c: c.document.run_id, import_result),
-    m.StartRun: ("run", lambda c: c.run_id, start_run),
-    m.RecordBenchmark: ("run", lambda c: c.run_id, record_benchmark),
-    m.RecordRunProgress: ("run", lambda c: c.run_id, record_run_progress),
-    m.FinishRun: ("run", lambda c: c.run_id, finish_run),
-    m.CreateCampaign: ("campaign", lambda c: derived_id("campaign", c.command_id), create_campaign),
-    m.LaunchCampaign: ("campaign", lambda c: c.campaign_id, launch_campaign),
-    m.CancelCampaign: ("campaign", lambda c: c.campaign_id, cancel_campaign),
-    m.RequestTest: ("test", lambda c: derived_id("test", c.command_id), request_test),
-    m.CancelTest: ("test", lambda c: c.test_id, cancel_test),
-    m.ProvisionAgent: ("agent", lambda c: c.name, provision_agent),
-    m.RotateAgentToken: ("agent", lambda c: c.agent_id, rotate_agent_token),
-    m.RevokeAgent: ("agent", lambda c: c.agent_id, revoke_agent),
-    m.RegisterAgent: ("agent", lambda c: c.name, register_agent),
-    m.ChangeAgentSettings: ("agent", lambda c: c.agent_id, change_agent_settings),
-    m.RefuseReport: ("agent", lambda c: c.agent, refuse_report),
-    m.DispatchTest: ("agent", lambda c: c.agent, dispatch_test),
-    m.CancelDispatch: ("agent", lambda c: c.agent, cancel_dispatch),
-    m.MarkTestDispatched: ("test", lambda c: c.test_id, mark_test_dispatched),
-    m.StartTest: ("test", lambda c: c.test_id, start_test),
-    m.FinishTest: ("test", lambda c: c.test_id, finish_test),
-    m.ChangeSetting: ("setting", lambda c: c.key, change_setting),
-    m.IssueUserToken: ("user", lambda c: c.name, issue_user_token),
-    m.RevokeUserToken: ("user", lambda c: c.name, revoke_user_token),
-    m.EndSession: ("session", lambda c: c.session_id, end_session),
-    m.SaveEngineProfile: ("engine_profile", lambda c: c.name, save_engine_profile),
-    m.DeleteEngineProfile: ("engine_profile", lambda c: c.name, delete_engine_profile),
-    m.CreateSchedule: ("schedule", lambda c: derived_id("schedule", c.command_id), create_schedule),
-    m.DeleteSchedule: ("schedule", lambda c: c.schedule_id, delete_schedule),
-}
-
-# Commands whose rules also read another aggregate (read, not locked: the dispatcher still refuses a test
-# for an agent revoked in between): command type -> (aggregate, its id, or None for no such aggregate).
-RELATED: dict[type[m.Command], tuple[str, Callable[[m.Command], str | None]]] = {
-    m.RequestTest: ("agent", lambda c: c.agent),
-}

@@ -1,10 +1,13 @@
 """Executes a command: load the aggregate, decide, append with optimistic concurrency; retry conflicts."""
 
+from typing import Any
+
 import msgspec
 import structlog
 
 from kitt.commands import decide
 from kitt.commands.messages import Command, CommandReply
+from kitt.commands.routing import ROUTES, Route
 from kitt.events import subjects
 from kitt.events.bus import AppendConflict, AppendError, EventBus
 from kitt.events.envelope import wrap
@@ -15,13 +18,12 @@ log = structlog.get_logger(__name__)
 MAX_ATTEMPTS = 5
 
 
-async def _related(bus: EventBus, command: Command) -> list[list[Event]]:
-    """The history of the other aggregate this command's rules read, if any (as the decider's 4th
+async def _related(bus: EventBus, command: Command, route: Route[Any]) -> list[list[Event]]:
+    """The history of the other aggregate this command's rules read, if any (the decider's 4th
     argument)."""
-    related = decide.RELATED.get(type(command))
-    if related is None:
+    if route.related is None:
         return []
-    aggregate, target = related
+    aggregate, target = route.related
     other = target(command)
     if other is None:
         return [[]]
@@ -34,15 +36,15 @@ async def _related(bus: EventBus, command: Command) -> list[list[Event]]:
 
 
 async def execute(bus: EventBus, command: Command) -> CommandReply:
-    route = decide.ROUTES.get(type(command))
+    route = ROUTES.get(type(command))
     if route is None:
         return CommandReply(ok=False, code="invalid", error=f"no handler for {type(command).__name__}")
-    aggregate, target, decider = route
+    aggregate = route.aggregate
     if b"\\u0000" in msgspec.json.encode(command):
         # PostgreSQL's text cannot hold NUL: refused here, before it could poison a projection.
         return CommandReply(ok=False, code="invalid", error="text with a NUL character (\\0) is not accepted")
     try:
-        aggregate_id = subjects.token(target(command), f"{aggregate} id")
+        aggregate_id = subjects.token(route.target(command), f"{aggregate} id")
     except subjects.InvalidSubjectToken as exc:
         return CommandReply(ok=False, code="invalid", error=str(exc))
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -51,8 +53,8 @@ async def execute(bus: EventBus, command: Command) -> CommandReply:
             # Already applied (a retried command after its reply was lost): answer as before.
             return CommandReply(ok=True, ids=(aggregate_id,), seq=version, duplicate=True)
         try:
-            related = await _related(bus, command)
-            events = decider(command, aggregate_id, [s.envelope.event for s in history], *related)
+            related = await _related(bus, command, route)
+            events = route.decider(command, aggregate_id, [s.envelope.event for s in history], *related)
         except decide.Rejected as exc:
             return CommandReply(ok=False, code=exc.code, error=str(exc))
         if not events:

@@ -13,6 +13,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiodocker
 import structlog
@@ -107,10 +108,10 @@ class DockerRuntime:
         self.lines: collections.deque[str] = collections.deque(maxlen=50)
         self._logs: asyncio.Task[None] | None = None
 
-    def _config(self, launch: Launch) -> dict[str, object]:
+    @staticmethod
+    def _command(launch: Launch) -> list[str]:
         spec = launch.spec
-        model = Path(launch.model_path)
-        in_container = f"{spec.model_mount}/{model.name}"
+        in_container = f"{spec.model_mount}/{Path(launch.model_path).name}"
         args = render(
             spec.docker_args,
             model=in_container,
@@ -118,6 +119,11 @@ class DockerRuntime:
             port=launch.port,
             model_dir=spec.model_mount,
         )
+        return [*args, *launch.extra_args]
+
+    def _config(self, launch: Launch) -> dict[str, Any]:  # the Docker Engine API's container body (JSON)
+        spec = launch.spec
+        model = Path(launch.model_path)
         env = [f"{k}={v}" for k, v in launch_env(launch).items()]
         host: dict[str, object] = {
             "NetworkMode": "host",
@@ -128,7 +134,7 @@ class DockerRuntime:
             host["DeviceRequests"] = [{"Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]}]
         return {
             "Image": launch.image,
-            "Cmd": [*args, *launch.extra_args],
+            "Cmd": self._command(launch),
             "Env": env,
             "Labels": {"kitt.engine": spec.name, "kitt.managed": "true"},
             "HostConfig": host,
@@ -149,7 +155,7 @@ class DockerRuntime:
             await self.stop()
             raise DockerError(f"docker could not start {launch.image}: {exc.message}") from None
         self._logs = asyncio.create_task(self._pump(logs))
-        args = tuple(self._config(launch)["Cmd"])  # type: ignore[arg-type]
+        args = tuple(self._command(launch))
         endpoint = Endpoint(host="127.0.0.1", port=launch.port, model=launch.served_name, spec=launch.spec)
         try:
             await health.wait_healthy(

@@ -22,7 +22,7 @@ def detect(path: Path) -> Format:
         raise ModelError(f"model path {str(path)!r} is neither a file nor a directory")
     ggufs = sorted(path.glob("*.gguf"))
     quant = _quantization(path)
-    if quant in ("exl2", "gptq"):
+    if quant is not None:
         return quant
     if (path / "measurement.json").exists() and any(path.glob("*.safetensors")):
         return "exl2"
@@ -55,7 +55,7 @@ def _detect_file(path: Path) -> Format:
     )
 
 
-def _quantization(directory: Path) -> str | None:
+def _quantization(directory: Path) -> Format | None:
     if (directory / "quantize_config.json").exists():
         return "gptq"
     config = directory / "config.json"
@@ -65,7 +65,9 @@ def _quantization(directory: Path) -> str | None:
         method = json.loads(config.read_text()).get("quantization_config", {}).get("quant_method")
     except (OSError, ValueError, AttributeError):
         return None
-    return method if method in ("exl2", "gptq") else None
+    if method == "exl2":
+        return "exl2"
+    return "gptq" if method == "gptq" else None
 
 
 def served_name(path: Path) -> str:

@@ -6,7 +6,7 @@
 - `load` reads one aggregate's events with batched direct gets: stateless, no consumer created.
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -134,7 +134,9 @@ class EventBus:
         stored = [event async for event in self.read(scope)]
         return stored, (stored[-1].seq if stored else 0)
 
-    async def read(self, subject_filter: str, start_seq: int = 1, batch: int = 256):
+    async def read(
+        self, subject_filter: str, start_seq: int = 1, batch: int = 256
+    ) -> AsyncIterator[StoredEvent]:
         """Yield stored events matching the filter from start_seq, with batched direct gets."""
         seq = start_seq
         while True:

@@ -1,6 +1,7 @@
 """The envelope: who did what to which aggregate, when, and why (causation/correlation)."""
 
 from datetime import UTC, datetime
+from typing import cast
 
 import msgspec
 
@@ -41,7 +42,7 @@ def wrap(
         actor=actor,
         causation_id=causation_id,
         correlation_id=correlation_id,
-        event=event,  # type: ignore[arg-type]
+        event=cast(AnyEvent, event),  # every Event subclass is a member of the union
     )
 
 

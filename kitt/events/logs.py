@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import msgspec
+from nats.aio.client import Client
 
 from kitt.events import subjects
 
@@ -24,7 +25,7 @@ class Entry(msgspec.Struct, frozen=True):
     line: str
 
 
-async def history(nc, test_id: str, *, limit: int = 2000, wait_s: float = 0.3) -> list[Entry]:
+async def history(nc: Client, test_id: str, *, limit: int = 2000, wait_s: float = 0.3) -> list[Entry]:
     """The log lines of a test or run so far (the last `limit`), read with an ordered consumer."""
     sub = await nc.jetstream().subscribe(subjects.test_logs(test_id), ordered_consumer=True)
     out: list[Entry] = []

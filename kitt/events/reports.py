@@ -13,6 +13,7 @@ import msgspec
 from kitt.events import subjects
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, Hardware, RunInfo
+from kitt.events.states import FinalStatus
 from kitt.events.tags import registry
 from kitt.events.types import BenchmarkStarted, EngineReady
 
@@ -59,7 +60,7 @@ class BenchmarkReport(Report, frozen=True, tag="benchmark"):
 class RunFinishedReport(Report, frozen=True, tag="run_finished"):
     test_id: str
     run_id: str
-    status: str
+    status: FinalStatus
     finished_at: datetime
     error: str | None = None
 
@@ -67,7 +68,7 @@ class RunFinishedReport(Report, frozen=True, tag="run_finished"):
 class TestFinishedReport(Report, frozen=True, tag="test_finished"):
     __test__ = False
     test_id: str
-    status: str
+    status: FinalStatus
     run_id: str | None = None
     error: str | None = None
 

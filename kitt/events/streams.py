@@ -1,4 +1,4 @@
-"""JetStream stream definitions (DESIGN.md §3) and `apply`, which creates or updates them idempotently."""
+"""JetStream stream definitions (docs/architecture.md), and `apply`, which makes or updates each one."""
 
 from dataclasses import dataclass
 
@@ -115,7 +115,7 @@ async def apply(js: JetStreamContext, limits: StreamLimits = StreamLimits()) -> 
     done: list[str] = []
     for config in definitions(limits):
         try:
-            await js.stream_info(config.name)
+            await js.stream_info(config.name or "")
         except nats.js.errors.NotFoundError:
             await js.add_stream(config)
             done.append(f"{config.name}: created")

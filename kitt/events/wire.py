@@ -2,7 +2,8 @@
 
 nats-py builds a `Msg` per message, parses every header into a dict and hands each message through a queue
 to a task: ~20 µs per message on this project's 2-core machine, more than decoding and folding the event.
-This connection parses the protocol in place and calls a plain function per message (~3 µs), and batches
+This connection parses the protocol in place and calls a plain function per message (~4.5 µs with the
+ordered delivery on top, docs/benchmarks.md), and batches
 what it writes into one socket write per loop turn. It does one connection's worth of work and no more:
 no reconnect (its users restart from their own position when it drops) and no request/reply helpers
 (JetStream API calls stay on nats-py). Everything else in KITT uses nats-py.
@@ -18,7 +19,7 @@ import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
 from nats.aio.client import Client
 
@@ -257,7 +258,7 @@ async def connect(
     return wire
 
 
-def _connect_options(url, name: str) -> dict[str, object]:
+def _connect_options(url: ParseResult, name: str) -> dict[str, object]:
     options: dict[str, object] = {
         "verbose": False,
         "pedantic": False,

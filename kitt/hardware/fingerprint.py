@@ -108,7 +108,7 @@ def detect(storage_path: Path | None = None) -> Details:
     except OSError:
         pass
     return Details(
-        hardware=Hardware(fingerprint=fingerprint, **base),  # type: ignore[arg-type]
+        hardware=msgspec.convert({**base, "fingerprint": fingerprint}, Hardware),
         kernel=platform.release(),
         python=platform.python_version(),
         cuda=inventory.cuda,

@@ -118,10 +118,12 @@ def _parent(rel: str) -> str:
     return "" if up == "." else up
 
 
-def model_dir(setting: str | None) -> Path | None:
-    """The model folder: the saved `model_dir` setting, else KITT_MODEL_DIR, else none."""
-    chosen = setting or os.environ.get("KITT_MODEL_DIR")
-    return Path(chosen).expanduser() if chosen else None
+def model_dir(setting: str | None) -> Path:
+    """The model folder: the saved `model_dir` setting, else KITT_MODEL_DIR, else `$KITT_HOME/models`
+    (where `kitt models tiny` writes by default)."""
+    home = Path(os.environ.get("KITT_HOME") or Path.home() / ".kitt").expanduser()
+    chosen = setting or os.environ.get("KITT_MODEL_DIR") or str(home / "models")
+    return Path(chosen).expanduser()
 
 
 def find_models(root: Path, *, max_depth: int = 3, limit: int = 500) -> list[ModelEntry]:

@@ -35,7 +35,8 @@ from kitt.commands.messages import CancelDispatch, DispatchTest, FinishTest, Mar
 from kitt.events import codec, pull, streams, subjects, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
-from kitt.projections.models import TestRow
+from kitt.events.states import FinalStatus
+from kitt.projections.models import TestRow, table
 
 log = structlog.get_logger(__name__)
 DURABLE = "dispatcher"
@@ -171,7 +172,7 @@ class Dispatcher:
             return
         await msg.ack()
 
-    async def _finish(self, test_id: str, status: str, error: str, key: str) -> None:
+    async def _finish(self, test_id: str, status: FinalStatus, error: str, key: str) -> None:
         command = FinishTest(
             command_id=derived_id(key, test_id),
             actor="dispatcher",
@@ -240,16 +241,16 @@ class Dispatcher:
             )
 
     async def _sweep(self, stop: asyncio.Event) -> None:
-        table = TestRow.__table__
+        rows_table = table(TestRow)
         while not stop.is_set():
             await asyncio.sleep(SWEEP_S)
             cutoff = datetime.now(UTC) - timedelta(seconds=self.test_timeout_s)
             try:
                 async with self.db.connect() as conn:
                     rows = await conn.execute(
-                        select(table.c.test_id, table.c.agent)
-                        .where(table.c.status.in_(("running", "cancelling")))
-                        .where(table.c.started_at < cutoff)
+                        select(rows_table.c.test_id, rows_table.c.agent)
+                        .where(rows_table.c.status.in_(("running", "cancelling")))
+                        .where(rows_table.c.started_at < cutoff)
                     )
                     lost = [(r.test_id, r.agent) for r in rows]
                 for test_id, agent in lost:

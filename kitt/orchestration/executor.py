@@ -25,6 +25,7 @@ from kitt.engines.external import ExternalRuntime
 from kitt.engines.native import NativeRuntime
 from kitt.engines.runtime import EngineError, EngineRuntime, Launch, Started
 from kitt.events.results import BenchmarkResult, Hardware, RunInfo
+from kitt.events.states import FinalStatus, RuntimeName
 from kitt.events.types import BenchmarkStarted, EngineReady
 from kitt.hardware import fingerprint
 from kitt.orchestration.reporting import RunReporter
@@ -39,7 +40,7 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     model: str
     engine: str
     suite: str = "quick"
-    runtime: str = "native"
+    runtime: RuntimeName = "native"
     endpoint: str | None = None
     profile: str | None = None
     profile_args: tuple[str, ...] = ()
@@ -54,7 +55,7 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
-    status: str
+    status: FinalStatus
     error: str | None
     benchmarks: tuple[BenchmarkResult, ...]
     seq: int  # the stream sequence of the run's last event: wait for the projection to reach it
@@ -110,7 +111,8 @@ class Executor:
         await self.reporter.started(request.run_id, info)
         results: list[BenchmarkResult] = []
         runtime: EngineRuntime | None = None
-        status, error = "succeeded", None
+        status: FinalStatus = "succeeded"
+        error: str | None = None
         try:
             checked, suite = self._check(request, details.hardware)
             runtime = self.runtimes(request)

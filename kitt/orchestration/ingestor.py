@@ -35,7 +35,6 @@ from kitt.events import pull, reports, streams, subjects, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
 from kitt.orchestration.dispatcher import ensure_consumers
-from kitt.projections.models import DeadLetter
 
 log = structlog.get_logger(__name__)
 DURABLE = "ingestor"
@@ -48,7 +47,7 @@ class Refused(Exception):
     """A report that must not become a fact; the message is the dead letter's reason."""
 
 
-def _commands(agent: str, report: reports.Report, history: Sequence[types.Event]) -> list[Command]:
+def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Event]) -> list[Command]:
     actor = f"agent:{agent}"
     cid = derived_id("report", report.report_id)
     if isinstance(report, reports.Registered):
@@ -64,7 +63,7 @@ def _commands(agent: str, report: reports.Report, history: Sequence[types.Event]
                 simulated=report.simulated,
             )
         ]
-    test_id = report.test_id  # type: ignore[attr-defined]
+    test_id = report.test_id
     dispatched = [e for e in history if isinstance(e, types.TestDispatched)]
     if not history:
         raise Refused(f"agent {agent} reported for unknown test {test_id}")
@@ -84,7 +83,7 @@ def _commands(agent: str, report: reports.Report, history: Sequence[types.Event]
             )
         ]
     started = [e for e in history if isinstance(e, types.TestStarted)]
-    run_id = report.run_id  # type: ignore[attr-defined]
+    run_id = report.run_id
     if not started or started[-1].run_id != run_id:
         raise Refused(f"agent {agent} reported run {run_id}, which is not the run of test {test_id}")
     if isinstance(report, reports.RunStartedReport):
@@ -141,7 +140,7 @@ class Ingestor:
             report = reports.decode(msg.data)
             history = []
             if not isinstance(report, reports.Registered):
-                stored, _ = await self.bus.load("test", report.test_id)  # type: ignore[attr-defined]
+                stored, _ = await self.bus.load("test", report.test_id)
                 history = [s.envelope.event for s in stored]
             for command in _commands(agent, report, history):
                 # A request in flight when NATS restarts is never answered: give up soon and let the
@@ -200,15 +199,3 @@ def _reporter(subject: str) -> str:
 async def _retry_later(msg: Msg) -> None:
     with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
         await msg.nak(delay=1)
-
-
-async def dead_letters(db: AsyncEngine) -> list[tuple[str, str]]:
-    """(subject, reason) of every refused report, oldest first."""
-    from sqlalchemy import select
-
-    table = DeadLetter.__table__
-    async with db.connect() as conn:
-        rows = await conn.execute(
-            select(table.c.subject, table.c.reason).where(table.c.projection == DURABLE).order_by(table.c.id)
-        )
-        return [(r.subject, r.reason) for r in rows]

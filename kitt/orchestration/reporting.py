@@ -9,6 +9,7 @@ from kitt.commands.client import send
 from kitt.commands.messages import FinishRun, RecordBenchmark, RecordRunProgress, StartRun, local_actor
 from kitt.events import logs, subjects
 from kitt.events.results import BenchmarkResult, RunInfo
+from kitt.events.states import FinalStatus
 from kitt.events.types import BenchmarkStarted, EngineReady
 
 
@@ -19,7 +20,7 @@ class RunReporter(Protocol):
 
     async def benchmark(self, run_id: str, result: BenchmarkResult) -> None: ...
 
-    async def finished(self, run_id: str, status: str, error: str | None) -> int: ...
+    async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int: ...
 
     async def log(self, run_id: str, source: str, line: str) -> None: ...
 
@@ -41,7 +42,7 @@ class CommandReporter:
     async def benchmark(self, run_id: str, result: BenchmarkResult) -> None:
         await send(self.nc, RecordBenchmark(run_id=run_id, result=result, actor=self.actor), timeout=120)
 
-    async def finished(self, run_id: str, status: str, error: str | None) -> int:
+    async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int:
         reply = await send(
             self.nc,
             FinishRun(

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.events.bus import EventBus
 from kitt.events.streams import EVENTS
-from kitt.projections.models import Checkpoint, DeadLetter
+from kitt.projections.models import Checkpoint, DeadLetter, table
 from kitt.projections.projection import Projection
 from kitt.projections.runner import Projector, load_checkpoint
 
-_checkpoints = Checkpoint.__table__
+_checkpoints = table(Checkpoint)
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True):
@@ -67,11 +67,10 @@ async def reset(engine: AsyncEngine, projection: Projection) -> None:
     """Empty the projection's tables and its checkpoint, in one transaction."""
     await load_checkpoint(engine, projection.name)
     async with engine.begin() as conn:
-        for table in projection.tables:
-            await conn.execute(delete(table))
-        await conn.execute(
-            delete(DeadLetter.__table__).where(DeadLetter.__table__.c.projection == projection.name)
-        )
+        for owned in projection.tables:
+            await conn.execute(delete(owned))
+        dead = table(DeadLetter)
+        await conn.execute(delete(dead).where(dead.c.projection == projection.name))
         await conn.execute(
             update(_checkpoints)
             .where(_checkpoints.c.name == projection.name)

@@ -13,9 +13,9 @@ from kitt.events.types import (
 )
 from kitt.projections import sql
 from kitt.projections.keyed import KeyedProjection
-from kitt.projections.models import CampaignRow
+from kitt.projections.models import CampaignRow, table
 
-_campaigns = CampaignRow.__table__
+_campaigns = table(CampaignRow)
 _json = msgspec.json.Encoder()
 
 

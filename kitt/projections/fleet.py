@@ -22,7 +22,7 @@ from kitt.events.types import (
 )
 from kitt.projections import sql
 from kitt.projections.keyed import KeyedProjection
-from kitt.projections.models import AgentRow, DeadLetter, TestRow
+from kitt.projections.models import AgentRow, DeadLetter, TestRow, table
 
 INGESTOR = "ingestor"  # the dead letters' owner: refused reports
 
@@ -39,7 +39,7 @@ class AgentsProjection(KeyedProjection):
 
     name = "agents"
     subjects = (subject_names.aggregate_type_filter("agent"),)
-    table = AgentRow.__table__
+    table = table(AgentRow)
     key = "agent_id"
     noun = "agent"
 
@@ -58,7 +58,7 @@ class AgentsProjection(KeyedProjection):
             for e in events
             if isinstance(e.envelope.event, ReportRefused)
         ]
-        await sql.insert_missing(conn, DeadLetter.__table__, refused)
+        await sql.insert_missing(conn, table(DeadLetter), refused)
         return await super().apply(conn, events)
 
     def created(self, stored: StoredEvent) -> sql.Row | None:
@@ -105,7 +105,7 @@ class TestsProjection(KeyedProjection):
     __test__ = False  # not a pytest class
     name = "tests"
     subjects = (subject_names.aggregate_type_filter("test"),)
-    table = TestRow.__table__
+    table = table(TestRow)
     key = "test_id"
     noun = "test"
 

@@ -16,12 +16,12 @@ from kitt.events.envelope import StoredEvent
 from kitt.events.results import BenchmarkResult, ResultDocument
 from kitt.events.types import BenchmarkCompleted, EngineReady, RunFinished, RunStarted
 from kitt.projections import sql
-from kitt.projections.models import BenchmarkRow, MetricRow, RunRow
+from kitt.projections.models import BenchmarkRow, MetricRow, RunRow, table
 from kitt.projections.projection import Write
 
-_runs = RunRow.__table__
-_benchmarks = BenchmarkRow.__table__
-_metrics = MetricRow.__table__
+_runs = table(RunRow)
+_benchmarks = table(BenchmarkRow)
+_metrics = table(MetricRow)
 _encoder = msgspec.json.Encoder()
 _doc_decoder = msgspec.json.Decoder(ResultDocument)
 

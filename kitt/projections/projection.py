@@ -14,9 +14,18 @@ class Rejected(Exception):
 
 
 class Projection(Protocol):
-    name: str
-    subjects: tuple[str, ...]  # EVENTS subject filters this projection reads
-    tables: tuple[Table, ...]  # the tables it owns: emptied by reset and rebuild
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """The EVENTS subject filters this projection reads."""
+        ...
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        """The tables it owns: emptied by reset and rebuild."""
+        ...
 
     async def apply(
         self, conn: AsyncConnection, events: Sequence[StoredEvent]

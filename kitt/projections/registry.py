@@ -4,8 +4,11 @@ from kitt.projections.campaigns import CampaignsProjection
 from kitt.projections.config import SettingsProjection
 from kitt.projections.fleet import AgentsProjection, TestsProjection
 from kitt.projections.karr import KarrProjection
+from kitt.projections.profiles import EngineProfilesProjection
 from kitt.projections.projection import Projection
+from kitt.projections.schedules import SchedulesProjection
 from kitt.projections.sessions import SessionsProjection
+from kitt.projections.users import UsersProjection
 
 
 def all_projections() -> list[Projection]:
@@ -15,6 +18,9 @@ def all_projections() -> list[Projection]:
         TestsProjection(),
         CampaignsProjection(),
         SettingsProjection(),
+        UsersProjection(),
+        EngineProfilesProjection(),
+        SchedulesProjection(),
         SessionsProjection(),
     ]
 

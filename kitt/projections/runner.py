@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from nats.aio.client import Client
@@ -24,14 +25,14 @@ from kitt.events.envelope import Envelope, StoredEvent
 from kitt.events.streams import EVENTS
 from kitt.events.wire import Address, connect, header_fields
 from kitt.projections import sql
-from kitt.projections.models import Checkpoint, DeadLetter
+from kitt.projections.models import Checkpoint, DeadLetter, table
 from kitt.projections.projection import Pipelined, Projection, Write
 from kitt.projections.wal import WalCheckpoints
 
 log = structlog.get_logger(__name__)
 
-_checkpoints = Checkpoint.__table__
-_dead = DeadLetter.__table__
+_checkpoints = table(Checkpoint)
+_dead = table(DeadLetter)
 MAX_PAYLOAD_KEPT = 64 * 1024
 
 
@@ -151,7 +152,7 @@ class Projector:
             self._buffer.append(_Refused(seq, subject, str(exc), data))
         self.pending = pending
         self._arrived.set()
-        if len(self._buffer) >= 2 * self._batch_size:
+        if len(self._buffer) >= 2 * self._batch_size and self._delivery is not None:
             self._delivery.hold()  # the server keeps the rest until the database catches up
 
     async def _consume(self, stop: asyncio.Event, watch: asyncio.Future[None]) -> None:
@@ -160,7 +161,8 @@ class Projector:
         try:
             while True:
                 arrived = asyncio.ensure_future(self._arrived.wait())
-                await asyncio.wait({arrived, stopping, watch}, return_when=asyncio.FIRST_COMPLETED)
+                waits: set[asyncio.Future[Any]] = {arrived, stopping, watch}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 arrived.cancel()
                 if watch.done():
                     watch.result()  # the delivery broke (gap, lost connection): start over
@@ -175,7 +177,7 @@ class Projector:
                     if writing is not None:
                         await writing  # batches commit in order, each after the one before
                     writing = asyncio.ensure_future(commit())
-                    if len(self._buffer) < self._batch_size:
+                    if len(self._buffer) < self._batch_size and self._delivery is not None:
                         self._delivery.release()
                 self._arrived.clear()
                 if stop.is_set():

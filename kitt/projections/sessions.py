@@ -8,9 +8,9 @@ from kitt.events import subjects as subject_names
 from kitt.events.envelope import StoredEvent
 from kitt.events.types import SessionEnded
 from kitt.projections import sql
-from kitt.projections.models import EndedSessionRow
+from kitt.projections.models import EndedSessionRow, table
 
-_ended = EndedSessionRow.__table__
+_ended = table(EndedSessionRow)
 
 
 class SessionsProjection:

@@ -14,7 +14,7 @@ _SQLITE_MAX_VARIABLES = 32_000  # SQLite allows 32,766 bound values per statemen
 Row = Mapping[str, Any]  # one row's column values, only ever inside a projector's transaction
 
 
-def _insert(conn: AsyncConnection, table: Table):
+def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -64,15 +64,15 @@ async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[tuple[A
     _check_width(table, rows)
     if conn.dialect.name == "postgresql":
         driver = (await conn.get_raw_connection()).driver_connection
-        if not driver.is_in_transaction():  # type: ignore[union-attr]
+        if driver is None:
+            raise RuntimeError("the database connection has no driver connection for COPY")
+        if not driver.is_in_transaction():
             # SQLAlchemy's asyncpg adapter begins its transaction at the first statement it runs: a COPY
             # on the driver before that would commit on its own, outside the batch's transaction.
             await conn.exec_driver_sql("SELECT 1")
-        if not driver.is_in_transaction():  # type: ignore[union-attr]
+        if not driver.is_in_transaction():
             raise RuntimeError("COPY outside a transaction: the batch would not be atomic")
-        await driver.copy_records_to_table(  # type: ignore[union-attr]
-            table.name, records=rows, columns=[c.name for c in table.columns]
-        )
+        await driver.copy_records_to_table(table.name, records=rows, columns=[c.name for c in table.columns])
         return
     await _fast(conn, table, rows, "")
 

@@ -275,8 +275,9 @@ class Runtime:
         await asyncio.wait([stopped, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         for task in self._tasks:
-            if task.done() and not task.cancelled() and task.exception():
-                raise task.exception()  # type: ignore[misc]
+            failure = task.exception() if task.done() and not task.cancelled() else None
+            if failure is not None:
+                raise failure
 
     def request_stop(self) -> None:
         self._stop.set()

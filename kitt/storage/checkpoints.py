@@ -10,9 +10,9 @@ import time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.projections.models import Checkpoint
+from kitt.projections.models import Checkpoint, table
 
-_checkpoints = Checkpoint.__table__
+_checkpoints = table(Checkpoint)
 
 
 async def wait_for_checkpoint(engine: AsyncEngine, name: str, seq: int, timeout: float = 30.0) -> bool:

@@ -3,19 +3,20 @@
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import nats.js.errors
 from nats.aio.client import Client
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.events import streams, subjects
 from kitt.events.results import Hardware
-from kitt.projections.models import AgentRow, TestRow
+from kitt.projections.models import AgentRow, DeadLetter, TestRow, table
 
-_agents = AgentRow.__table__
-_tests = TestRow.__table__
+_agents = table(AgentRow)
+_tests = table(TestRow)
 
 
 class Agent(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,17 +52,17 @@ class _Beat(msgspec.Struct):
     running: tuple[str, ...] = ()
 
 
-def _agent(row: object) -> Agent:
-    hardware = row.hardware  # type: ignore[attr-defined]
+def _agent(row: Row[Any]) -> Agent:
+    hardware = row.hardware
     return Agent(
-        name=row.name,  # type: ignore[attr-defined]
-        status=row.status,  # type: ignore[attr-defined]
+        name=row.name,
+        status=row.status,
         hardware=msgspec.json.decode(hardware, type=Hardware) if hardware else None,
-        engines=tuple(json.loads(row.engines)),  # type: ignore[attr-defined]
-        capacity=row.capacity,  # type: ignore[attr-defined]
-        simulated=row.simulated,  # type: ignore[attr-defined]
-        kitt_version=row.kitt_version,  # type: ignore[attr-defined]
-        settings=json.loads(row.settings or "{}"),  # type: ignore[attr-defined]
+        engines=tuple(json.loads(row.engines)),
+        capacity=row.capacity,
+        simulated=row.simulated,
+        kitt_version=row.kitt_version,
+        settings=json.loads(row.settings or "{}"),
     )
 
 
@@ -144,3 +145,11 @@ async def agent_for_token_hash(db: AsyncEngine, token_hash: str | None) -> str |
     )
     async with db.connect() as conn:
         return (await conn.execute(query)).scalar()
+
+
+async def refused_reports(db: AsyncEngine) -> list[tuple[str, str]]:
+    """(subject, reason) of every agent report the ingestor refused, oldest first."""
+    dead = table(DeadLetter)
+    query = select(dead.c.subject, dead.c.reason).where(dead.c.projection == "ingestor").order_by(dead.c.id)
+    async with db.connect() as conn:
+        return [(r.subject, r.reason) for r in await conn.execute(query)]

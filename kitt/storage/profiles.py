@@ -1,14 +1,15 @@
 """Named engine profiles (extra launch args and environment), read from their projection."""
 
 import json
+from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.projections.models import EngineProfileRow
+from kitt.projections.models import EngineProfileRow, table
 
-_profiles = EngineProfileRow.__table__
+_profiles = table(EngineProfileRow)
 
 
 class ProfileError(ValueError):
@@ -23,13 +24,13 @@ class Profile(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
-def _row(row: object) -> Profile:
+def _row(row: Row[Any]) -> Profile:
     return Profile(
-        name=row.name,  # type: ignore[attr-defined]
-        engine=row.engine,  # type: ignore[attr-defined]
-        args=tuple(json.loads(row.args)),  # type: ignore[attr-defined]
-        env=json.loads(row.env),  # type: ignore[attr-defined]
-        description=row.description,  # type: ignore[attr-defined]
+        name=row.name,
+        engine=row.engine,
+        args=tuple(json.loads(row.args)),
+        env=json.loads(row.env),
+        description=row.description,
     )
 
 

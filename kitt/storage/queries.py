@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.events.results import ResultDocument
-from kitt.projections.models import MetricRow, RunRow
+from kitt.projections.models import MetricRow, RunRow, table
 
-_runs = RunRow.__table__
+_runs = table(RunRow)
 _doc = msgspec.json.Decoder(ResultDocument)
 
 
@@ -127,10 +127,8 @@ async def stats(engine: AsyncEngine) -> Stats:
             )
         ).one()
         metrics = (await conn.execute(select(func.count()).select_from(MetricRow))).scalar_one()
-        by_engine = dict(
-            (await conn.execute(select(_runs.c.engine, func.count()).group_by(_runs.c.engine))).all()
-        )
-        by_status = dict(
-            (await conn.execute(select(_runs.c.status, func.count()).group_by(_runs.c.status))).all()
-        )
+        engines = await conn.execute(select(_runs.c.engine, func.count()).group_by(_runs.c.engine))
+        by_engine: dict[str, int] = {str(engine): int(count) for engine, count in engines.all()}
+        statuses = await conn.execute(select(_runs.c.status, func.count()).group_by(_runs.c.status))
+        by_status: dict[str, int] = {str(status): int(count) for status, count in statuses.all()}
     return Stats(runs, metrics, by_engine, by_status, models, first, last)

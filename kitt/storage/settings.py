@@ -9,19 +9,18 @@ import json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.projections.models import SettingRow
+from kitt.projections.models import SettingRow, table
 
 Scalar = str | int | float | bool | None
 KNOWN: dict[str, str] = {
     "datasets_dir": "KITT_DATASETS_DIR",
     "trusted_tasks_dir": "KITT_TRUSTED_TASKS_DIR",
     "model_dir": "KITT_MODEL_DIR",
-    "results_dir": "KITT_RESULTS_DIR",
     "devon_url": "DEVON_URL",
     "devon_api_key": "DEVON_API_KEY",
     "devon_tab_visible": "",
 }
-_settings = SettingRow.__table__
+_settings = table(SettingRow)
 
 
 async def all_settings(db: AsyncEngine) -> dict[str, Scalar]:

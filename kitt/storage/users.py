@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.events.states import Role
-from kitt.projections.models import EndedSessionRow, UserRow
+from kitt.projections.models import EndedSessionRow, UserRow, table
 
 PREFIX = "kuser_"
 _FORMAT = re.compile(r"^kuser_[A-Za-z0-9_-]{43}$")
-_users = UserRow.__table__
-_ended = EndedSessionRow.__table__
+_users = table(UserRow)
+_ended = table(EndedSessionRow)
 
 
 def new() -> str:

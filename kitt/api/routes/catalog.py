@@ -64,14 +64,14 @@ class ProfilesController(Controller):
         command = SaveEngineProfile(
             name=name, engine=engine, args=data.args, env=data.env, description=data.description
         )
-        await execute(request, command, wait_for="settings")
+        await execute(request, command, wait_for="engine_profiles")
         return profiles.Profile(
             name=name, engine=engine, args=data.args, env=data.env, description=data.description
         )
 
     @delete("/{name:str}", status_code=204)
     async def remove(self, request: Request, name: str) -> None:
-        await execute(request, DeleteEngineProfile(name=name), wait_for="settings")
+        await execute(request, DeleteEngineProfile(name=name), wait_for="engine_profiles")
 
 
 class ModelsController(Controller):
@@ -81,8 +81,10 @@ class ModelsController(Controller):
     async def browse(self, kitt: ApiContext, path: str = "") -> browser.Listing:
         """A folder (or one file) under the model folder: entries, formats, sizes, the engines for each."""
         root = browser.model_dir(await stored_settings.text(kitt.db, "model_dir"))
-        if root is None:
-            raise NotFoundException(detail="no model folder: set model_dir or KITT_MODEL_DIR")
+        if not root.is_dir():
+            raise NotFoundException(
+                detail=f"the model folder {root} does not exist (set model_dir or KITT_MODEL_DIR)"
+            )
         try:
             return browser.browse(root, path)
         except browser.BrowseError as exc:

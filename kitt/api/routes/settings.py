@@ -83,10 +83,10 @@ class UsersController(Controller):
         """A new API token for the user (replacing any earlier one), with its role; it is returned once."""
         token = users.new()
         command = IssueUserToken(name=data.name, token_hash=users.digest(token), role=data.role)
-        await execute(request, command, wait_for="settings")
+        await execute(request, command, wait_for="users")
         return UserToken(name=data.name, token=token, role=data.role)
 
     @post("/{name:str}/revoke", status_code=200)
     async def revoke(self, request: Request, name: str) -> User:
-        await execute(request, RevokeUserToken(name=name), wait_for="settings")
+        await execute(request, RevokeUserToken(name=name), wait_for="users")
         return User(name=name, issued_at="")

@@ -17,6 +17,7 @@ from kitt.api.session import COOKIE, Signer, token_hash
 from kitt.api.ui.page import form, page, session_cookie
 from kitt.commands.messages import ChangeSetting, EndSession, IssueUserToken, RevokeUserToken
 from kitt.events.states import ROLES
+from kitt.events.types import Scalar
 from kitt.models import browser
 from kitt.storage import settings as stored_settings
 from kitt.storage import users
@@ -69,8 +70,9 @@ class AdminPages(Controller):
     @get("/models")
     async def models(self, request: Request, kitt: ApiContext, path: str = "") -> Template:
         root = browser.model_dir(await stored_settings.text(kitt.db, "model_dir"))
-        if root is None:
-            return await page(request, "models.html", listing=None, problem="No model folder is set.")
+        if not root.is_dir():
+            problem = f"The model folder {root} does not exist yet: set model_dir, or put models there."
+            return await page(request, "models.html", listing=None, problem=problem)
         try:
             listing = browser.browse(root, path)
         except browser.BrowseError as exc:
@@ -107,7 +109,7 @@ class AdminPages(Controller):
         saved = await stored_settings.all_settings(kitt.db)
         for key in stored_settings.KNOWN:
             if key.endswith("_visible"):
-                value: object = values.get(key) in ("on", "true", "1")
+                value: Scalar = values.get(key) in ("on", "true", "1")
             elif key in SECRET_SETTINGS:
                 if not values.get(key):
                     continue  # left blank: keep the saved key
@@ -127,16 +129,16 @@ class AdminPages(Controller):
     async def issue_user(self, request: Request, kitt: ApiContext) -> Template:
         values = await form(request)
         name = values.get("name", "").strip()
-        role = values.get("role", "viewer")
-        if role not in ROLES:
+        role = next((r for r in ROLES if r == values.get("role", "viewer")), None)
+        if role is None:
             raise ClientException(detail=f"role must be one of {', '.join(ROLES)}")
         token = users.new()
-        command = IssueUserToken(name=name, token_hash=users.digest(token), role=role)  # type: ignore[arg-type]
-        await execute(request, command, wait_for="settings")
+        command = IssueUserToken(name=name, token_hash=users.digest(token), role=role)
+        await execute(request, command, wait_for="users")
         return await page(request, "user_token.html", name=name, token=token, role=role)
 
     @post("/settings/users/{name:str}/revoke")
     async def revoke_user(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
         await form(request)
-        await execute(request, RevokeUserToken(name=name), wait_for="settings")
+        await execute(request, RevokeUserToken(name=name), wait_for="users")
         return Redirect("/settings", status_code=303)

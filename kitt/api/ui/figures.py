@@ -10,7 +10,7 @@ from kitt.api.ui.charts import Series, bar_chart, line_chart
 from kitt.events.results import BenchmarkResult, ResultDocument
 from kitt.storage.compare import Comparison
 
-LATENCIES = (
+LATENCIES: tuple[tuple[str, str], ...] = (
     ("ttft", "Time to first token"),
     ("itl", "Inter-token latency"),
     ("tpot", "Time per output token"),

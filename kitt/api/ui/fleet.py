@@ -5,6 +5,7 @@ Every change is a command, as from the CLI; the forms post here with the session
 
 import json
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.response import Redirect, Template
@@ -27,8 +28,8 @@ from kitt.commands.messages import (
 )
 from kitt.engines import specs
 from kitt.events import logs, subjects
-from kitt.events.states import DEFAULT_TEST_RUNTIME
-from kitt.events.types import TestSpec
+from kitt.events.states import DEFAULT_TEST_RUNTIME, RUNTIMES, RuntimeName
+from kitt.events.types import Scalar, TestSpec
 from kitt.models import browser
 from kitt.storage import fleet
 from kitt.storage import settings as stored_settings
@@ -36,18 +37,29 @@ from kitt.storage import settings as stored_settings
 SUITES = ("quick", "standard", "quality-quick", "performance")
 
 
-def engine_choices(agent: fleet.Agent | None, show_all: bool) -> list[dict[str, object]]:
+class EngineChoice(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    display: str
+    formats: tuple[str, ...]
+    reason: str | None  # why it cannot run on the agent (None: it can, or "show all" overrides it)
+    reason_overridden: str | None = None
+
+
+def engine_choices(agent: fleet.Agent | None, show_all: bool) -> list[EngineChoice]:
     """Every engine, with why it cannot run on the agent (unless `show_all` overrides)."""
     arch = agent.hardware.arch if agent and agent.hardware else None
     out = []
     for name, spec in sorted(specs.ENGINES.items()):
-        reason = None
-        if arch and arch not in spec.archs:
-            reason = f"no {spec.display} build for {arch}"
-        out.append({"name": name, "display": spec.display, "formats": spec.formats, "reason": reason})
-        if show_all:
-            out[-1]["reason_overridden"] = reason
-            out[-1]["reason"] = None
+        reason = f"no {spec.display} build for {arch}" if arch and arch not in spec.archs else None
+        out.append(
+            EngineChoice(
+                name=name,
+                display=spec.display,
+                formats=spec.formats,
+                reason=None if show_all else reason,
+                reason_overridden=reason if show_all else None,
+            )
+        )
     return out
 
 
@@ -58,13 +70,25 @@ async def _agent(kitt: ApiContext, name: str) -> fleet.Agent:
     return await fleet.presence(kitt.nc, found)
 
 
-def _setting_value(key: str, raw: str) -> object:
+def _runtime(raw: str | None) -> RuntimeName:
+    if not raw:
+        return DEFAULT_TEST_RUNTIME
+    try:
+        return msgspec.convert(raw, RuntimeName)
+    except msgspec.ValidationError:
+        raise ClientException(detail=f"runtime must be one of {', '.join(RUNTIMES)}, not {raw!r}") from None
+
+
+def _setting_value(key: str, raw: str) -> Scalar:
     kinds = AGENT_SETTINGS.get(key, (str,))
     if int in kinds or float in kinds:
         try:
-            return json.loads(raw)
+            number = json.loads(raw)
         except ValueError:
+            number = None
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
             raise ClientException(detail=f"{key} must be a number, not {raw!r}") from None
+        return number
     return raw
 
 
@@ -128,7 +152,7 @@ class FleetPages(Controller):
     async def change_settings(self, request: Request, kitt: ApiContext, name: str) -> Redirect:
         values = await form(request)
         await _agent(kitt, name)
-        changed: dict[str, object] = {}  # the whole set, as the form shows it
+        changed: dict[str, Scalar] = {}  # the whole set, as the form shows it
         for key, kinds in AGENT_SETTINGS.items():
             raw = values.get(key, "").strip()
             if bool in kinds:
@@ -165,12 +189,12 @@ class FleetPages(Controller):
         agents = [a for a in await fleet.agents(kitt.db) if a.status == "registered"]
         chosen = next((a for a in agents if a.name == agent), agents[0] if agents else None)
         engines = engine_choices(chosen, show_all)
-        usable = [e for e in engines if e["reason"] is None]
-        picked = next((e for e in usable if e["name"] == engine), usable[0] if usable else None)
+        usable = [e for e in engines if e.reason is None]
+        picked = next((e for e in usable if e.name == engine), usable[0] if usable else None)
         root = browser.model_dir(await stored_settings.text(kitt.db, "model_dir"))
-        models = browser.find_models(root) if root else []
+        models = browser.find_models(root)
         if picked is not None:
-            models = [m for m in models if m.format in picked["formats"]]
+            models = [m for m in models if m.format in picked.formats]
         return await page(
             request,
             "quicktest.html",
@@ -180,7 +204,7 @@ class FleetPages(Controller):
             picked=picked,
             show_all=show_all,
             models=models,
-            model_root=str(root) if root else None,
+            model_root=str(root),
             suites=SUITES,
             runtimes=specs.RUNTIMES,
         )
@@ -193,7 +217,7 @@ class FleetPages(Controller):
             model=(values.get("model_path") or values.get("model") or "").strip(),
             engine=values.get("engine", ""),
             suite=values.get("suite") or "quick",
-            runtime=values.get("runtime") or DEFAULT_TEST_RUNTIME,  # type: ignore[arg-type]  # checked by the command
+            runtime=_runtime(values.get("runtime")),
             force=values.get("show_all") in ("on", "true", "1"),
         )
         reply = await execute(

@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 from litestar.response import Response, Template
+from markupsafe import Markup
 
 from kitt.api.context import ApiContext
 from kitt.api.routes.runs import documents, page_of_runs
@@ -73,7 +74,7 @@ class ResultsPages(Controller):
             raise NotFoundException(detail=f"no run {run_id!r}")
         doc = found[0]
 
-        async def draw() -> tuple[object, list[object]]:
+        async def draw() -> tuple[Markup | None, list[Markup]]:
             return figures.throughput([doc]), figures.latency_distributions(doc)
 
         throughput, latencies = await request.app.state.cache.get("karr", ("charts", run_id), draw)

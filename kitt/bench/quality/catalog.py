@@ -46,7 +46,7 @@ def _mmlu(subjects: list[str], mode: Mode) -> Variant:
         for subject in subjects
     )
     if mode == "loglikelihood":
-        groups = ("_mmlu.yaml", "_mmlu_humanities.yaml", "_mmlu_other.yaml")
+        groups: tuple[str, ...] = ("_mmlu.yaml", "_mmlu_humanities.yaml", "_mmlu_other.yaml")
         groups += ("_mmlu_social_sciences.yaml", "_mmlu_stem.yaml")
         return Variant(
             benchmark="mmlu",
@@ -139,12 +139,13 @@ class NoSuchVariant(ValueError):
 
 def modes(benchmark: str) -> tuple[Mode, ...]:
     """The modes a benchmark can run in, preferred first."""
-    return {
+    known: dict[str, tuple[Mode, ...]] = {
         "gsm8k": ("generative",),
         "mmlu": ("loglikelihood", "generative"),
         "truthfulqa": ("loglikelihood", "generative"),
         "hellaswag": ("loglikelihood",),
-    }[benchmark]
+    }
+    return known[benchmark]
 
 
 def variant(benchmark: str, mode: Mode, mmlu_subjects: list[str]) -> Variant:

@@ -88,7 +88,7 @@ class _Function(str):
 
 
 def _function(loader: yaml.SafeLoader, node: yaml.Node) -> _Function:
-    marker = _Function(loader.construct_scalar(node))  # type: ignore[arg-type]
+    marker = _Function(str(loader.construct_scalar(node)))
     marker.line = node.start_mark.line + 1
     return marker
 
@@ -138,7 +138,8 @@ def _include_chain(path: Path, data: dict[str, object]) -> list[tuple[Path, dict
 
 def _output_type(path: Path, data: dict[str, object], depth: int = 0) -> str | None:
     if isinstance(data.get("output_type"), str) or depth > MAX_INCLUDE_DEPTH:
-        return data.get("output_type")  # type: ignore[return-value]
+        found = data.get("output_type")
+        return found if isinstance(found, str) else None
     include = data.get("include")
     if isinstance(include, str):
         parent = (path.parent / include).resolve()

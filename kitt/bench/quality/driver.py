@@ -93,7 +93,7 @@ async def evaluate(
     raw = await asyncio.to_thread(_read, output)
     if process.returncode != 0 or raw is None:
         how = (
-            f"was killed by signal {-process.returncode}"
+            f"was killed by signal {-(process.returncode or 0)}"
             if (process.returncode or 0) < 0
             else (f"exited with status {process.returncode}")
         )

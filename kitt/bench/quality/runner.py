@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import structlog
 
 from kitt.bench.quality import catalog, custom, datasets, driver, scores
@@ -93,22 +94,23 @@ async def _mode(test: QualityTest, offered: tuple[Mode, ...], endpoint: Endpoint
     raise CannotRun(f"no mode of {test.benchmark} can run on {endpoint.spec.display}")
 
 
-def _base_job(test: QualityTest, endpoint: Endpoint, mode: Mode, work: Path) -> dict[str, object]:
-    return {
-        "server_url": endpoint.url,
-        "dialect": endpoint.spec.dialect,
-        "model": endpoint.model,
-        "mode": mode,
-        "limit": test.limit,
-        "num_fewshot": test.num_fewshot,
-        "concurrency": test.concurrency,
-        "max_gen_toks": test.max_gen_toks,
-        "max_length": test.max_length,
-        "request_timeout_s": test.request_timeout_s,
-        "seed": test.seed,
-        "work_dir": str(work),
-        "output": str(work / "evaluation.json"),
-    }
+def _base_job(test: QualityTest, endpoint: Endpoint, mode: Mode, work: Path, tasks: tuple[str, ...]) -> Job:
+    return Job(
+        server_url=endpoint.url,
+        dialect=endpoint.spec.dialect,
+        model=endpoint.model,
+        mode=mode,
+        tasks=tasks,
+        limit=test.limit,
+        num_fewshot=test.num_fewshot,
+        concurrency=test.concurrency,
+        max_gen_toks=test.max_gen_toks,
+        max_length=test.max_length,
+        request_timeout_s=test.request_timeout_s,
+        seed=test.seed,
+        work_dir=str(work),
+        output=str(work / "evaluation.json"),
+    )
 
 
 async def _plan(test: QualityTest, endpoint: Endpoint, ctx: Context, work: Path) -> tuple[Job, str, Settings]:
@@ -119,9 +121,8 @@ async def _plan(test: QualityTest, endpoint: Endpoint, ctx: Context, work: Path)
         converted = await asyncio.to_thread(datasets.prepare, test.benchmark, ctx.datasets, cache)
         subjects = sorted({key.split("/")[0] for key in converted.files}) if test.benchmark == "mmlu" else []
         variant = catalog.variant(test.benchmark, mode, subjects)
-        job = Job(
-            **_base_job(test, endpoint, mode, work), tasks=variant.run, variant=variant, files=converted.files
-        )
+        base = _base_job(test, endpoint, mode, work, variant.run)
+        job = msgspec.structs.replace(base, variant=variant, files=converted.files)
         settings: Settings = {
             "dataset_source": datasets.source_of(ctx.datasets, test.benchmark),
             "dataset_dir": str(ctx.datasets),
@@ -138,7 +139,9 @@ async def _plan(test: QualityTest, endpoint: Endpoint, ctx: Context, work: Path)
         if found.format == "kitt"
         else str(Path(found.path).parent)
     )
-    job = Job(**_base_job(test, endpoint, mode, work), tasks=(found.name,), include_paths=(include,))
+    job = msgspec.structs.replace(
+        _base_job(test, endpoint, mode, work, (found.name,)), include_paths=(include,)
+    )
     headline = f"{found.name},kitt_{found.simple.scoring},none" if found.simple else ""
     return job, headline, {"custom_file": found.path, "custom_format": found.format}
 

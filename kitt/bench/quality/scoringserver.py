@@ -63,7 +63,7 @@ def _prompts(prompt: object) -> Iterator[list[int]]:
     if isinstance(prompt, str):
         yield encode(prompt)
     elif isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
-        yield list(prompt)  # type: ignore[arg-type]
+        yield [int(t) for t in prompt]
     elif isinstance(prompt, list):
         for one in prompt:
             yield from _prompts(one)
@@ -99,9 +99,10 @@ def _generate(tokens: list[int], count: int, stop: list[str]) -> list[int]:
 
 
 def _choice(index: int, tokens: list[int], body: dict[str, object], echo: bool) -> dict[str, object]:
-    stop = body.get("stop") or []
-    stop = [stop] if isinstance(stop, str) else list(stop)  # type: ignore[arg-type]
-    generated = _generate(tokens, int(body.get("max_tokens") or 16), stop)  # type: ignore[arg-type]
+    asked = body.get("stop") or []
+    stop = [asked] if isinstance(asked, str) else [str(s) for s in asked] if isinstance(asked, list) else []
+    limit = body.get("max_tokens")
+    generated = _generate(tokens, limit if isinstance(limit, int) else 16, stop)
     text = decode(generated)
     for s in stop:
         if s and s in text:

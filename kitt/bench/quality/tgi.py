@@ -8,6 +8,7 @@ is the sum over the prefill after that many tokens. TGI reports no alternatives 
 this class as the lm-eval model `kitt-tgi`.
 """
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
@@ -39,7 +40,12 @@ class TgiLoglikelihood(TemplateLM):
         last: Exception | None = None
         for _ in range(self.max_retries):
             try:
-                response = self.session.post(f"{self.base_url}{path}", json=payload, timeout=self.timeout)
+                response = self.session.post(
+                    f"{self.base_url}{path}",
+                    data=json.dumps(payload),
+                    headers={"Content-Type": "application/json"},
+                    timeout=self.timeout,
+                )
                 response.raise_for_status()
                 return response.json()
             except requests.RequestException as exc:

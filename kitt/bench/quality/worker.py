@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -69,9 +70,9 @@ def _scalar(value: object) -> Scalar:
     if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's bool is not a bool
         return bool(value)
     if isinstance(value, int) or type(value).__name__.startswith("int"):
-        return int(value)  # type: ignore[call-overload]
+        return int(str(value))  # numpy's integers print as plain digits
     if isinstance(value, float) or type(value).__name__.startswith("float"):
-        return float(value)  # type: ignore[arg-type]
+        return float(str(value))
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text[:_TEXT_LIMIT]
 
@@ -80,14 +81,21 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _section(results: dict[str, object], key: str) -> dict[str, Any]:
+    """One part of lm-eval's results (plain JSON-like dicts, untyped): {} when absent or not a dict."""
+    found = results.get(key)
+    return found if isinstance(found, dict) else {}
+
+
 def _scores(name: str, raw: dict[str, object], results: dict[str, object], group: bool) -> TaskScores:
-    n_shot = results.get("n-shot", {}).get(name)  # type: ignore[union-attr]
-    counts = results.get("n-samples", {}).get(name) or {}  # type: ignore[union-attr]
+    n_shot = _section(results, "n-shot").get(name)
+    counts = _section(results, "n-samples").get(name) or {}
+    alias = raw.get("alias")
     return TaskScores(
         name=name,
         group=group,
-        alias=raw.get("alias") if isinstance(raw.get("alias"), str) else None,  # type: ignore[arg-type]
-        version=_scalar(results.get("versions", {}).get(name)),  # type: ignore[union-attr]
+        alias=alias if isinstance(alias, str) else None,
+        version=_scalar(_section(results, "versions").get(name)),
         num_fewshot=n_shot if isinstance(n_shot, int) else None,
         samples=counts.get("effective") if isinstance(counts, dict) else None,
         scores={k: _number(v) for k, v in raw.items() if "," in k},
@@ -96,7 +104,7 @@ def _scores(name: str, raw: dict[str, object], results: dict[str, object], group
 
 def _samples(results: dict[str, object]) -> list[dict[str, Scalar]]:
     rows: list[dict[str, Scalar]] = []
-    for task, samples in (results.get("samples") or {}).items():  # type: ignore[union-attr]
+    for task, samples in _section(results, "samples").items():
         for sample in samples:
             filtered = sample.get("filtered_resps") or []
             row: dict[str, Scalar] = {

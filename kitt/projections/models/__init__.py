@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 typed read models. Only projectors write these tables."""
 
-from kitt.projections.models.base import Base
+from kitt.projections.models.base import Base, table
 from kitt.projections.models.bookkeeping import Checkpoint, DeadLetter
 from kitt.projections.models.campaigns import CampaignRow
 from kitt.projections.models.config import (
@@ -28,4 +28,5 @@ __all__ = [
     "SettingRow",
     "TestRow",
     "UserRow",
+    "table",
 ]

@@ -1,4 +1,4 @@
-from sqlalchemy import BigInteger, DateTime, MetaData
+from sqlalchemy import BigInteger, DateTime, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -21,4 +21,11 @@ class Versioned:
     last_event_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
-__all__ = ["Base", "Timestamp", "Versioned"]
+def table(model: type[Base]) -> Table:
+    """A model's table, typed as one (SQLAlchemy types `__table__` as any FROM clause)."""
+    found = model.__table__
+    assert isinstance(found, Table)
+    return found
+
+
+__all__ = ["Base", "Timestamp", "Versioned", "table"]

@@ -1,0 +1,179 @@
+"""Running the tests dispatched to an agent: one per dispatch message, through the shared executor.
+
+Each test is reported started, its model staged (copied from the share when configured), run, reported
+finished with the run's outcome, and its model copy cleaned up. While it runs the agent tells JetStream it
+is still working (`in_progress`); it acks once the finish has been reported. A redelivered test this agent
+had already started (it died mid-test) is reported failed rather than run again. A message that is not a
+dispatch is acknowledged and skipped.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from kitt.agent import models
+from kitt.agent.config import AgentConfig
+from kitt.agent.reporter import AgentReporter
+from kitt.events import codec, reports, types
+from kitt.events.ids import uuid7
+from kitt.events.states import FinalStatus
+from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
+from kitt.orchestration.reporting import RunReporter
+
+log = structlog.get_logger(__name__)
+PROGRESS_S = 10.0
+Outcome = tuple[FinalStatus, str | None]
+
+
+class RunsTests(Protocol):
+    async def run(self, request: RunRequest) -> RunOutcome: ...
+
+
+ExecutorFactory = Callable[[RunReporter, Path], RunsTests]
+
+
+def default_executor(reporter: RunReporter, home: Path) -> Executor:
+    return Executor(reporter, home=home)
+
+
+class RunningTests:
+    """Which tests run now (their tasks) and which were cancelled (skipped if they have not started)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, asyncio.Task[Outcome]] = {}
+        self.cancelled: set[str] = set()
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self.tasks)
+
+    def cancel(self, test_id: str) -> None:
+        self.cancelled.add(test_id)
+
+    def stop_cancelled(self) -> None:
+        for test_id in self.cancelled:
+            task = self.tasks.get(test_id)
+            if task is not None and not task.done():
+                log.info("agent.cancelling", test=test_id)
+                task.cancel()
+
+
+class TestRunner:
+    __test__ = False
+
+    def __init__(
+        self,
+        config: Callable[[], AgentConfig],
+        home: Path,
+        tests: RunningTests,
+        executors: ExecutorFactory = default_executor,
+    ) -> None:
+        self.config = config
+        self.home = home
+        self.state = home / "agent-state"
+        self.tests = tests
+        self.executors = executors
+
+    async def take(self, nc: Client, msg: Msg, stop: asyncio.Event) -> None:
+        try:
+            envelope = codec.decode(msg.data, msg.headers)
+        except (codec.MalformedEvent, codec.UnknownEventType) as exc:
+            log.warning("agent.dispatch_skipped", subject=msg.subject, reason=str(exc))
+            await msg.ack()
+            return
+        event = envelope.event
+        if not isinstance(event, types.DispatchRequested):
+            await msg.ack()
+            return
+        test_id = event.test_id
+        await asyncio.sleep(0)  # let the control queue land a cancel that was queued before the test
+        marker = self.state / f"{test_id}.started"
+        reporter = AgentReporter(nc, self.config().name, test_id)
+        if test_id in self.tests.cancelled:
+            log.info("agent.skipped", test=test_id, why="cancelled before it started")
+        elif marker.exists():
+            error = "the agent restarted while running this test"
+            await reporter.report(reports.TestFinishedReport(test_id=test_id, status="failed", error=error))
+        else:
+            marker.write_text(envelope.event_id)
+            status = await self._guarded(msg, reporter, event, stop)
+            log.info("agent.test_done", test=test_id, status=status)
+        await msg.ack()
+
+    async def _guarded(
+        self, msg: Msg, reporter: AgentReporter, event: types.DispatchRequested, stop: asyncio.Event
+    ) -> FinalStatus:
+        try:
+            return await self._execute(msg, reporter, event, stop)
+        except Exception as exc:  # a bug or an outage past every retry: say so, never go quiet
+            log.exception("agent.test_crashed", test=event.test_id)
+            with contextlib.suppress(Exception):
+                error = f"the agent failed while running it: {type(exc).__name__}: {exc}"
+                finished = reports.TestFinishedReport(test_id=event.test_id, status="failed", error=error)
+                await reporter.report(finished)
+            return "failed"
+
+    def _request(self, run_id: str, spec: types.TestSpec, model: str) -> RunRequest:
+        return RunRequest(
+            run_id=run_id,
+            model=model,
+            engine=spec.engine,
+            suite=spec.suite,
+            runtime=spec.runtime,
+            profile=spec.engine_profile,
+            force=spec.force,
+            auto_pull=spec.auto_pull,
+            agent=self.config().name,
+        )
+
+    async def _execute(
+        self, msg: Msg, reporter: AgentReporter, event: types.DispatchRequested, stop: asyncio.Event
+    ) -> FinalStatus:
+        run_id = uuid7()
+        await reporter.report(reports.TestStartedReport(test_id=event.test_id, run_id=run_id))
+        try:
+            staged = await asyncio.to_thread(models.stage, event.spec.model, self.config())
+        except (models.ModelPathError, OSError) as exc:
+            finished = reports.TestFinishedReport(test_id=event.test_id, status="failed", error=str(exc))
+            await reporter.report(finished)
+            return "failed"
+        if staged.copied_from:
+            await reporter.log(run_id, "kitt", f"copied the model from {staged.copied_from} to {staged.path}")
+        executor = self.executors(reporter, self.home)
+        task = asyncio.create_task(_outcome(executor, self._request(run_id, event.spec, staged.path)))
+        self.tests.tasks[event.test_id] = task
+        try:
+            await _keep_alive(msg, task, stop)
+        finally:
+            self.tests.tasks.pop(event.test_id, None)
+            await asyncio.to_thread(models.clean, staged)
+        status, error = task.result() if not task.cancelled() else ("cancelled", "cancelled")
+        await reporter.report(
+            reports.TestFinishedReport(test_id=event.test_id, status=status, run_id=run_id, error=error)
+        )
+        return status
+
+
+async def _keep_alive(msg: Msg, task: asyncio.Task[Outcome], stop: asyncio.Event) -> None:
+    """Until the test is done, telling JetStream it is in progress; the agent stopping cancels it."""
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        while not task.done():
+            await asyncio.wait({task, stopping}, timeout=PROGRESS_S, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done() and not task.done():
+                task.cancel()  # the agent is stopping: cancel, report, then go
+                await asyncio.wait({task})
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+    finally:
+        stopping.cancel()
+
+
+async def _outcome(executor: RunsTests, request: RunRequest) -> Outcome:
+    outcome = await executor.run(request)
+    return outcome.status, "cancelled" if outcome.status == "cancelled" else outcome.error
