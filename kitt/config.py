@@ -9,7 +9,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from kitt.projections.db import normalize_url
+
+# What KITT writes into its home: a folder holding any of these is KITT's to close to other users.
+KITT_FILES = frozenset(
+    {"auth.json", "karr.db", "nats", "instance.json", "network.json", "api-secret", "tls", "agent.yaml"}
+)
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,20 @@ class Settings:
         return self.nats_tls_ca or self.nats_tls_cert
 
     def prepare_home(self) -> Path:
-        """KITT_HOME, made if missing and closed to other users (it holds passwords, keys and tokens)."""
+        """KITT_HOME, made if missing and closed to other users (it holds passwords, keys and tokens).
+
+        An existing folder is closed only when it is KITT's (empty, or holding KITT's own files): a
+        KITT_HOME pointed at a shared folder such as /tmp is left alone, with a warning."""
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.home.stat().st_mode & 0o077:
-            self.home.chmod(0o700)
+            entries = {p.name for p in self.home.iterdir()}
+            if not entries or entries & KITT_FILES:
+                self.home.chmod(0o700)
+            else:
+                structlog.get_logger(__name__).warning(
+                    "KITT_HOME is open to other users and not KITT's own folder: left as it is",
+                    home=str(self.home),
+                )
         return self.home
 
     @property

@@ -34,10 +34,8 @@ def _direct(endpoint: Endpoint, benchmark: str, mode: str, limit: int, tmp_path:
     variant = catalog.variant(benchmark, mode, subjects)
     stock = Path(lm_eval.tasks.__file__).parent
     folder = taskfiles.write(variant, converted.files, stock, tmp_path / "direct-tasks")
-    job_args = runner._base_job(QualityTest(name="x", benchmark=benchmark), endpoint, mode, tmp_path)
-    from kitt.bench.quality.job import Job
-
-    args = model_args(Job(**job_args, tasks=variant.run))
+    job = runner._base_job(QualityTest(name="x", benchmark=benchmark), endpoint, mode, tmp_path, variant.run)
+    args = model_args(job)
     return lm_eval.simple_evaluate(
         model="local-completions",
         model_args=args,

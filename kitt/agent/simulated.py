@@ -15,11 +15,10 @@ from pathlib import Path
 
 import msgspec
 
-from kitt import __version__
 from kitt.bench import metrics, suites
 from kitt.bench.records import RequestRecord
 from kitt.bench.suites import PerformanceTest, QualityTest, Suite
-from kitt.events.results import BenchmarkResult, Gpu, Hardware, Metric, RunInfo
+from kitt.events.results import BenchmarkResult, Gpu, Hardware, Metric
 from kitt.events.states import FinalStatus
 from kitt.events.types import BenchmarkStarted, EngineReady
 from kitt.orchestration.executor import RunOutcome, RunRequest
@@ -102,18 +101,7 @@ class SimulatedExecutor:
         await asyncio.sleep(seconds * self.host.speed)
 
     async def run(self, request: RunRequest) -> RunOutcome:
-        info = RunInfo(
-            model=request.model,
-            engine=request.engine,
-            suite=request.suite,
-            agent=request.agent,
-            runtime=request.runtime,
-            kitt_version=__version__,
-            simulated=True,
-            hardware=self.host.hardware(),
-            engine_version="simulated",
-            started_at=datetime.now(UTC),
-        )
+        info = request.info(self.host.hardware(), simulated=True, engine_version="simulated")
         run_id = request.run_id
         await self.reporter.started(run_id, info)
         results: list[BenchmarkResult] = []

@@ -52,6 +52,24 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     datasets_dir: str | None = None  # the datasets_dir setting; else KITT_DATASETS_DIR, else the shipped copy
     trusted_tasks_dir: str | None = None  # where custom lm-eval tasks may use `!function`
 
+    def info(self, hardware: Hardware | None, **more: object) -> RunInfo:
+        """What the run records of this request when it starts (`more`: what the runner knows besides)."""
+        return msgspec.convert(
+            {
+                "model": self.model,
+                "engine": self.engine,
+                "suite": self.suite,
+                "agent": self.agent,
+                "runtime": self.runtime,
+                "engine_profile": self.profile,
+                "kitt_version": __version__,
+                "hardware": msgspec.to_builtins(hardware) if hardware else None,
+                "started_at": datetime.now(UTC).isoformat(),
+                **more,
+            },
+            RunInfo,
+        )
+
 
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
@@ -97,17 +115,7 @@ class Executor:
 
     async def run(self, request: RunRequest) -> RunOutcome:
         details = fingerprint.detect(self.home)
-        info = RunInfo(
-            model=request.model,
-            engine=request.engine,
-            suite=request.suite,
-            agent=request.agent,
-            runtime=request.runtime,
-            engine_profile=request.profile,
-            kitt_version=__version__,
-            hardware=details.hardware,
-            started_at=datetime.now(UTC),
-        )
+        info = request.info(details.hardware)
         await self.reporter.started(request.run_id, info)
         results: list[BenchmarkResult] = []
         runtime: EngineRuntime | None = None
