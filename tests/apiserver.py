@@ -3,6 +3,8 @@ HTTP client for it. (Litestar's test client runs the app on another event loop, 
 connection cannot answer.)"""
 
 import contextlib
+import dataclasses
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,20 +24,20 @@ from kitt.runtime.embedded import Runtime
 TOKEN = "s3cret-api-token"
 
 
-def app_for(rt: Runtime, token: str | None = None, **context: object) -> Litestar:
+def app_for(rt: Runtime, token: str | None = None, **changes: Any) -> Litestar:
     """The app on a port of its own (`own_url`): what install scripts and Host checks go by."""
-    values: dict[str, object] = {
-        "nc": rt.nc,
-        "db": rt.engine,
-        "home": rt.settings.home,
-        "agent_url": rt.agent_url,
-        "auth_token": token,
-        "position": rt.position,  # as `kitt up` serves it: reads cached by projection position
-        "agent_ca": rt.agent_ca,
-        "public_url": rt.public_url,
-        "own_url": f"http://127.0.0.1:{free_port()}",
-    }
-    return create_app(ApiContext(**(values | context)))  # type: ignore[arg-type]
+    context = ApiContext(
+        nc=rt.nc,
+        db=rt.engine,
+        home=rt.settings.home,
+        agent_url=rt.agent_url,
+        auth_token=token,
+        position=rt.position,  # as `kitt up` serves it: reads cached by projection position
+        agent_ca=rt.agent_ca,
+        public_url=rt.public_url,
+        own_url=f"http://127.0.0.1:{free_port()}",
+    )
+    return create_app(dataclasses.replace(context, **changes))
 
 
 def server_for(app: Litestar) -> ApiServer:

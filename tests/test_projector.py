@@ -141,6 +141,7 @@ def test_the_ack_subject_is_read_like_nats_py_reads_it():
         "$JS.ACK.EVENTS.dur.1.4821.17.1764488000000000000.93",
         "$JS.ACK.hub.ACCHASH.EVENTS.dur.1.4821.17.1764488000000000000.93.rand",
     ):
+        # nats-py parses the metadata from the reply alone: no client is needed (or typed as optional)
         msg = Msg(_client=None, subject="ev.run.x.run_started", reply=reply)  # type: ignore[arg-type]
         meta = msg.metadata
         assert ack_position(reply.encode()) == (4821, 17, 93)

@@ -48,6 +48,7 @@ class RunningTests:
     def __init__(self) -> None:
         self.tasks: dict[str, asyncio.Task[Outcome]] = {}
         self.cancelled: set[str] = set()
+        self._stopping: set[str] = set()  # tests already told to stop
 
     def ids(self) -> tuple[str, ...]:
         return tuple(self.tasks)
@@ -56,10 +57,13 @@ class RunningTests:
         self.cancelled.add(test_id)
 
     def stop_cancelled(self) -> None:
-        for test_id in self.cancelled:
+        """Cancel each cancelled test's task once: a second cancel would interrupt the executor while it
+        stops the engine and records the run, and leave the run unfinished."""
+        for test_id in self.cancelled - self._stopping:
             task = self.tasks.get(test_id)
             if task is not None and not task.done():
                 log.info("agent.cancelling", test=test_id)
+                self._stopping.add(test_id)
                 task.cancel()
 
 
