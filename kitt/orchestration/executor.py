@@ -52,22 +52,22 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     datasets_dir: str | None = None  # the datasets_dir setting; else KITT_DATASETS_DIR, else the shipped copy
     trusted_tasks_dir: str | None = None  # where custom lm-eval tasks may use `!function`
 
-    def info(self, hardware: Hardware | None, **more: object) -> RunInfo:
-        """What the run records of this request when it starts (`more`: what the runner knows besides)."""
-        return msgspec.convert(
-            {
-                "model": self.model,
-                "engine": self.engine,
-                "suite": self.suite,
-                "agent": self.agent,
-                "runtime": self.runtime,
-                "engine_profile": self.profile,
-                "kitt_version": __version__,
-                "hardware": msgspec.to_builtins(hardware) if hardware else None,
-                "started_at": datetime.now(UTC).isoformat(),
-                **more,
-            },
-            RunInfo,
+    def info(
+        self, hardware: Hardware | None, *, simulated: bool = False, engine_version: str | None = None
+    ) -> RunInfo:
+        """What the run records of this request when it starts."""
+        return RunInfo(
+            model=self.model,
+            engine=self.engine,
+            suite=self.suite,
+            agent=self.agent,
+            runtime=self.runtime,
+            engine_profile=self.profile,
+            kitt_version=__version__,
+            hardware=hardware,
+            started_at=datetime.now(UTC),
+            simulated=simulated,
+            engine_version=engine_version,
         )
 
 
