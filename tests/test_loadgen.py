@@ -8,12 +8,14 @@ import pytest
 
 from kitt import stats
 from kitt.bench import loadgen, metrics, performance, prompts
+from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord, WorkerStats
 from kitt.bench.stubserver import StubServer
 from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.children import free_port
 from kitt.engines import dialects, specs
 from kitt.engines.runtime import Endpoint
+from kitt.events.results import Sample
 
 
 def _rec(i: int, start: float, chunks: list[float], tokens: int | None = None, **kw) -> RequestRecord:
@@ -50,7 +52,7 @@ def test_serving_metrics_follow_the_vllm_definitions():
         _rec(2, 0.0, [0.05], warmup=True),  # excluded
         RequestRecord(index=3, worker=0, start=0.1, error="HTTP 500: boom"),
     ]
-    got = _by_key(metrics.serving_metrics(records, concurrency=None, slo=None, labels={}))
+    got = _by_key(metrics.serving_metrics(RecordColumns.of(records), concurrency=None, slo=None, labels={}))
     assert got[("completed", None)] == 2 and got[("failed", None)] == 1
     assert got[("ttft", "p50")] == pytest.approx(150.0)
     # ITL pools every gap of every request: 20, 30, 10, 10, 10
@@ -72,7 +74,7 @@ def test_throughput_uses_the_steady_window_and_goodput_the_slo():
                 _rec(len(records), k * 0.1 + slot * 0.01, [0.01 * (j + 1) for j in range(9)] + [0.099])
             )
     ms = metrics.serving_metrics(
-        records, concurrency=2, slo=metrics.Slo(ttft_ms=5.0), labels={"concurrency": "2"}
+        RecordColumns.of(records), concurrency=2, slo=metrics.Slo(ttft_ms=5.0), labels={"concurrency": "2"}
     )
     got = {m.name: m for m in ms}
     assert got["request_throughput"].labels["window"] == "steady"
@@ -81,7 +83,9 @@ def test_throughput_uses_the_steady_window_and_goodput_the_slo():
     assert got["goodput"].value == 0.0  # ttft 10 ms never meets a 5 ms SLO
     relaxed = {
         m.name: m
-        for m in metrics.serving_metrics(records, concurrency=2, slo=metrics.Slo(ttft_ms=50), labels={})
+        for m in metrics.serving_metrics(
+            RecordColumns.of(records), concurrency=2, slo=metrics.Slo(ttft_ms=50), labels={}
+        )
     }
     assert relaxed["goodput"].value == pytest.approx(relaxed["request_throughput"].value)
 
@@ -136,6 +140,14 @@ async def stub():
     server._ticker.cancel()
 
 
+async def _run(plan: loadgen.LoadPlan, **kw) -> tuple[loadgen.LoadResult, list[RequestRecord]]:
+    """Run a plan keeping every record handed out (a real test streams them to RECORDS instead)."""
+    kept: list[RequestRecord] = []
+    result = await loadgen.run(plan, on_records=kept.extend, **kw)
+    assert len(result.columns) == len(kept)  # the columns saw every record too
+    return result, sorted(kept, key=lambda r: r.start)
+
+
 def _plan(port: int, **kw) -> loadgen.LoadPlan:
     d = dialects.OpenAI()
     body = d.body(dialects.GenRequest(model="stub", prompt="hi", max_tokens=6))
@@ -146,13 +158,13 @@ def _plan(port: int, **kw) -> loadgen.LoadPlan:
 
 async def test_fixed_concurrency_against_the_stub(stub):
     port, server = stub
-    result = await loadgen.run(_plan(port, concurrency=4, max_requests=12, warmup_requests=2))
-    assert len(result.records) == 14 and sum(r.warmup for r in result.records) == 2
-    assert all(r.ok and len(r.chunk_offsets) == 6 and r.output_tokens == 6 for r in result.records)
-    assert {r.token_source for r in result.records} == {"usage"}
+    _, records = await _run(_plan(port, concurrency=4, max_requests=12, warmup_requests=2))
+    assert len(records) == 14 and sum(r.warmup for r in records) == 2
+    assert all(r.ok and len(r.chunk_offsets) == 6 and r.output_tokens == 6 for r in records)
+    assert {r.token_source for r in records} == {"usage"}
     assert server.truth.completed == 14
     # Never more than four in flight.
-    events = sorted([(r.start, 1) for r in result.records] + [(r.start + r.end, -1) for r in result.records])
+    events = sorted([(r.start, 1) for r in records] + [(r.start + r.end, -1) for r in records])
     level = peak = 0
     for _, delta in events:
         level += delta
@@ -162,32 +174,32 @@ async def test_fixed_concurrency_against_the_stub(stub):
 
 async def test_worker_processes_share_the_load(stub):
     port, _server = stub
-    result = await loadgen.run(_plan(port, concurrency=4, max_requests=8), workers=2)
-    assert len(result.records) == 8 and {r.worker for r in result.records} == {0, 1}
+    result, records = await _run(_plan(port, concurrency=4, max_requests=8), workers=2)
+    assert len(records) == 8 and {r.worker for r in records} == {0, 1}
     assert len(result.workers) == 2 and all(w.cpu_s > 0 for w in result.workers)
-    assert all(r.ok for r in result.records)
+    assert all(r.ok for r in records)
 
 
 async def test_request_rate_is_scheduled_on_an_absolute_clock(stub):
     port, _ = stub
     arrivals = loadgen.constant_arrivals(40.0, 10)
-    result = await loadgen.run(_plan(port, mode="rate", arrivals=arrivals, max_requests=10))
-    assert [r.scheduled for r in result.records] == pytest.approx(list(arrivals))
-    assert all(r.start >= r.scheduled for r in result.records)
+    result, records = await _run(_plan(port, mode="rate", arrivals=arrivals, max_requests=10))
+    assert [r.scheduled for r in records] == pytest.approx(list(arrivals))
+    assert all(r.start >= r.scheduled for r in records)
     assert len(result.workers[0].lateness_ms) == 10
 
 
 async def test_max_duration_stops_issuing(stub):
     port, _ = stub
-    result = await loadgen.run(_plan(port, concurrency=2, max_requests=None, max_duration_s=0.3))
-    assert 2 <= len(result.records) < 200
-    assert max(r.start for r in result.records) < 0.3
+    _, records = await _run(_plan(port, concurrency=2, max_requests=None, max_duration_s=0.3))
+    assert 2 <= len(records) < 200
+    assert max(r.start for r in records) < 0.3
 
 
 async def test_an_unreachable_server_gives_failed_records_not_exceptions():
-    result = await loadgen.run(_plan(free_port(), concurrency=2, max_requests=4))
-    assert len(result.records) == 4
-    assert all(r.error and "cannot connect" in r.error for r in result.records)
+    _, records = await _run(_plan(free_port(), concurrency=2, max_requests=4))
+    assert len(records) == 4
+    assert all(r.error and "cannot connect" in r.error for r in records)
 
 
 def test_prompts_from_a_file(tmp_path):
@@ -212,12 +224,14 @@ async def test_a_suite_test_with_a_sweep_and_a_rate(stub):
     endpoint = Endpoint(host="127.0.0.1", port=port, model="stub", spec=specs.get("vllm"))
     sampling = Sampling(max_tokens=4)
     sweep = PerformanceTest(name="sweep", concurrency=(1, 3), max_requests=6, warmup_requests=1)
-    result, first = await performance.run_test(sweep, sampling, endpoint)
-    assert result.status == "succeeded" and first is not None and len(first.records) == 7
+    samples: list[Sample] = []
+    result, first = await performance.run_test(sweep, sampling, endpoint, keep=samples.append)
+    assert result.status == "succeeded" and first is not None and len(first.columns) == 7
     levels = {m.labels["concurrency"] for m in result.metrics if m.name == "ttft"}
-    assert levels == {"1", "3"} and len(result.samples) == 14
+    assert levels == {"1", "3"} and len(samples) == 14 and result.samples == ()
     rate = PerformanceTest(name="rate", rate=(40.0,), arrival="constant", max_requests=8, warmup_requests=0)
-    result, _ = await performance.run_test(rate, sampling, endpoint)
+    samples.clear()
+    result, _ = await performance.run_test(rate, sampling, endpoint, keep=samples.append)
     assert {m.labels["rate"] for m in result.metrics if m.name == "ttft"} == {"40"}
     assert any(m.name == "schedule_lateness" for m in result.metrics)
-    assert all(s["scheduled_s"] is not None for s in result.samples)
+    assert len(samples) == 8 and all(s["scheduled_s"] is not None for s in samples)

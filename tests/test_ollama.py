@@ -15,7 +15,7 @@ from aiohttp import web
 from kitt.events.ids import uuid7
 from kitt.orchestration.executor import Executor, RunRequest
 from kitt.orchestration.reporting import CommandReporter
-from kitt.storage import queries
+from kitt.storage import queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.replay import recording
 
@@ -102,9 +102,9 @@ async def test_a_gguf_is_created_in_ollama_and_benchmarked(runtime, tiny_model):
     assert await wait_for_checkpoint(runtime.engine, "karr", outcome.seq)
     [doc] = await queries.documents(runtime.engine, [outcome.run_id])
     assert doc.info.engine_version == "0.12.3"
-    latency = doc.benchmarks[0]
-    assert {s["token_source"] for s in latency.samples} == {"usage"}  # eval_count from the final line
-    assert all(s["output_tokens"] == 5 and s["prompt_tokens"] == 26 for s in latency.samples)
+    samples = await records.samples_of(runtime.nc, doc.benchmarks[0])
+    assert samples and {s["token_source"] for s in samples} == {"usage"}  # eval_count from the final line
+    assert all(s["output_tokens"] == 5 and s["prompt_tokens"] == 26 for s in samples)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -22,7 +22,7 @@ from kitt.orchestration.executor import Executor, RunOutcome, RunRequest, defaul
 from kitt.orchestration.reporting import CommandReporter
 from kitt.projections.models import MetricRow
 from kitt.runtime.embedded import Runtime
-from kitt.storage import queries
+from kitt.storage import queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.replay import ReplayServer
 
@@ -89,8 +89,10 @@ async def test_a_run_on_the_real_llama_server_lands_in_karr(runtime, tiny_model)
     tput = [m for m in latency.metrics if m.name == "output_throughput"]
     assert len(tput) == 2 and all(m.value > 0 and m.unit == "tok/s" for m in tput)
     # Raw per-request records: 8 measured + 1 warm-up per level, each with every chunk's arrival time.
-    assert len(latency.samples) == 18
-    measured = [s for s in latency.samples if not s["warmup"]]
+    assert latency.samples == () and latency.records is not None and latency.records.count == 18
+    samples = await records.samples_of(runtime.nc, latency)  # out of band, on the RECORDS stream
+    assert len(samples) == 18
+    measured = [s for s in samples if not s["warmup"]]
     bad = [s for s in measured if not (s["output_tokens"] == 32 and s["chunk_ms"] and s["error"] is None)]
     assert bad == [], [(s["output_tokens"], s["error"], s["token_source"], s["chunk_ms"]) for s in bad]
     warm = {m.name: m.value for m in doc.benchmarks[1].metrics}
@@ -201,4 +203,5 @@ async def test_http_errors_and_malformed_streams_fail_the_benchmark(runtime, rec
         _outcome, doc = await _execute(runtime, request)
     assert doc.status == "failed" and message in doc.error
     assert doc.benchmarks[0].status == "failed"
-    assert all(s["error"] for s in doc.benchmarks[0].samples)
+    samples = await records.samples_of(runtime.nc, doc.benchmarks[0])
+    assert samples and all(s["error"] for s in samples)

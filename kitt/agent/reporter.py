@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import nats.errors
 from nats.aio.client import Client
 
+from kitt.bench.recordstore import SampleWriter, StoredPublish
 from kitt.events import logs, reports, subjects
 from kitt.events.results import BenchmarkResult, RunInfo
 from kitt.events.states import FinalStatus
@@ -23,6 +24,7 @@ class AgentReporter:
         self.js = nc.jetstream()
         self.agent = agent
         self.test_id = test_id
+        self._publish = StoredPublish(nc, patience_s=REPORT_PATIENCE_S)
 
     async def report(self, report: reports.Report) -> None:
         """Publish until JetStream has stored it: a NATS restart or a network blip delays a report, never
@@ -43,6 +45,9 @@ class AgentReporter:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def records(self, run_id: str, benchmark: int) -> SampleWriter:
+        return SampleWriter(self._publish, subjects.records(self.agent, run_id, benchmark))
 
     async def started(self, run_id: str, info: RunInfo) -> None:
         await self.report(reports.RunStartedReport(test_id=self.test_id, run_id=run_id, info=info))

@@ -16,7 +16,9 @@ from pathlib import Path
 import msgspec
 
 from kitt.bench import metrics, suites
+from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
+from kitt.bench.recordstore import SampleWriter
 from kitt.bench.suites import PerformanceTest, QualityTest, Suite
 from kitt.events.results import BenchmarkResult, Gpu, Hardware, Metric
 from kitt.events.states import FinalStatus
@@ -129,27 +131,36 @@ class SimulatedExecutor:
         return RunOutcome(run_id=run_id, status=status, error=error, benchmarks=tuple(results), seq=seq)
 
     async def _benchmarks(self, run_id: str, suite: Suite) -> list[BenchmarkResult]:
-        results = []
+        results: list[BenchmarkResult] = []
         for test in suite.tests:
             await self.reporter.progress(run_id, BenchmarkStarted(name=test.name, kind=_kind(test)))
             await self.reporter.log(run_id, "kitt", f"benchmark {test.name} started (simulated)")
             await self._pause(1.0)
-            result = (
-                self._performance(test, suite) if isinstance(test, PerformanceTest) else self._quality(test)
-            )
+            writer = self.reporter.records(run_id, len(results))
+            try:
+                if isinstance(test, PerformanceTest):
+                    result = self._performance(test, suite, writer)
+                else:
+                    result = self._quality(test)
+                result = msgspec.structs.replace(result, records=await writer.close())
+            finally:
+                writer.abort()
             await self.reporter.benchmark(run_id, result)
             await self.reporter.log(run_id, "kitt", f"benchmark {test.name} succeeded (simulated)")
             results.append(result)
         return results
 
-    def _performance(self, test: PerformanceTest, suite: Suite) -> BenchmarkResult:
+    def _performance(self, test: PerformanceTest, suite: Suite, writer: SampleWriter) -> BenchmarkResult:
         sampling = suite.sampling_for(test)
         found: list[Metric] = []
         for concurrency in test.concurrency:
             count = test.max_requests or 32
             records = _records(self.host, concurrency, count, max(2, sampling.max_tokens), self.rng)
             labels = {"concurrency": str(concurrency), "run": "0"}
-            found += metrics.serving_metrics(records, concurrency=concurrency, slo=test.slo, labels=labels)
+            writer.add_many(r.to_sample(concurrency=concurrency, run=0, simulated=True) for r in records)
+            found += metrics.serving_metrics(
+                RecordColumns.of(records), concurrency=concurrency, slo=test.slo, labels=labels
+            )
         now = datetime.now(UTC)
         return BenchmarkResult(
             name=test.name,

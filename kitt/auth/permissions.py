@@ -39,6 +39,7 @@ def agent_permissions(agent: str) -> dict[str, dict[str, list[str]]]:
         subjects.agent_inbound(agent),
         subjects.agent_logs(agent),
         subjects.agent_metrics(agent),
+        subjects.agent_records(agent),
         subjects.heartbeat(agent),
     ]
     for consumer in (work, control):

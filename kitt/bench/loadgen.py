@@ -13,11 +13,12 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Literal
 
 import msgspec
 
+from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord, WorkerStats
 from kitt.engines import dialects, httpconn
 from kitt.engines.specs import Dialect as DialectName
@@ -40,13 +41,18 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
     max_duration_s: float | None = None
     warmup_requests: int = 0
     request_timeout_s: float = 300.0
+    stride: int = 1  # workers sharing the plan: worker w's i-th request is request i * stride + w
 
 
 class LoadResult(msgspec.Struct, kw_only=True):
-    records: list[RequestRecord]
+    columns: RecordColumns  # every record, as columns; the records themselves went to `on_records`
     workers: list[WorkerStats]
     t0: float
     duration_s: float
+
+
+OnRecords = Callable[[list[RequestRecord]], None]
+EMIT_EVERY = 256  # records a worker hands on at a time: it keeps no more than this
 
 
 def poisson_arrivals(rate: float, count: int, *, burstiness: float = 1.0, seed: int = 0) -> tuple[float, ...]:
@@ -99,14 +105,16 @@ def split(plan: LoadPlan, workers: int) -> list[LoadPlan]:
                 arrivals=plan.arrivals[w::workers],
                 max_requests=share(plan.max_requests, w),
                 warmup_requests=share(plan.warmup_requests, w) or 0,
+                stride=workers,
             )
         )
     return [p for p in plans if p.concurrency or p.arrivals]
 
 
 class _Worker:
-    def __init__(self, plan: LoadPlan, worker: int, t0: float) -> None:
+    def __init__(self, plan: LoadPlan, worker: int, t0: float, emit: OnRecords) -> None:
         self.plan = plan
+        self.emit = emit
         self.worker = worker
         self.t0 = t0
         self.dialect = dialects.for_engine(
@@ -118,7 +126,7 @@ class _Worker:
             httpconn.build_request(plan.host, plan.port, "POST", plan.path, body, accept="text/event-stream")
             for body in plan.bodies
         ]
-        self.records: list[RequestRecord] = []
+        self.batch: list[RequestRecord] = []
         self.issued = 0
         self.lag: list[float] = []
         self.lateness: list[float] = []
@@ -149,7 +157,8 @@ class _Worker:
         return conn
 
     async def _one(self, index: int, scheduled: float | None) -> None:
-        record = RequestRecord(index=index, worker=self.worker, start=0.0, scheduled=scheduled)
+        number = index * self.plan.stride + self.worker  # unique across workers; picks the prompt
+        record = RequestRecord(index=number, worker=self.worker, start=0.0, scheduled=scheduled)
         record.warmup = index < self.plan.warmup_requests
         for attempt in range(2):
             try:
@@ -157,9 +166,9 @@ class _Worker:
             except httpconn.HttpError as exc:
                 record.start = time.perf_counter() - self.t0
                 record.error = str(exc)
-                self.records.append(record)
+                self._keep(record)
                 return
-            future = conn.request(self.requests[index % len(self.requests)])
+            future = conn.request(self.requests[number % len(self.requests)])
             record.start = conn.sent_at - self.t0
             try:
                 response = await asyncio.wait_for(future, self.plan.request_timeout_s)
@@ -167,7 +176,7 @@ class _Worker:
                 conn.close()
                 record.end = time.perf_counter() - self.t0 - record.start
                 record.error = f"no complete response within {self.plan.request_timeout_s:g}s"
-                self.records.append(record)
+                self._keep(record)
                 return
             # A kept-alive connection the server had just closed: nothing was processed, so send again
             # on a new connection (as HTTP clients do for idle connections); a second failure counts.
@@ -176,6 +185,16 @@ class _Worker:
         if not conn.closed:
             self.idle.append(conn)
         self.decoding.put_nowait((record, response))
+
+    def _keep(self, record: RequestRecord) -> None:
+        self.batch.append(record)
+        if len(self.batch) >= EMIT_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.batch:
+            batch, self.batch = self.batch, []
+            self.emit(batch)
 
     async def _decode(self) -> None:
         """Decode finished responses one at a time, yielding between them.
@@ -195,7 +214,7 @@ class _Worker:
             record.error = generation.error
             if record.error is None and not record.chunk_offsets:
                 record.error = "the response carried no tokens"
-            self.records.append(record)
+            self._keep(record)
             self.decoding.task_done()
             await asyncio.sleep(0)
 
@@ -250,7 +269,7 @@ class _Worker:
 
         await asyncio.gather(*(one() for _ in range(self.plan.concurrency)))
 
-    async def run(self) -> tuple[list[RequestRecord], WorkerStats]:
+    async def run(self) -> WorkerStats:
         gc_was_enabled = gc.isenabled()
         try:
             if self.plan.mode == "concurrency":
@@ -269,28 +288,34 @@ class _Worker:
                 gc.enable()
             for conn in self.open:  # cancelled or not, leave no connection to the engine behind
                 conn.close()
-        stats = WorkerStats(
+        self._flush()
+        return WorkerStats(
             worker=self.worker,
             cpu_s=time.process_time() - cpu0,
             wall_s=time.perf_counter() - wall0,
             loop_lag_ms=self.lag,
             lateness_ms=self.lateness,
         )
-        return self.records, stats
 
 
-_result_type = tuple[list[RequestRecord], WorkerStats]
+_records = msgspec.msgpack.Decoder(list[RequestRecord])
+_stats = msgspec.msgpack.Decoder(WorkerStats)
 
 
 def worker_main() -> None:
-    """A worker process: the plan arrives on stdin, then t0; records leave on stdout (msgpack frames)."""
+    """A worker process: the plan arrives on stdin, then t0; records leave on stdout as they are made
+    (msgpack frames, `R` + records), then the worker's own figures (`S` + stats)."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     plan = msgspec.msgpack.decode(_read_frame(stdin), type=LoadPlan)
     worker = int(sys.argv[1])
     _write_frame(stdout, b"ready")
     t0 = msgspec.msgpack.decode(_read_frame(stdin), type=float)
-    records, stats = asyncio.run(_Worker(plan, worker, t0).run())
-    _write_frame(stdout, msgspec.msgpack.encode((records, stats)))
+
+    def emit(batch: list[RequestRecord]) -> None:
+        _write_frame(stdout, b"R" + msgspec.msgpack.encode(batch))
+
+    stats = asyncio.run(_Worker(plan, worker, t0, emit).run())
+    _write_frame(stdout, b"S" + msgspec.msgpack.encode(stats))
 
 
 def _read_frame(stream: IO[bytes]) -> bytes:
@@ -306,19 +331,52 @@ def _write_frame(stream: IO[bytes], data: bytes) -> None:
     stream.flush()
 
 
-async def run(plan: LoadPlan, *, workers: int = 1, start_delay_s: float = 0.2) -> LoadResult:
-    """Run a plan. One worker runs in this event loop; more run in their own processes."""
+async def _frame(proc: asyncio.subprocess.Process) -> bytes:
+    assert proc.stdout is not None
+    try:
+        header = await proc.stdout.readexactly(4)
+        return await proc.stdout.readexactly(int.from_bytes(header, "big"))
+    except asyncio.IncompleteReadError:
+        raise LoadGenError(f"load-generator worker exited (status {await proc.wait()})") from None
+
+
+class LoadGenError(Exception):
+    """A worker process failed: the level has no complete records."""
+
+
+async def run(
+    plan: LoadPlan, *, workers: int = 1, start_delay_s: float = 0.2, on_records: OnRecords | None = None
+) -> LoadResult:
+    """Run a plan. One worker runs in this event loop; more run in their own processes.
+
+    Records are handed to `on_records` in batches as they are made, and folded into the result's
+    columns; nothing keeps them all.
+    """
+    columns = RecordColumns()
+
+    def emit(batch: list[RequestRecord]) -> None:
+        columns.extend(batch)
+        if on_records is not None:
+            on_records(batch)
+
     if workers <= 1:
         t0 = time.perf_counter() + start_delay_s
-        records, stats = await _Worker(plan, 0, t0).run()
-        return _result([records], [stats], t0)
-    return await asyncio.to_thread(_run_processes, split(plan, workers), start_delay_s)
+        stats = [await _Worker(plan, 0, t0, emit).run()]
+    else:
+        t0, stats = await _run_processes(split(plan, workers), start_delay_s, emit)
+    end = float((columns.start + columns.end).max()) if len(columns) else 0.0
+    return LoadResult(columns=columns, workers=stats, t0=t0, duration_s=end)
 
 
-def _run_processes(plans: Sequence[LoadPlan], start_delay_s: float) -> LoadResult:
+async def _run_processes(
+    plans: Sequence[LoadPlan], start_delay_s: float, emit: OnRecords
+) -> tuple[float, list[WorkerStats]]:
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", "from kitt.bench.loadgen import worker_main; worker_main()", str(w)],
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from kitt.bench.loadgen import worker_main; worker_main()",
+            str(w),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -327,29 +385,33 @@ def _run_processes(plans: Sequence[LoadPlan], start_delay_s: float) -> LoadResul
     try:
         for proc, plan in zip(procs, plans, strict=True):
             assert proc.stdin is not None
-            _write_frame(proc.stdin, msgspec.msgpack.encode(plan))
+            proc.stdin.write(_framed(msgspec.msgpack.encode(plan)))
         for proc in procs:
-            assert proc.stdout is not None
-            _read_frame(proc.stdout)  # every worker has imported and connected: start together
+            await _frame(proc)  # every worker has imported and connected: start together
         t0 = time.perf_counter() + start_delay_s
         for proc in procs:
             assert proc.stdin is not None
-            _write_frame(proc.stdin, msgspec.msgpack.encode(t0))
-        outputs = []
+            proc.stdin.write(_framed(msgspec.msgpack.encode(t0)))
+        stats = await asyncio.gather(*(_collect(proc, emit) for proc in procs))
         for proc in procs:
-            assert proc.stdout is not None
-            outputs.append(msgspec.msgpack.decode(_read_frame(proc.stdout), type=_result_type))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5)  # it has sent everything: let it exit
     finally:
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
+        for proc in procs:  # failed or cancelled: no worker outlives its level
+            if proc.returncode is None:
                 proc.kill()
-                proc.wait()
-    return _result([r for r, _ in outputs], [s for _, s in outputs], t0)
+                await proc.wait()
+    return t0, list(stats)
 
 
-def _result(records: list[list[RequestRecord]], stats: list[WorkerStats], t0: float) -> LoadResult:
-    flat = sorted((r for rs in records for r in rs), key=lambda r: r.start)
-    end = max((r.start + r.end for r in flat), default=0.0)
-    return LoadResult(records=flat, workers=stats, t0=t0, duration_s=end)
+async def _collect(proc: asyncio.subprocess.Process, emit: OnRecords) -> WorkerStats:
+    while True:
+        frame = await _frame(proc)
+        if frame[:1] == b"R":
+            emit(_records.decode(frame[1:]))
+        else:
+            return _stats.decode(frame[1:])
+
+
+def _framed(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data

@@ -7,9 +7,11 @@ TTFT per request; ITL as every gap between token-bearing chunks, pooled over req
 from collections.abc import Sequence
 
 import msgspec
+import numpy as np
 
 from kitt import stats
-from kitt.bench.records import RequestRecord, WorkerStats
+from kitt.bench.columns import Bools, Floats, RecordColumns
+from kitt.bench.records import WorkerStats
 from kitt.events.results import Metric
 
 CPU_SATURATED = 0.90  # a worker using more than this share of one core measures itself
@@ -22,13 +24,16 @@ class Slo(msgspec.Struct, frozen=True, kw_only=True):
     tpot_ms: float | None = None
     e2e_ms: float | None = None
 
-    def met(self, r: RequestRecord) -> bool:
-        ttft, tpot = (r.ttft or 0.0) * 1000, _tpot(r)
-        return (
-            (self.ttft_ms is None or ttft <= self.ttft_ms)
-            and (self.tpot_ms is None or tpot is None or tpot * 1000 <= self.tpot_ms)
-            and (self.e2e_ms is None or r.end * 1000 <= self.e2e_ms)
-        )
+    def met(self, ttft_s: Floats, tpot_s: Floats, e2e_s: Floats) -> Bools:
+        """Which requests met every target (a request with one token has no TPOT to miss)."""
+        good = np.ones(ttft_s.shape, dtype=bool)
+        if self.ttft_ms is not None:
+            good &= np.nan_to_num(ttft_s) * 1000 <= self.ttft_ms
+        if self.tpot_ms is not None:
+            good &= np.isnan(tpot_s) | (tpot_s * 1000 <= self.tpot_ms)
+        if self.e2e_ms is not None:
+            good &= e2e_s * 1000 <= self.e2e_ms
+        return good
 
 
 class Window(msgspec.Struct, frozen=True):
@@ -47,27 +52,28 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     metrics: tuple[Metric, ...]
 
 
-def _tpot(r: RequestRecord) -> float | None:
-    if r.output_tokens < 2 or r.ttft is None:
-        return None
-    return (r.end - r.ttft) / (r.output_tokens - 1)
+def tpot(columns: RecordColumns) -> Floats:
+    """(E2E - TTFT) / (output tokens - 1) per request; NaN where fewer than two tokens came."""
+    out = columns.output_tokens.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = (columns.end - columns.ttft) / (out - 1)
+    return np.where((out >= 2) & ~np.isnan(columns.ttft), value, np.nan)
 
 
-def steady_window(measured: Sequence[RequestRecord], concurrency: int | None) -> Window:
+def steady_window(starts: Floats, ends: Floats, concurrency: int | None) -> Window:
     """From when the last slot first started to when the first slot ran out of work."""
-    starts = sorted(r.start for r in measured)
-    ends = sorted(r.start + r.end for r in measured)
-    full = Window(starts[0], ends[-1], "full")
-    if concurrency is None or len(starts) < 2 * concurrency:
+    starts, ends = np.sort(starts), np.sort(ends)
+    full = Window(float(starts[0]), float(ends[-1]), "full")
+    if concurrency is None or starts.size < 2 * concurrency:
         return full
-    begin = starts[concurrency - 1]
-    finish = starts[-1]  # after the last send, fewer than all slots stay busy
+    begin = float(starts[concurrency - 1])
+    finish = float(starts[-1])  # after the last send, fewer than all slots stay busy
     if finish - begin < 0.25 * (full.end - full.start):
         return full
     return Window(begin, finish, "steady")
 
 
-def _dist(name: str, unit: str, values: Sequence[float], labels: dict[str, str]) -> list[Metric]:
+def _dist(name: str, unit: str, values: Floats, labels: dict[str, str]) -> list[Metric]:
     return [
         Metric(
             name=name,
@@ -81,44 +87,55 @@ def _dist(name: str, unit: str, values: Sequence[float], labels: dict[str, str])
 
 
 def serving_metrics(
-    records: Sequence[RequestRecord], *, concurrency: int | None, slo: Slo | None, labels: dict[str, str]
+    columns: RecordColumns, *, concurrency: int | None, slo: Slo | None, labels: dict[str, str]
 ) -> list[Metric]:
-    measured = [r for r in records if not r.warmup]
-    ok = [r for r in measured if r.ok]
+    measured = ~columns.warmup
+    ok = measured & columns.ok
+    n_ok = int(ok.sum())
     out = [
-        Metric(name="completed", value=len(ok), unit="requests", labels=labels),
-        Metric(name="failed", value=len(measured) - len(ok), unit="requests", labels=labels),
+        Metric(name="completed", value=n_ok, unit="requests", labels=labels),
+        Metric(name="failed", value=int(measured.sum()) - n_ok, unit="requests", labels=labels),
     ]
-    if not ok:
+    if not n_ok:
         return out
-    out += _dist("ttft", "ms", [r.ttft * 1000 for r in ok if r.ttft is not None], labels)
-    out += _dist(
-        "itl",
-        "ms",
-        [(b - a) * 1000 for r in ok for a, b in zip(r.chunk_offsets, r.chunk_offsets[1:], strict=False)],
-        labels,
-    )
-    out += _dist("tpot", "ms", [t * 1000 for r in ok if (t := _tpot(r)) is not None], labels)
-    out += _dist("e2e", "ms", [r.end * 1000 for r in ok], labels)
-    window = steady_window(ok, concurrency)
-    in_window = [r for r in ok if window.start <= r.start + r.end <= window.end]
-    tokens = 0.0
-    for r in ok:
-        per_chunk = r.output_tokens / len(r.chunk_offsets)
-        tokens += per_chunk * sum(1 for o in r.chunk_offsets if window.start <= r.start + o <= window.end)
-    prompt = sum(r.prompt_tokens or 0 for r in in_window)
+    ttft, e2e, per_token = columns.ttft[ok], columns.end[ok], tpot(columns)[ok]
+    out += _dist("ttft", "ms", ttft * 1000, labels)
+    out += _dist("itl", "ms", columns.gaps(ok) * 1000, labels)
+    out += _dist("tpot", "ms", per_token[~np.isnan(per_token)] * 1000, labels)
+    out += _dist("e2e", "ms", e2e * 1000, labels)
+    starts = columns.start[ok]
+    finishes = starts + e2e
+    window = steady_window(starts, finishes, concurrency)
+    in_window = (finishes >= window.start) & (finishes <= window.end)
+    tokens = _tokens_in(columns, ok, window)
+    prompt = float(np.clip(columns.prompt_tokens[ok][in_window], 0, None).sum())
     wl = {**labels, "window": window.kind}
     out += [
-        Metric(name="request_throughput", value=len(in_window) / window.seconds, unit="req/s", labels=wl),
+        Metric(
+            name="request_throughput", value=int(in_window.sum()) / window.seconds, unit="req/s", labels=wl
+        ),
         Metric(name="output_throughput", value=tokens / window.seconds, unit="tok/s", labels=wl),
         Metric(name="total_throughput", value=(tokens + prompt) / window.seconds, unit="tok/s", labels=wl),
         Metric(name="window", value=window.seconds, unit="s", labels=wl),
-        Metric(name="output_tokens", value=sum(r.output_tokens for r in ok), unit="tokens", labels=labels),
+        Metric(
+            name="output_tokens", value=int(columns.output_tokens[ok].sum()), unit="tokens", labels=labels
+        ),
     ]
     if slo is not None:
-        good = sum(1 for r in in_window if slo.met(r))
+        good = int((slo.met(ttft, per_token, e2e) & in_window).sum())
         out.append(Metric(name="goodput", value=good / window.seconds, unit="req/s", labels=wl))
     return out
+
+
+def _tokens_in(columns: RecordColumns, ok: Bools, window: Window) -> float:
+    """Output tokens that arrived inside the window: each chunk carries its request's share."""
+    owner = columns.chunk_owner()
+    chunks = columns.chunks.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_chunk = np.where(chunks > 0, columns.output_tokens / chunks, 0.0)
+    at = columns.start[owner] + columns.offsets
+    inside = ok[owner] & (at >= window.start) & (at <= window.end)
+    return float(per_chunk[owner][inside].sum())
 
 
 def client_health(workers: Sequence[WorkerStats], labels: dict[str, str]) -> Health:

@@ -1,11 +1,13 @@
 """A performance test from a suite, run against an endpoint: one BenchmarkResult per test."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
 from kitt.bench import loadgen, metrics, prompts
+from kitt.bench.records import RequestRecord
 from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.engines import dialects
 from kitt.engines.runtime import Endpoint
@@ -22,17 +24,30 @@ def _workers(test: PerformanceTest, concurrency: int) -> int:
     return loadgen.default_workers(concurrency)
 
 
+DISTINCT_PROMPTS = 10_000
+DEFAULT_REQUESTS = 10_000
+
+
+def _requests(test: PerformanceTest, level: float, mode: str) -> int:
+    """How many requests a level may send: its budget, or what its rate sends in its duration."""
+    if test.max_requests is not None:
+        return test.max_requests
+    if mode == "rate" and test.max_duration_s is not None and level != float("inf"):
+        return int(level * test.max_duration_s) + 1
+    return DEFAULT_REQUESTS
+
+
 def _plan(
     test: PerformanceTest, sampling: Sampling, endpoint: Endpoint, level: float, mode: str
 ) -> loadgen.LoadPlan:
     spec = endpoint.spec
     dialect = dialects.for_engine(spec.dialect, streams_usage=spec.streams_usage, min_tokens=spec.min_tokens)
-    budget = test.max_requests if test.max_requests is not None else 10_000
-    count = budget + test.warmup_requests
+    count = _requests(test, level, mode) + test.warmup_requests
+    distinct = min(count, DISTINCT_PROMPTS)  # rotated: a long test does not hold every body
     texts = (
-        prompts.from_file(Path(test.dataset).expanduser(), count)
+        prompts.from_file(Path(test.dataset).expanduser(), distinct)
         if test.dataset
-        else prompts.synthetic(count, test.input_tokens, seed=test.seed)
+        else prompts.synthetic(distinct, test.input_tokens, seed=test.seed)
     )
     requests = [
         dialects.GenRequest(
@@ -71,6 +86,9 @@ def _plan(
     )
 
 
+KeepSample = Callable[[Sample], None]
+
+
 async def run_test(
     test: PerformanceTest,
     sampling: Sampling,
@@ -78,13 +96,18 @@ async def run_test(
     *,
     run_index: int = 0,
     unified_memory: bool = False,
+    keep: KeepSample | None = None,
 ) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
-    """Every level of the test (a sweep or rates); the first level's load feeds warm-up analysis."""
+    """Every level of the test (a sweep or rates); the first level's load feeds warm-up analysis.
+
+    Each request's record goes to `keep` as it is made (the executor writes them to the RECORDS
+    stream); the result itself carries only the metrics.
+    """
     started = datetime.now(UTC)
     levels = [("rate", r) for r in test.rate] or [("concurrency", float(c)) for c in test.concurrency]
     all_metrics: list[Metric] = []
-    samples: list[Sample] = []
     invalid: list[str] = []
+    token_sources: set[str] = set()
     first: loadgen.LoadResult | None = None
     errors: list[str] = []
     for mode, level in levels:
@@ -92,26 +115,33 @@ async def run_test(
         key = "rate" if mode == "rate" else "concurrency"
         labels = {key: f"{level:g}", "run": str(run_index)}
         log.info("bench.level", test=test.name, **labels)
+        sample_labels = {key: level, "run": run_index}
+
+        def on_records(batch: list[RequestRecord], labels: dict[str, float | int] = sample_labels) -> None:
+            for record in batch:
+                if record.error is None:
+                    token_sources.add(record.token_source)
+                if keep is not None:
+                    keep(record.to_sample(**labels))
+
         with MemorySampler(unified=unified_memory) as memory:
             result = await loadgen.run(
-                plan, workers=_workers(test, int(level) if mode == "concurrency" else 64)
+                plan,
+                workers=_workers(test, int(level) if mode == "concurrency" else 64),
+                on_records=on_records,
             )
         first = first or result
         concurrency = int(level) if mode == "concurrency" else None
-        all_metrics += metrics.serving_metrics(
-            result.records, concurrency=concurrency, slo=test.slo, labels=labels
-        )
+        columns = result.columns
+        all_metrics += metrics.serving_metrics(columns, concurrency=concurrency, slo=test.slo, labels=labels)
         health = metrics.client_health(result.workers, labels)
         all_metrics += health.metrics
         all_metrics += memory.metrics(labels)
         if not health.valid and health.reason:
             invalid.append(f"{key} {level:g}: {health.reason}")
-        samples += [r.to_sample(**{key: level, "run": run_index}) for r in result.records]
-        failed = [r.error for r in result.records if r.error]
-        if failed and not any(r.ok for r in result.records if not r.warmup):
-            errors.append(f"{key} {level:g}: every request failed; first error: {failed[0]}")
+        if columns.first_error is not None and not (columns.ok & ~columns.warmup).any():
+            errors.append(f"{key} {level:g}: every request failed; first error: {columns.first_error}")
     status: BenchmarkStatus = "failed" if errors else ("invalid" if invalid else "succeeded")
-    token_sources = sorted({str(s["token_source"]) for s in samples if not s["error"]})
     return (
         BenchmarkResult(
             name=test.name,
@@ -121,7 +151,6 @@ async def run_test(
             finished_at=datetime.now(UTC),
             error="; ".join(errors + invalid) or None,
             metrics=tuple(all_metrics),
-            samples=tuple(samples),
             settings={
                 "mode": levels[0][0],
                 "levels": ",".join(f"{lv:g}" for _, lv in levels),
@@ -133,7 +162,7 @@ async def run_test(
                 "warmup_requests": test.warmup_requests,
                 "force_length": test.force_length,
                 "dataset": test.dataset,
-                "token_counts": ",".join(token_sources),
+                "token_counts": ",".join(sorted(token_sources)),
                 "run": run_index,
                 "valid": not invalid,
             },

@@ -4,8 +4,10 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import numpy as np
+
 from kitt import stats
-from kitt.bench.records import RequestRecord
+from kitt.bench.columns import RecordColumns
 from kitt.engines import dialects, httpconn
 from kitt.engines.runtime import Endpoint
 from kitt.events.results import BenchmarkResult, Metric
@@ -19,11 +21,9 @@ def stabilised_after(ttfts: Sequence[float]) -> int | None:
     if len(ttfts) < 2 * WINDOW:
         return None
     steady = stats.median(ttfts[len(ttfts) // 2 :])
-    near = [abs(t - steady) <= TOLERANCE * steady for t in ttfts]
-    for start in range(len(ttfts) - WINDOW + 1):
-        if all(near[start:]):
-            return start
-    return None
+    far = [i for i, t in enumerate(ttfts) if abs(t - steady) > TOLERANCE * steady]
+    start = far[-1] + 1 if far else 0  # every request from here on stays near
+    return start if start <= len(ttfts) - WINDOW else None
 
 
 async def first_token(endpoint: Endpoint, timeout_s: float = 300.0) -> float | None:
@@ -51,11 +51,13 @@ async def first_token(endpoint: Endpoint, timeout_s: float = 300.0) -> float | N
 
 
 def analyse(
-    records: Sequence[RequestRecord], *, launch_s: float | None, first_token_s: float | None
+    columns: RecordColumns, *, launch_s: float | None, first_token_s: float | None
 ) -> BenchmarkResult:
     """Cold start (launch → healthy → first token) and how the first requests compare with steady state."""
-    ordered = sorted((r for r in records if r.ok), key=lambda r: r.start)
-    ttfts = [r.ttft * 1000 for r in ordered if r.ttft is not None]
+    ok = columns.ok
+    order = np.argsort(columns.start[ok], kind="stable")
+    ttfts = [float(t) * 1000 for t in columns.ttft[ok][order]]
+    e2es = columns.end[ok][order]
     metrics: list[Metric] = []
     if launch_s is not None:
         metrics.append(Metric(name="cold_start_launch_to_healthy", value=launch_s, unit="s"))
@@ -69,7 +71,7 @@ def analyse(
         steady = stats.median(ttfts[len(ttfts) // 2 :])
         metrics += [
             Metric(name="first_request_ttft", value=ttfts[0], unit="ms"),
-            Metric(name="first_request_e2e", value=ordered[0].end * 1000, unit="ms"),
+            Metric(name="first_request_e2e", value=float(e2es[0]) * 1000, unit="ms"),
             Metric(name="steady_ttft", value=steady, unit="ms", percentile="p50"),
             Metric(name="first_to_steady_ttft_ratio", value=ttfts[0] / steady if steady else None, unit="x"),
             Metric(name="stabilised_after", value=stabilised_after(ttfts), unit="requests"),
@@ -83,5 +85,5 @@ def analyse(
         started_at=now,
         finished_at=now,
         metrics=tuple(metrics),
-        settings={"requests": len(ordered), "window": WINDOW, "tolerance": TOLERANCE},
+        settings={"requests": len(ttfts), "window": WINDOW, "tolerance": TOLERANCE},
     )

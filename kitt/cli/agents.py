@@ -4,13 +4,12 @@ import asyncio
 import json
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from kitt.agent import testagents
 from kitt.agent.simulated import SimulatedHost
 from kitt.auth import credentials, tokens
-from kitt.cli.common import async_command, print_json, settings
+from kitt.cli.common import async_command, console, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import ChangeAgentSettings, Command, ProvisionAgent, RevokeAgent, RotateAgentToken
 from kitt.events import subjects
@@ -180,7 +179,7 @@ async def list_agents(as_json: bool) -> None:
             ",".join(a.running) or "-",
             "yes" if a.simulated else "",
         )
-    Console().print(table)
+    console().print(table)
 
 
 @agents_group.command("show")

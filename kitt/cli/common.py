@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 import msgspec
+from rich.console import Console
 
 from kitt import config
 from kitt.bench.prompts import PromptError
@@ -64,6 +65,15 @@ def async_command(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[...,
         run(fn(*args, **kwargs))
 
     return wrapper
+
+
+NOT_A_TERMINAL_WIDTH = 1000
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A terminal's width on a terminal; piped or redirected, wide enough that no table is cut."""
+    out = Console(stderr=stderr)
+    return out if out.is_terminal else Console(stderr=stderr, width=NOT_A_TERMINAL_WIDTH)
 
 
 def print_json(value: object) -> None:

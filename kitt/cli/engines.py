@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 import msgspec
-from rich.console import Console
 from rich.table import Table
 
-from kitt.cli.common import async_command, print_json, settings
+from kitt.cli.common import async_command, console, print_json, settings
 from kitt.commands.client import send
 from kitt.commands.messages import DeleteEngineProfile, SaveEngineProfile
 from kitt.engines import images, preflight, specs
@@ -79,7 +78,7 @@ def list_(as_json: bool) -> None:
             f"{r.image} ({r.image_source})",
             r.native_binary or "-",
         )
-    Console().print(table)
+    console().print(table)
 
 
 @engines.command("check")

@@ -4,10 +4,9 @@ import asyncio
 import signal
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from kitt.cli.common import async_command, print_json, settings
+from kitt.cli.common import async_command, console, print_json, settings
 from kitt.projections import admin
 from kitt.projections.registry import all_projections, by_name
 from kitt.projections.runner import Projector
@@ -33,7 +32,7 @@ async def status(as_json: bool) -> None:
     table = Table("projection", "checkpoint", "lag", "unknown skipped", "dead letters")
     for r in rows:
         table.add_row(r.name, str(r.last_seq), str(r.lag), str(r.unknown_skipped), str(r.dead_letters))
-    Console().print(table)
+    console().print(table)
 
 
 def _selected(names: tuple[str, ...]):

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kitt.cli.common import console as make_console
 from kitt.cli.common import print_json, settings
 from kitt.cli.common import run as run_coro
 from kitt.engines import specs
@@ -20,7 +21,7 @@ from kitt.events.states import RuntimeName
 from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
 from kitt.orchestration.reporting import CommandReporter
 from kitt.runtime.embedded import session
-from kitt.storage import documents, profiles, queries
+from kitt.storage import documents, profiles, queries, records
 from kitt.storage import settings as stored_settings
 from kitt.storage.checkpoints import wait_for_checkpoint
 
@@ -110,7 +111,7 @@ async def _run(request: RunRequest, as_json: bool, output: Path | None) -> RunOu
             datasets_dir=await stored_settings.text(s.engine, "datasets_dir"),
             trusted_tasks_dir=await stored_settings.text(s.engine, "trusted_tasks_dir"),
         )
-        console = Console(stderr=True)
+        console = make_console(stderr=True)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
         with Progress(
             *columns, console=console, transient=True, disable=as_json or not console.is_terminal
@@ -123,14 +124,16 @@ async def _run(request: RunRequest, as_json: bool, output: Path | None) -> RunOu
             outcome = await Executor(CommandReporter(s.nc), home=cfg.home, progress=progress).run(request)
         await asyncio.shield(wait_for_checkpoint(s.engine, "karr", outcome.seq))
         if output is not None:
-            docs = await queries.documents(s.engine, [outcome.run_id])
+            docs = [
+                await records.inlined(s.nc, d) for d in await queries.documents(s.engine, [outcome.run_id])
+            ]
             await asyncio.to_thread(output.mkdir, parents=True, exist_ok=True)
             await asyncio.to_thread((output / f"{outcome.run_id}.json").write_bytes, documents.dumps(docs))
         return outcome
 
 
 def _summary(outcome: RunOutcome) -> None:
-    console = Console()
+    console = make_console()
     table = Table(
         "benchmark",
         "level",
@@ -147,14 +150,23 @@ def _summary(outcome: RunOutcome) -> None:
     _quality_table(console, outcome)
     for result in outcome.benchmarks:
         if result.name == "warmup":
-            figures = {m.name: m.value for m in result.metrics}
             console.print(
                 "warm-up: "
-                + ", ".join(f"{k.replace('_', ' ')} {v:,.3g}" for k, v in figures.items() if v is not None)
+                + ", ".join(
+                    f"{m.name.replace('_', ' ')} {m.value:,.3g}{_unit(m.unit)}"
+                    for m in result.metrics
+                    if m.value is not None
+                )
             )
     colour = "green" if outcome.status == "succeeded" else "red"
     console.print(f"[{colour}]{outcome.status}[/{colour}]" + (f": {outcome.error}" if outcome.error else ""))
     console.print(f"stored in KARR: kitt storage show {outcome.run_id}")
+
+
+def _unit(unit: str) -> str:
+    if unit in ("", "x"):
+        return unit
+    return f" {unit}"
 
 
 def _quality_table(console: Console, outcome: RunOutcome) -> None:

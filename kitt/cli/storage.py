@@ -5,17 +5,17 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from kitt.cli.common import async_command, print_json, settings
+from kitt.bench.recordstore import RecordsError
+from kitt.cli.common import async_command, console, print_json, settings
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import ImportResult
 from kitt.events.ids import derived_id
 from kitt.projections import migrate
 from kitt.runtime.embedded import open_database, session
-from kitt.storage import documents, queries
+from kitt.storage import documents, queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 
 
@@ -67,7 +67,7 @@ async def list_(model: str | None, engine: str | None, status: str | None, limit
             f"{r.started_at:%Y-%m-%d %H:%M}",
             str(r.benchmark_count),
         )
-    Console().print(table)
+    console().print(table)
 
 
 @storage.command("show")
@@ -108,12 +108,16 @@ async def stats(as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write (default: stdout).")
 @async_command
 async def export(run_ids: tuple[str, ...], output: Path | None) -> None:
-    """Result documents (all runs, or RUN_IDS) as a JSON array that `kitt storage import` reads back."""
-    db = await open_database(settings().database_url)
-    try:
-        docs = await queries.documents(db, list(run_ids) if run_ids else None)
-    finally:
-        await db.dispose()
+    """Result documents (all runs, or RUN_IDS) as a JSON array that `kitt storage import` reads back.
+
+    Every benchmark's per-request records are read from the RECORDS stream into the file.
+    """
+    async with session(settings()) as s:
+        found = await queries.documents(s.engine, list(run_ids) if run_ids else None)
+        try:
+            docs = [await records.inlined(s.nc, doc) for doc in found]
+        except RecordsError as exc:
+            raise click.ClickException(str(exc)) from None
     missing = set(run_ids) - {d.run_id for d in docs}
     if missing:
         raise click.ClickException(f"not in KARR: {', '.join(sorted(missing))}")
@@ -141,7 +145,8 @@ async def import_(files: tuple[Path, ...], as_json: bool) -> None:
             task = progress.add_task("importing", total=len(docs))
             for doc in docs:
                 # The command id is derived from the run, so importing the same file twice is a no-op.
-                command = ImportResult(command_id=derived_id("import", doc.run_id), document=doc)
+                stored = await records.outlined(s.nc, doc)  # records to RECORDS, a reference in the event
+                command = ImportResult(command_id=derived_id("import", doc.run_id), document=stored)
                 try:
                     reply = await send(s.nc, command)
                 except CommandFailed as exc:

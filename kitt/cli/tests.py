@@ -4,12 +4,11 @@ import asyncio
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from kitt.bench import suites
 from kitt.bench.quality import catalog, custom, datasets
-from kitt.cli.common import print_json, settings
+from kitt.cli.common import console, print_json, settings
 from kitt.runtime.embedded import RuntimeUnavailable, open_database
 from kitt.storage import settings as stored
 from kitt.yamlfile import YamlError
@@ -71,7 +70,7 @@ def test_list(as_json: bool) -> None:
     table = Table("name", "kind", "modes", "note")
     for row in rows:
         table.add_row(row["name"], row["kind"], row["modes"], row["note"])
-    Console().print(table)
+    console().print(table)
 
 
 @test_group.command("new")

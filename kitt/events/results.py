@@ -52,6 +52,20 @@ class Metric(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 Sample = dict[str, float | int | str | bool | None]
 
 
+class RecordsRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Where a benchmark's per-request records are: JSON lines in chunks on the RECORDS stream.
+
+    Records travel out of band so that no event grows with a test's length; the digest covers every
+    chunk's bytes in order, so a reader knows it has all of them, unchanged.
+    """
+
+    subject: str
+    count: int
+    chunks: int
+    bytes: int
+    sha256: str
+
+
 class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     name: str
     kind: BenchmarkKind
@@ -61,7 +75,8 @@ class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     finished_at: datetime | None = None
     error: str | None = None
     metrics: tuple[Metric, ...] = ()
-    samples: tuple[Sample, ...] = ()
+    samples: tuple[Sample, ...] = ()  # inline only in documents read or written as files (export)
+    records: RecordsRef | None = None
     settings: dict[str, str | int | float | bool | None] = {}
 
 

@@ -21,6 +21,7 @@ METRICS = "METRICS"
 HB = "HB"
 DISPATCH = "DISPATCH"
 AGENT_IN = "AGENT_IN"
+RECORDS = "RECORDS"
 
 DAY = 24 * 3600.0
 
@@ -34,7 +35,8 @@ class StreamLimits:
     logs_max_bytes: int = 2 * 1024**3
     metrics_max_age_s: float = 2 * DAY
     heartbeat_ttl_s: float = 90.0
-    max_msg_size: int = 8 * 1024 * 1024  # a benchmark result carries its raw per-request records
+    max_event_size: int = 1024 * 1024  # raw per-request records travel on RECORDS, never in an event
+    max_records_chunk: int = 1024 * 1024
 
 
 def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
@@ -51,7 +53,7 @@ def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
             duplicate_window=limits.duplicate_window_s,
             allow_direct=True,
             allow_atomic=True,
-            max_msg_size=limits.max_msg_size,
+            max_msg_size=limits.max_event_size,
             republish=RePublish(src="ev.>", dest="live.ev.>"),
         ),
         StreamConfig(
@@ -106,6 +108,18 @@ def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
             subjects=["in.>"],
             retention=RetentionPolicy.WORK_QUEUE,
             duplicate_window=limits.duplicate_window_s,
+        ),
+        StreamConfig(
+            name=RECORDS,
+            description="benchmarks' per-request records, as chunks of JSON lines (part of the results)",
+            subjects=["rec.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            deny_delete=True,
+            compression=StoreCompression.S2,
+            duplicate_window=limits.duplicate_window_s,
+            max_msg_size=limits.max_records_chunk,
         ),
     ]
 

@@ -14,6 +14,7 @@ COMMAND_PREFIX = "kitt.cmd"
 ALL_EVENTS = f"{EVENTS_PREFIX}.>"
 ALL_HEARTBEATS = "hb.*"
 ALL_REPORTS = "in.>"  # every agent's reports (AGENT_IN)
+RECORDS_PREFIX = "rec"
 
 HEADER_TYPE = "Kitt-Event-Type"
 HEADER_VERSION = "Kitt-Event-Version"
@@ -86,6 +87,19 @@ def test_logs(test_id: str) -> str:
 
 def agent_logs(agent: str) -> str:
     return f"log.{token(agent, 'agent')}.>"
+
+
+def records(agent: str, run_id: str, benchmark: int) -> str:
+    """One benchmark's per-request records: `rec.<agent>.<run>.<n>`, n counting the run's benchmarks."""
+    return f"{RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}.{int(benchmark)}"
+
+
+def records_of_run(agent: str, run_id: str) -> str:
+    return f"{RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}."
+
+
+def agent_records(agent: str) -> str:
+    return f"{RECORDS_PREFIX}.{token(agent, 'agent')}.>"
 
 
 def agent_metrics(agent: str) -> str:

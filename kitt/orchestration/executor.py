@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -18,6 +18,7 @@ import structlog
 from kitt import __version__
 from kitt.bench import loadgen, performance, suites, warmup
 from kitt.bench.quality import runner as quality
+from kitt.bench.recordstore import SampleWriter
 from kitt.bench.suites import PerformanceTest, QualityTest, Suite
 from kitt.children import free_port
 from kitt.engines import formats, images, preflight, preparation
@@ -32,6 +33,7 @@ from kitt.orchestration.reporting import RunReporter
 from kitt.yamlfile import YamlError
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 ENGINE_WATCH_S = 0.5
 
 
@@ -114,6 +116,7 @@ class Executor:
         self.runtimes = runtimes
 
     async def run(self, request: RunRequest) -> RunOutcome:
+        """Run it, and record how it ended whatever happens. A cancellation is recorded, then re-raised."""
         details = fingerprint.detect(self.home)
         info = request.info(details.hardware)
         await self.reporter.started(request.run_id, info)
@@ -121,11 +124,13 @@ class Executor:
         runtime: EngineRuntime | None = None
         status: FinalStatus = "succeeded"
         error: str | None = None
+        cancelled = False
         try:
             checked, suite = self._check(request, details.hardware)
             runtime = self.runtimes(request)
             started = await self._start_engine(request, checked, runtime, details.hardware)
-            results = await self._watch(runtime, self._benchmarks(request, suite, started, details.hardware))
+            work = self._benchmarks(request, suite, started, details.hardware, results)
+            await self._watch(runtime, work)
             failed = [r for r in results if r.status == "failed"]
             if failed:
                 status = "failed"
@@ -133,16 +138,30 @@ class Executor:
         except (RunFailed, EngineError, preflight.PreflightError, YamlError) as exc:
             status, error = "failed", str(exc)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            status, error = "cancelled", "cancelled by the user"
-        finally:
-            if runtime is not None:
-                self.progress("stopping the engine", 0, 0)
-                await asyncio.shield(runtime.stop())
-        seq = await asyncio.shield(self.reporter.finished(request.run_id, status, error))
+            status, error, cancelled = "cancelled", "cancelled by the user", True
+        except Exception as exc:  # a bug or an outage: the run still ends, with the reason on one line
+            log.exception("run.crashed", run_id=request.run_id)
+            status, error = "failed", _one_line(exc)
+        if runtime is not None:
+            cancelled = await self._stop(runtime) or cancelled
+        seq = await _uncancellable(self.reporter.finished(request.run_id, status, error))
         log.info("run.finished", run_id=request.run_id, status=status, error=error)
+        if cancelled:
+            raise asyncio.CancelledError
         return RunOutcome(
             run_id=request.run_id, status=status, error=error, benchmarks=tuple(results), seq=seq
         )
+
+    async def _stop(self, runtime: EngineRuntime) -> bool:
+        """Stop the engine even if cancelled again meanwhile; True when a cancellation came during it."""
+        self.progress("stopping the engine", 0, 0)
+        try:
+            await _uncancellable(runtime.stop())
+        except asyncio.CancelledError:
+            return True
+        except Exception:
+            log.exception("run.engine_stop_failed")
+        return False
 
     def _check(self, request: RunRequest, hardware: Hardware) -> tuple[preflight.Preflight, Suite]:
         self.progress("preflight", 0, 0)
@@ -197,10 +216,14 @@ class Executor:
         return started, first_token_s
 
     async def _benchmarks(
-        self, request: RunRequest, suite: Suite, engine: tuple[Started, float | None], hardware: Hardware
-    ) -> list[BenchmarkResult]:
+        self,
+        request: RunRequest,
+        suite: Suite,
+        engine: tuple[Started, float | None],
+        hardware: Hardware,
+        results: list[BenchmarkResult],
+    ) -> None:
         started, first_token_s = engine
-        results: list[BenchmarkResult] = []
         quality_tests = sum(isinstance(t, QualityTest) for t in suite.tests)
         total = suite.runs * (len(suite.tests) - quality_tests) + quality_tests + 1
         warmed = False
@@ -214,25 +237,38 @@ class Executor:
                 await self.reporter.progress(request.run_id, BenchmarkStarted(name=test.name, kind=kind))
                 await self.reporter.log(request.run_id, "kitt", f"benchmark {label} started")
                 first = None
-                if isinstance(test, QualityTest):
-                    result = await self._quality(request, test, started, label, (len(results), total))
-                else:
-                    result, first = await self._performance(test, suite, started, hardware, run_index)
+                writer = self.reporter.records(request.run_id, len(results))
+                try:
+                    if isinstance(test, QualityTest):
+                        result = await self._quality(request, test, started, label, (len(results), total))
+                        writer.add_many(result.samples)
+                    else:
+                        result, first = await self._performance(
+                            test, suite, started, hardware, run_index, writer
+                        )
+                    result = msgspec.structs.replace(result, samples=(), records=await writer.close())
+                finally:
+                    writer.abort()
                 await self.reporter.benchmark(request.run_id, result)
                 await self.reporter.log(request.run_id, "kitt", f"benchmark {label} {result.status}")
                 results.append(result)
                 if not warmed and first is not None:
                     warmed = True
                     analysis = warmup.analyse(
-                        first.records, launch_s=started.launch_s, first_token_s=first_token_s
+                        first.columns, launch_s=started.launch_s, first_token_s=first_token_s
                     )
                     await self.reporter.benchmark(request.run_id, analysis)
                     results.append(analysis)
         self.progress("done", total, total)
-        return results
 
     async def _performance(
-        self, test: PerformanceTest, suite: Suite, started: Started, hardware: Hardware, run_index: int
+        self,
+        test: PerformanceTest,
+        suite: Suite,
+        started: Started,
+        hardware: Hardware,
+        run_index: int,
+        writer: SampleWriter,
     ) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
         return await performance.run_test(
             test,
@@ -240,6 +276,7 @@ class Executor:
             started.endpoint,
             run_index=run_index,
             unified_memory=hardware.unified_memory,
+            keep=writer.add,
         )
 
     async def _quality(
@@ -260,9 +297,7 @@ class Executor:
         )
         return await quality.run_test(test, started.endpoint, context)
 
-    async def _watch(
-        self, runtime: EngineRuntime, work: Coroutine[Any, Any, list[BenchmarkResult]]
-    ) -> list[BenchmarkResult]:
+    async def _watch(self, runtime: EngineRuntime, work: Coroutine[Any, Any, None]) -> None:
         """Run the benchmarks while watching the engine: if it dies, the run fails with its last lines."""
         task = asyncio.ensure_future(work)
         try:
@@ -274,9 +309,28 @@ class Executor:
                         await task
                     tail = "\n  ".join((await runtime.last_lines())[-10:]) or "(no log lines)"
                     raise RunFailed(f"the engine exited mid-run; its last log lines:\n  {tail}")
-            return task.result()
+            task.result()
         finally:
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+async def _uncancellable(work: Coroutine[Any, Any, T]) -> T:
+    """Finish `work` however often the caller is cancelled meanwhile, then let the cancellation through."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()

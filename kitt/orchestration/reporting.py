@@ -5,6 +5,7 @@ from typing import Protocol
 
 from nats.aio.client import Client
 
+from kitt.bench.recordstore import SampleWriter, StoredPublish
 from kitt.commands.client import send
 from kitt.commands.messages import FinishRun, RecordBenchmark, RecordRunProgress, StartRun, local_actor
 from kitt.events import logs, subjects
@@ -19,6 +20,10 @@ class RunReporter(Protocol):
     async def progress(self, run_id: str, event: EngineReady | BenchmarkStarted) -> None: ...
 
     async def benchmark(self, run_id: str, result: BenchmarkResult) -> None: ...
+
+    def records(self, run_id: str, benchmark: int) -> SampleWriter:
+        """Where the run's `benchmark`-th result writes its per-request records (RECORDS stream)."""
+        ...
 
     async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int: ...
 
@@ -41,6 +46,9 @@ class CommandReporter:
 
     async def benchmark(self, run_id: str, result: BenchmarkResult) -> None:
         await send(self.nc, RecordBenchmark(run_id=run_id, result=result, actor=self.actor), timeout=120)
+
+    def records(self, run_id: str, benchmark: int) -> SampleWriter:
+        return SampleWriter(StoredPublish(self.nc), subjects.records(self.agent, run_id, benchmark))
 
     async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int:
         reply = await send(

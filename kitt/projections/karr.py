@@ -193,7 +193,7 @@ def _benchmark_row(run_id: str, position: int, result: BenchmarkResult) -> tuple
         result.error,
         _utc(result.started_at),
         _utc(result.finished_at),
-        len(result.samples),
+        result.records.count if result.records is not None else len(result.samples),
     )
 
 
