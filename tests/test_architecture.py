@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("orchestration",),
     ("auth",),
     ("config",),
-    ("storage",),
+    ("storage", "charts"),
     ("projections",),
     ("commands",),
     ("models", "bench"),
@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("yamlfile", "children", "stats", "logging", "suites"),
 ]
 RANK = {name: len(LAYERS) - i for i, layer in enumerate(LAYERS) for name in layer}
-SUBJECT = re.compile(r"^(ev|live\.ev|in|log|hb|dispatch|metric|kitt\.cmd)\.[A-Za-z*>{]")
+SUBJECT = re.compile(r"^(ev|live\.ev|in|log|hb|dispatch|metric|rec|kitt\.cmd)\.[A-Za-z*>{]")
 SUBJECT_HOMES = {KITT / "events" / "subjects.py", KITT / "events" / "streams.py"}
 
 

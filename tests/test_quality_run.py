@@ -25,10 +25,14 @@ async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, databas
     assert (gsm8k["name"], gsm8k["kind"], gsm8k["mode"]) == ("gsm8k", "quality", "generative")
     assert (mmlu["name"], mmlu["kind"], mmlu["mode"]) == ("mmlu", "quality", "generative")
     assert gsm8k["settings"]["documents"] == 5 and gsm8k["settings"]["num_fewshot"] == 5
-    assert len(gsm8k["samples"]) == 5 * 2  # strict-match and flexible-extract, per document
-    assert mmlu["settings"]["documents"] == 57 and len(mmlu["samples"]) == 57
+    # Per-document samples travel out of band, on the RECORDS stream, like a load test's records.
+    assert gsm8k["samples"] == [] and gsm8k["records"]["count"] == 5 * 2  # strict and flexible, per document
+    assert mmlu["settings"]["documents"] == 57 and mmlu["records"]["count"] == 57
     assert mmlu["settings"]["tasks"] == "mmlu_generative" and mmlu["settings"]["lm_eval_version"] == "0.4.13"
     assert "grade-school-math" in gsm8k["settings"]["dataset_source"]
+    # lm-eval was told what the engine holds per request (llama.cpp's /props), capped by the suite's wish.
+    context = gsm8k["settings"]["engine_context"]
+    assert context > 0 and gsm8k["settings"]["max_length"] == min(2048, context)
 
     [doc] = await queries.documents(engine, [outcome["run_id"]])
     assert [b.name for b in doc.benchmarks] == ["gsm8k", "mmlu"]
@@ -70,3 +74,21 @@ def test_a_failed_quality_benchmark_fails_the_run_with_the_reason(tmp_path, mode
     assert outcome["status"] == "failed" and "loglikelihood tasks refused for llama.cpp" in outcome["error"]
     [run] = json.loads(kitt(home, "storage", "list", "--json").stdout)
     assert run["status"] == "failed"
+
+
+def test_an_engine_with_a_short_context_says_why_it_refused(tmp_path, model):
+    """llama.cpp started with a 64-token context: lm-eval is told that context (max_length), and when the
+    engine still refuses a prompt, the failure quotes the engine's own message, not lm-eval's traceback."""
+    home = tmp_path / "home"
+    suite = tmp_path / "short.yaml"
+    suite.write_text(
+        "name: short\ntests:\n  - {kind: quality, name: gsm8k, benchmark: gsm8k, limit: 1, max_gen_toks: 8}\n"
+    )
+    kitt(home, "engines", "profiles", "save", "short", "-e", "llama_cpp", "--", "-c", "64")
+    result = run_native(home, model, "-s", str(suite), "--profile", "short", "--json", check=False)
+    assert result.returncode == 1
+    outcome = json.loads(result.stdout)
+    [gsm8k] = outcome["benchmarks"]
+    assert gsm8k["status"] == "failed"
+    assert "lm-eval exited with status 1: the engine refused a request:" in gsm8k["error"]
+    assert "context" in gsm8k["error"] and "Traceback" not in gsm8k["error"]

