@@ -1,11 +1,15 @@
 """`kitt results view` and `kitt compare` as a user runs them, on runs imported with their raw records."""
 
+import csv
 import json
 import random
 from datetime import timedelta
 
 import msgspec
+import pyarrow.parquet as pq
 
+from kitt.bench import metrics
+from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
 from kitt.events.results import BenchmarkResult
 from kitt.storage import documents
@@ -16,7 +20,7 @@ from tests.test_cli import kitt
 def _run(run_id: str, ttft_ms: float, seed: int):
     """A run whose one level holds 300 requests with TTFTs around `ttft_ms` and 10 ms between tokens."""
     rng = random.Random(seed)
-    samples = []
+    samples, kept = [], []
     for i in range(300):
         ttft = rng.gauss(ttft_ms, 5) / 1000
         chunks = [ttft + 0.01 * k for k in range(8)]
@@ -31,11 +35,15 @@ def _run(run_id: str, ttft_ms: float, seed: int):
             token_source="usage",
         )
         samples.append(record.to_sample(concurrency=4.0, run=0))
+        kept.append(record)
+    labels = {"concurrency": "4", "run": "0"}
+    found = metrics.serving_metrics(RecordColumns.of(kept), concurrency=4, slo=None, labels=labels)
     result = BenchmarkResult(
         name="latency",
         kind="performance",
         started_at=factories.T0,
         finished_at=factories.T0 + timedelta(seconds=10),
+        metrics=tuple(found),
         samples=tuple(samples),
     )
     return msgspec.structs.replace(factories.document(run_id), benchmarks=(result,))
@@ -51,6 +59,15 @@ def test_views_and_an_ab_verdict_from_imported_records(tmp_path):
     # The records went to RECORDS on import and come back whole on export.
     [exported] = json.loads(kitt(home, "storage", "export", "base").stdout)
     assert exported["benchmarks"][0]["samples"] == [dict(s) for s in base.benchmarks[0].samples]
+
+    # Flat, for notebooks: one row per metric with the level in a column of its own.
+    kitt(home, "storage", "export", "base", "--format", "csv", "-o", str(tmp_path / "runs.csv"))
+    csv_rows = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    assert [r["run_id"] for r in csv_rows] == ["base"] * len(base.benchmarks[0].metrics)
+    kitt(home, "storage", "export", "--format", "parquet", "-o", str(tmp_path / "runs.parquet"))
+    assert pq.read_table(tmp_path / "runs.parquet").num_rows == len(csv_rows) * 3
+    refused = kitt(home, "storage", "export", "--format", "parquet", check=False)
+    assert refused.returncode == 1 and "give -o FILE" in refused.stderr
 
     [level] = json.loads(kitt(home, "results", "view", "base", "--as", "guidellm", "--json").stdout)
     assert (level["benchmark"], level["level"], level["view"]) == ("latency", "concurrency=4", "guidellm")

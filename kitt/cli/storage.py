@@ -15,7 +15,7 @@ from kitt.commands.messages import ImportResult
 from kitt.events.ids import derived_id
 from kitt.projections import migrate
 from kitt.runtime.embedded import open_database, session
-from kitt.storage import documents, queries, records
+from kitt.storage import documents, flat, queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 
 
@@ -106,22 +106,40 @@ async def stats(as_json: bool) -> None:
 @storage.command("export")
 @click.argument("run_ids", nargs=-1)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write (default: stdout).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "parquet"]),
+    default="json",
+    show_default=True,
+    help="json: whole result documents (import reads them back); csv, parquet: one row per metric.",
+)
 @async_command
-async def export(run_ids: tuple[str, ...], output: Path | None) -> None:
+async def export(run_ids: tuple[str, ...], output: Path | None, fmt: str) -> None:
     """Result documents (all runs, or RUN_IDS) as a JSON array that `kitt storage import` reads back.
 
-    Every benchmark's per-request records are read from the RECORDS stream into the file.
+    JSON holds every benchmark's per-request records, read from the RECORDS stream into the file; csv and
+    parquet flatten runs x benchmarks x metrics for notebooks (the records stay out: see `kitt results`).
     """
+    if fmt == "parquet" and output is None:
+        raise click.ClickException("--format parquet writes a file: give -o FILE")
     async with session(settings()) as s:
         found = await queries.documents(s.engine, list(run_ids) if run_ids else None)
         try:
-            docs = [await records.inlined(s.nc, doc) for doc in found]
+            docs = [await records.inlined(s.nc, doc) for doc in found] if fmt == "json" else found
         except RecordsError as exc:
             raise click.ClickException(str(exc)) from None
     missing = set(run_ids) - {d.run_id for d in docs}
     if missing:
         raise click.ClickException(f"not in KARR: {', '.join(sorted(missing))}")
-    data = documents.dumps(docs)
+    if fmt == "parquet" and output is not None:
+        try:
+            await asyncio.to_thread(flat.write_parquet, docs, output)
+        except flat.ParquetUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"exported {len(docs)} run(s) to {output}", err=True)
+        return
+    data = documents.dumps(docs) if fmt == "json" else flat.to_csv(docs)
     if output is None:
         sys.stdout.buffer.write(data)
     else:
