@@ -5,9 +5,6 @@ process, as a user would run it.
 """
 
 import asyncio
-import socket
-import subprocess
-import sys
 import time
 
 import msgspec
@@ -15,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from kitt.bench import recordstore
-from kitt.children import free_port
 from kitt.engines.external import ExternalRuntime
 from kitt.events import streams, subjects
 from kitt.events.ids import uuid7
@@ -25,6 +21,7 @@ from kitt.orchestration.reporting import CommandReporter
 from kitt.projections.models import BenchmarkRow
 from kitt.storage import queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
+from tests.stubprocess import running_stub
 
 LOAD_SUITE = """
 name: load
@@ -42,22 +39,8 @@ sampling: {{max_tokens: 4}}
 
 @pytest.fixture
 def stub_process():
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kitt.bench.stubserver", "--port", str(port), "--tick-ms", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
+    with running_stub() as url:
+        yield url
 
 
 async def test_records_round_trip_in_chunks_with_their_digest(nc):

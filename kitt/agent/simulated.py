@@ -19,7 +19,7 @@ from kitt.bench import metrics, suites
 from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
 from kitt.bench.recordstore import SampleWriter
-from kitt.bench.suites import PerformanceTest, QualityTest, Suite
+from kitt.bench.suites import AnyTest, PerformanceTest, QualityTest, SloSearch, Suite
 from kitt.events.results import BenchmarkResult, Gpu, Hardware, Metric
 from kitt.events.states import FinalStatus
 from kitt.events.types import BenchmarkStarted, EngineReady
@@ -140,13 +140,15 @@ class SimulatedExecutor:
             try:
                 if isinstance(test, PerformanceTest):
                     result = self._performance(test, suite, writer)
+                elif isinstance(test, SloSearch):
+                    result = _not_simulated(test.name, "an SLO search needs a real engine's latency curve")
                 else:
                     result = self._quality(test)
                 result = msgspec.structs.replace(result, records=await writer.close())
             finally:
                 writer.abort()
             await self.reporter.benchmark(run_id, result)
-            await self.reporter.log(run_id, "kitt", f"benchmark {test.name} succeeded (simulated)")
+            await self.reporter.log(run_id, "kitt", f"benchmark {test.name} {result.status} (simulated)")
             results.append(result)
         return results
 
@@ -186,5 +188,18 @@ class SimulatedExecutor:
         )
 
 
-def _kind(test: PerformanceTest | QualityTest) -> str:
+def _kind(test: AnyTest) -> str:
     return "quality" if isinstance(test, QualityTest) else "performance"
+
+
+def _not_simulated(name: str, why: str) -> BenchmarkResult:
+    now = datetime.now(UTC)
+    return BenchmarkResult(
+        name=name,
+        kind="performance",
+        status="skipped",
+        started_at=now,
+        finished_at=now,
+        error=f"not simulated: {why}",
+        settings={"simulated": True},
+    )

@@ -51,21 +51,33 @@ class Truth:
 
 
 class _Stream:
-    __slots__ = ("arrived", "chunk", "last", "left", "protocol", "sent", "transport")
+    __slots__ = ("arrived", "chunk", "last", "left", "not_before", "protocol", "sent", "transport")
 
-    def __init__(self, protocol: "_Handler", transport: asyncio.Transport, tokens: int, chunk: bytes) -> None:
+    def __init__(
+        self,
+        protocol: "_Handler",
+        transport: asyncio.Transport,
+        tokens: int,
+        chunk: bytes,
+        delay_s: float = 0.0,
+    ) -> None:
         self.protocol = protocol
         self.chunk = _chunk(chunk)
         self.transport = transport
         self.left = tokens
         self.sent = 0
         self.arrived = time.perf_counter()
+        self.not_before = self.arrived + delay_s  # a loaded server starts a stream later
         self.last = 0.0
 
 
 class StubServer:
-    def __init__(self, tick_s: float = 0.01) -> None:
+    """`load_s`: each stream already running delays a new stream's first token by this much, so latency
+    grows with load and an SLO search has a knee to find (concurrency c: TTFT ~ (c - 1) * load_s)."""
+
+    def __init__(self, tick_s: float = 0.01, load_s: float = 0.0) -> None:
         self.tick_s = tick_s
+        self.load_s = load_s
         self.streams: list[_Stream] = []
         self.truth = Truth()
         self._ticker: asyncio.Task[None] | None = None
@@ -80,6 +92,9 @@ class StubServer:
             alive = []
             for s in self.streams:
                 if s.transport.is_closing():
+                    continue
+                if s.sent == 0 and now < s.not_before:
+                    alive.append(s)
                     continue
                 s.transport.write(s.chunk)
                 if s.sent == 0:
@@ -148,7 +163,8 @@ class _Handler(asyncio.Protocol):
             )
             self.busy = True
             chunk = _CHAT_CHUNK if path.endswith("chat/completions") else _CHUNK
-            self.server.streams.append(_Stream(self, self.transport, max(1, tokens), chunk))
+            delay = self.server.load_s * len(self.server.streams)
+            self.server.streams.append(_Stream(self, self.transport, max(1, tokens), chunk, delay))
         elif path == "/truth":
             self._json(msgspec.json.encode(self.server.truth.summary()))
         elif path == "/reset":
@@ -167,8 +183,8 @@ class _Handler(asyncio.Protocol):
         )
 
 
-async def serve(port: int, tick_s: float, host: str = "127.0.0.1") -> None:
-    stub = StubServer(tick_s)
+async def serve(port: int, tick_s: float, host: str = "127.0.0.1", load_s: float = 0.0) -> None:
+    stub = StubServer(tick_s, load_s)
     stub.start()
     server = await asyncio.get_running_loop().create_server(stub.protocol, host, port, backlog=1024)
     stop = asyncio.Event()
@@ -183,8 +199,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tick-ms", type=float, default=10.0)
+    parser.add_argument(
+        "--load-ms", type=float, default=0.0, help="first-token delay per stream already running"
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.tick_ms / 1000))
+    asyncio.run(serve(args.port, args.tick_ms / 1000, load_s=args.load_ms / 1000))
 
 
 if __name__ == "__main__":

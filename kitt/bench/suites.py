@@ -10,6 +10,7 @@ from typing import Literal
 
 import msgspec
 
+from kitt.bench import targets
 from kitt.bench.metrics import Slo
 from kitt.yamlfile import YamlError, load_yaml, parse_yaml
 
@@ -59,6 +60,71 @@ class PerformanceTest(
             raise ValueError("set max_requests or max_duration_s, or the test never ends")
 
 
+class SloSearch(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="slo_search", tag_field="kind"
+):
+    """The highest load whose percentiles meet every target: bisection between `low` and `high`.
+
+    Each level runs `requests_per_level` requests; a level whose confidence interval straddles a target is
+    measured again (up to `repeats` times, pooling the requests) before it is decided.
+    """
+
+    name: str
+    targets: str  # "ttft_p99<=500ms,tpot_p99<=50ms"
+    search: Literal["concurrency", "rate"] = "concurrency"
+    low: float = 1
+    high: float = 64
+    requests_per_level: int = 200
+    warmup_requests: int = 1
+    repeats: int = 2
+    max_levels: int = 12
+    resolution: float = 0.05  # rate search: stop when the bracket is this close (relative)
+    arrival: Literal["poisson", "constant"] = "poisson"
+    burstiness: float = 1.0
+    input_tokens: int = 128
+    force_length: bool = True
+    dataset: str | None = None
+    sampling: SamplingOverride | None = None
+    workers: int | None = None
+    request_timeout_s: float = 300.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        targets.parse(self.targets)  # a bad target is an error in the suite, at its line
+        if not 0 < self.low < self.high:
+            raise ValueError("an SLO search needs 0 < low < high")
+        if self.search == "concurrency" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError("a concurrency search needs whole numbers for low and high")
+        if self.requests_per_level < 10 or self.repeats < 0 or self.max_levels < 2:
+            raise ValueError("requests_per_level >= 10, repeats >= 0 and max_levels >= 2, please")
+
+    def level_test(self, level: float) -> PerformanceTest:
+        """One level of the search as a plain performance test."""
+        return PerformanceTest(
+            name=self.name,
+            concurrency=(int(level),) if self.search == "concurrency" else (1,),
+            rate=(level,) if self.search == "rate" else (),
+            arrival=self.arrival,
+            burstiness=self.burstiness,
+            max_requests=self.requests_per_level,
+            warmup_requests=self.warmup_requests,
+            input_tokens=self.input_tokens,
+            force_length=self.force_length,
+            dataset=self.dataset,
+            sampling=self.sampling,
+            slo=_per_request_slo(targets.parse(self.targets)),
+            workers=self.workers,
+            request_timeout_s=self.request_timeout_s,
+            seed=self.seed,
+        )
+
+
+def _per_request_slo(found: tuple[targets.Target, ...]) -> Slo:
+    """Goodput counts requests within every per-request limit (ITL has no per-request value)."""
+    limits = {t.metric: t.limit_ms for t in found}
+    return Slo(ttft_ms=limits.get("ttft"), tpot_ms=limits.get("tpot"), e2e_ms=limits.get("e2e"))
+
+
 class QualityTest(
     msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="quality", tag_field="kind"
 ):
@@ -88,7 +154,7 @@ class QualityTest(
             raise ValueError("num_fewshot cannot be negative")
 
 
-AnyTest = PerformanceTest | QualityTest
+AnyTest = PerformanceTest | QualityTest | SloSearch
 
 
 class Suite(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -104,7 +170,7 @@ class Suite(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
         if not self.tests:
             raise ValueError("a suite needs at least one test")
 
-    def sampling_for(self, test: PerformanceTest) -> Sampling:
+    def sampling_for(self, test: "PerformanceTest | SloSearch") -> Sampling:
         return test.sampling.apply(self.sampling) if test.sampling else self.sampling
 
 
@@ -130,3 +196,14 @@ def load(name_or_path: str, home: Path) -> Suite:
     raise YamlError(
         f"unknown suite {name_or_path!r}: not a file, not in {home / 'suites'}, not built in ({known})"
     )
+
+
+def with_targets(suite: Suite, text: str) -> Suite:
+    """`kitt run --slo TARGETS`: the suite's SLO searches aim at these targets instead of their own."""
+    targets.parse(text)
+    if not any(isinstance(t, SloSearch) for t in suite.tests):
+        raise targets.TargetError(f"suite {suite.name!r} has no slo_search test for --slo: use -s slo")
+    tests = tuple(
+        msgspec.structs.replace(t, targets=text) if isinstance(t, SloSearch) else t for t in suite.tests
+    )
+    return msgspec.structs.replace(suite, tests=tests)

@@ -33,7 +33,14 @@ SUMMARY = (("ttft", "p50"), ("itl", "p50"), ("tpot", "p50"), ("e2e", "p50"))
     "-m", "--model", required=True, help="Model path (file or directory); with --endpoint, its served name."
 )
 @click.option("-e", "--engine", required=True, help=f"One of: {', '.join(specs.ENGINES)}.")
-@click.option("-s", "--suite", default="quick", show_default=True, help="Suite name or YAML file.")
+@click.option(
+    "-s", "--suite", default=None, help="Suite name or YAML file (default: quick; with --slo: slo)."
+)
+@click.option(
+    "--slo",
+    help='Find the highest load meeting these targets, e.g. "ttft_p99<=500ms,tpot_p99<=50ms" '
+    "(the suite's SLO searches aim at them).",
+)
 @click.option(
     "--runtime",
     type=click.Choice(specs.RUNTIMES),
@@ -58,7 +65,8 @@ SUMMARY = (("ttft", "p50"), ("itl", "p50"), ("tpot", "p50"), ("e2e", "p50"))
 def run(
     model: str,
     engine: str,
-    suite: str,
+    suite: str | None,
+    slo: str | None,
     runtime: RuntimeName | None,
     endpoint: str | None,
     profile: str | None,
@@ -73,7 +81,8 @@ def run(
         run_id=uuid7(),
         model=model,
         engine=engine,
-        suite=suite,
+        suite=suite or ("slo" if slo else "quick"),
+        slo=slo,
         runtime=runtime or default_runtime(endpoint),
         endpoint=endpoint,
         profile=profile,

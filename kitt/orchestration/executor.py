@@ -16,10 +16,11 @@ import msgspec
 import structlog
 
 from kitt import __version__
-from kitt.bench import loadgen, performance, suites, warmup
+from kitt.bench import loadgen, performance, slo, suites, warmup
 from kitt.bench.quality import runner as quality
 from kitt.bench.recordstore import SampleWriter
-from kitt.bench.suites import PerformanceTest, QualityTest, Suite
+from kitt.bench.suites import AnyTest, QualityTest, SloSearch, Suite
+from kitt.bench.targets import TargetError
 from kitt.children import free_port
 from kitt.engines import formats, images, preflight, preparation
 from kitt.engines.external import ExternalRuntime
@@ -53,6 +54,7 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     health_timeout_s: float = 600.0
     datasets_dir: str | None = None  # the datasets_dir setting; else KITT_DATASETS_DIR, else the shipped copy
     trusted_tasks_dir: str | None = None  # where custom lm-eval tasks may use `!function`
+    slo: str | None = None  # `--slo`: targets for the suite's SLO searches
 
     def info(
         self, hardware: Hardware | None, *, simulated: bool = False, engine_version: str | None = None
@@ -169,6 +171,11 @@ class Executor:
             request.engine, request.model, request.runtime, force=request.force, arch=hardware.arch
         )
         suite = suites.load(request.suite, self.home)
+        if request.slo is not None:
+            try:
+                suite = suites.with_targets(suite, request.slo)
+            except TargetError as exc:
+                raise RunFailed(str(exc)) from None
         return checked, suite
 
     async def _start_engine(
@@ -236,16 +243,19 @@ class Executor:
                 self.progress(label, len(results), total)
                 await self.reporter.progress(request.run_id, BenchmarkStarted(name=test.name, kind=kind))
                 await self.reporter.log(request.run_id, "kitt", f"benchmark {label} started")
-                first = None
                 writer = self.reporter.records(request.run_id, len(results))
                 try:
-                    if isinstance(test, QualityTest):
-                        result = await self._quality(request, test, started, label, (len(results), total))
-                        writer.add_many(result.samples)
-                    else:
-                        result, first = await self._performance(
-                            test, suite, started, hardware, run_index, writer
-                        )
+                    result, first = await self._one(
+                        request,
+                        test,
+                        suite,
+                        started,
+                        hardware,
+                        run_index,
+                        label,
+                        (len(results), total),
+                        writer,
+                    )
                     result = msgspec.structs.replace(result, samples=(), records=await writer.close())
                 finally:
                     writer.abort()
@@ -261,15 +271,32 @@ class Executor:
                     results.append(analysis)
         self.progress("done", total, total)
 
-    async def _performance(
+    async def _one(
         self,
-        test: PerformanceTest,
+        request: RunRequest,
+        test: AnyTest,
         suite: Suite,
         started: Started,
         hardware: Hardware,
         run_index: int,
+        label: str,
+        step: tuple[int, int],
         writer: SampleWriter,
     ) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
+        """One benchmark; its per-request records go to `writer` as they come (quality: when it ends)."""
+        if isinstance(test, QualityTest):
+            result = await self._quality(request, test, started, label, step)
+            writer.add_many(result.samples)
+            return result, None
+        if isinstance(test, SloSearch):
+            found = await slo.run_search(
+                test,
+                suite.sampling_for(test),
+                started.endpoint,
+                keep=writer.add,
+                unified_memory=hardware.unified_memory,
+            )
+            return found, None
         return await performance.run_test(
             test,
             suite.sampling_for(test),
