@@ -2,14 +2,13 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import structlog
 
-from kitt.bench import loadgen, metrics, prompts
+from kitt.bench import loadgen, metrics, plans
+from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
 from kitt.bench.suites import PerformanceTest, Sampling
-from kitt.engines import dialects
 from kitt.engines.runtime import Endpoint
 from kitt.events.results import BenchmarkResult, Metric, Sample
 from kitt.events.states import BenchmarkStatus
@@ -24,69 +23,22 @@ def _workers(test: PerformanceTest, concurrency: int) -> int:
     return loadgen.default_workers(concurrency)
 
 
-DISTINCT_PROMPTS = 10_000
-DEFAULT_REQUESTS = 10_000
-
-
-def _requests(test: PerformanceTest, level: float, mode: str) -> int:
-    """How many requests a level may send: its budget, or what its rate sends in its duration."""
-    if test.max_requests is not None:
-        return test.max_requests
-    if mode == "rate" and test.max_duration_s is not None and level != float("inf"):
-        return int(level * test.max_duration_s) + 1
-    return DEFAULT_REQUESTS
-
-
-def _plan(
-    test: PerformanceTest, sampling: Sampling, endpoint: Endpoint, level: float, mode: str
-) -> loadgen.LoadPlan:
-    spec = endpoint.spec
-    dialect = dialects.for_engine(spec.dialect, streams_usage=spec.streams_usage, min_tokens=spec.min_tokens)
-    count = _requests(test, level, mode) + test.warmup_requests
-    distinct = min(count, DISTINCT_PROMPTS)  # rotated: a long test does not hold every body
-    texts = (
-        prompts.from_file(Path(test.dataset).expanduser(), distinct)
-        if test.dataset
-        else prompts.synthetic(distinct, test.input_tokens, seed=test.seed)
-    )
-    requests = [
-        dialects.GenRequest(
-            model=endpoint.model,
-            prompt=text,
-            max_tokens=sampling.max_tokens,
-            force_length=test.force_length,
-            chat=sampling.chat,
-            temperature=sampling.temperature,
-        )
-        for text in texts
-    ]
-    arrivals: tuple[float, ...] = ()
-    if mode == "rate":
-        make = loadgen.poisson_arrivals if test.arrival == "poisson" else None
-        arrivals = (
-            make(level, count, burstiness=test.burstiness, seed=test.seed)
-            if make
-            else loadgen.constant_arrivals(level, count)
-        )
-    return loadgen.LoadPlan(
-        host=endpoint.host,
-        port=endpoint.port,
-        dialect=spec.dialect,
-        streams_usage=spec.streams_usage,
-        min_tokens=spec.min_tokens,
-        path=dialect.path(requests[0]),
-        bodies=tuple(dialect.body(r) for r in requests),
-        mode="rate" if mode == "rate" else "concurrency",
-        concurrency=int(level) if mode == "concurrency" else 0,
-        arrivals=arrivals,
-        max_requests=test.max_requests,
-        max_duration_s=test.max_duration_s,
-        warmup_requests=test.warmup_requests,
-        request_timeout_s=test.request_timeout_s,
-    )
-
-
 KeepSample = Callable[[Sample], None]
+
+
+def _length_mismatch(columns: RecordColumns, asked: int) -> tuple[float, str] | None:
+    """When delivered output lengths differ from what was asked: the share of requests, and by how much."""
+    ok = columns.ok & ~columns.warmup
+    delivered = columns.output_tokens[ok]
+    off = delivered != asked
+    if not delivered.size or not off.any():
+        return None
+    share = float(off.mean()) * 100
+    text = (
+        f"{int(off.sum())} of {delivered.size} requests delivered other than the {asked} output tokens asked "
+        f"(mean {float(delivered.mean()):.1f}, min {int(delivered.min())}, max {int(delivered.max())})"
+    )
+    return share, text
 
 
 async def run_test(
@@ -104,16 +56,19 @@ async def run_test(
     stream); the result itself carries only the metrics.
     """
     started = datetime.now(UTC)
-    levels = [("rate", r) for r in test.rate] or [("concurrency", float(c)) for c in test.concurrency]
+    levels = plans.levels(test)
     all_metrics: list[Metric] = []
     invalid: list[str] = []
     token_sources: set[str] = set()
     first: loadgen.LoadResult | None = None
     errors: list[str] = []
+    warnings: list[str] = []
     for mode, level in levels:
-        plan = _plan(test, sampling, endpoint, level, mode)
-        key = "rate" if mode == "rate" else "concurrency"
-        labels = {key: f"{level:g}", "run": str(run_index)}
+        plan = plans.plan_for(test, sampling, endpoint, level, mode)
+        if mode == "trace":
+            level = float(f"{plans.trace_rate(plan):.4g}")  # labelled by its mean rate, like a rate level
+        key = "rate" if mode in ("rate", "trace") else "concurrency"
+        labels = {key: f"{level:.4g}", "run": str(run_index)}
         log.info("bench.level", test=test.name, **labels)
         sample_labels = {key: level, "run": run_index}
 
@@ -139,6 +94,12 @@ async def run_test(
         all_metrics += memory.metrics(labels)
         if not health.valid and health.reason:
             invalid.append(f"{key} {level:g}: {health.reason}")
+        if mode != "trace":  # a trace asks each request for its own length
+            mismatch = _length_mismatch(columns, sampling.max_tokens)
+            if mismatch is not None:
+                share, text = mismatch
+                all_metrics.append(Metric(name="length_mismatch", value=share, unit="%", labels=labels))
+                warnings.append(f"{key} {level:g}: {text}")
         if columns.first_error is not None and not (columns.ok & ~columns.warmup).any():
             errors.append(f"{key} {level:g}: every request failed; first error: {columns.first_error}")
     status: BenchmarkStatus = "failed" if errors else ("invalid" if invalid else "succeeded")
@@ -165,6 +126,7 @@ async def run_test(
                 "token_counts": ",".join(sorted(token_sources)),
                 "run": run_index,
                 "valid": not invalid,
+                "warnings": "; ".join(warnings) or None,
             },
         ),
         first,

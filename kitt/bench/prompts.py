@@ -17,6 +17,10 @@ class PromptError(ValueError):
     """A prompt file that is missing, empty or malformed."""
 
 
+def words(rng: random.Random, count: int) -> list[str]:
+    return [rng.choice(_WORDS) for _ in range(max(1, count))]
+
+
 def synthetic(count: int, input_tokens: int, *, seed: int = 0) -> list[str]:
     """`count` distinct prompts of about `input_tokens` words (distinct so no prefix cache serves them)."""
     rng = random.Random(seed)

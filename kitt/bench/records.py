@@ -17,6 +17,8 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     token_source: str = "count"
     error: str | None = None
     warmup: bool = False
+    session: int | None = None  # multi-turn: which chat, and which turn of it
+    turn: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -41,6 +43,8 @@ class RequestRecord(msgspec.Struct, kw_only=True):
             "error": self.error,
             "warmup": self.warmup,
         }
+        if self.session is not None:
+            sample["session"], sample["turn"] = self.session, self.turn
         sample.update(labels)
         return sample
 
@@ -62,6 +66,8 @@ class RequestRecord(msgspec.Struct, kw_only=True):
             token_source=str(sample.get("token_source") or "count"),
             error=None if error is None else str(error),
             warmup=bool(sample.get("warmup")),
+            session=_int_or_none(sample.get("session")),
+            turn=_int_or_none(sample.get("turn")),
         )
 
 
@@ -73,3 +79,7 @@ class WorkerStats(msgspec.Struct, kw_only=True):
     wall_s: float
     loop_lag_ms: list[float] = []
     lateness_ms: list[float] = []
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-from kitt.bench import targets
+from kitt.bench import targets, workloads
 from kitt.bench.metrics import Slo
 from kitt.yamlfile import YamlError, load_yaml, parse_yaml
 
@@ -47,6 +47,7 @@ class PerformanceTest(
     dataset: str | None = None  # a JSONL ({"prompt": ...}) or text file of prompts
     sampling: SamplingOverride | None = None
     slo: Slo | None = None
+    workload: workloads.Workload | None = None  # shared_prefix, multi_turn or trace (kitt.bench.workloads)
     workers: int | None = None  # load-generator processes; default: loadgen.default_workers
     request_timeout_s: float = 300.0
     seed: int = 0
@@ -58,6 +59,8 @@ class PerformanceTest(
             raise ValueError("rate must list positive numbers of requests per second")
         if self.max_requests is None and self.max_duration_s is None:
             raise ValueError("set max_requests or max_duration_s, or the test never ends")
+        if isinstance(self.workload, workloads.Trace) and self.rate:
+            raise ValueError("a trace sets its own arrival times: drop `rate`")
 
 
 class SloSearch(
