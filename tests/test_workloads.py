@@ -1,6 +1,7 @@
 """Workloads: shared prefixes, multi-turn chats (on the real llama-server), trace replay (on the stub server),
 and the warning when delivered output lengths differ from what was asked."""
 
+import itertools
 import json
 
 import pytest
@@ -130,6 +131,6 @@ async def test_multi_turn_chats_grow_their_history_on_the_real_llama_server(runt
         prompt_tokens = [r.prompt_tokens or 0 for r in turns]
         assert prompt_tokens == sorted(set(prompt_tokens)), prompt_tokens
         # A turn starts only after the one before ended, and its think time.
-        for before, after in zip(turns, turns[1:], strict=False):
+        for before, after in itertools.pairwise(turns):
             assert after.start >= before.start + before.end + 0.05
     assert json.loads(json.dumps(samples))  # plain JSON records, as exported
