@@ -87,6 +87,18 @@ def test_views_and_an_ab_verdict_from_imported_records(tmp_path):
     assert worse.returncode == 1 and "significant regression" in worse.stderr
     assert "worse" in worse.stdout and "ttft p50 (ms)" in worse.stdout
 
+    # One self-contained file: inline SVG charts and style, nothing fetched.
+    kitt(home, "report", "base", "slower", "-o", str(tmp_path / "ab.html"))
+    html = (tmp_path / "ab.html").read_text()
+    assert html.count("<svg") >= 4 and "Pareto front" in html and "cumulative distribution" in html
+    assert "A/B: slower against base" in html and "<strong>worse</strong>" in html
+    assert "<script" not in html and "<link" not in html and "src=" not in html
+    assert "https://" not in html and html.count("http://") == html.count(
+        'xmlns="http://www.w3.org/2000/svg"'
+    )
+    kitt(home, "report", "base", "-o", str(tmp_path / "one.html"))
+    assert "A/B" not in (tmp_path / "one.html").read_text()
+
     missing = kitt(home, "compare", "base", "nope", check=False)
     assert missing.returncode == 1 and "no run 'nope' in KARR" in missing.stderr
     bad = kitt(home, "results", "view", "base", "--as", "genai-perf", check=False)

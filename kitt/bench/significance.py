@@ -85,6 +85,14 @@ def difference(
     )
 
 
+class LevelComparison(msgspec.Struct, frozen=True, kw_only=True):
+    """The A/B table of one benchmark level that both runs measured."""
+
+    benchmark: str
+    level: str
+    differences: list[Difference]
+
+
 def per_second(columns: RecordColumns, weights: Floats) -> Floats:
     """Completions (or tokens) in each whole second of the level: throughput as a sample to resample."""
     ok = columns.ok & ~columns.warmup

@@ -1,7 +1,6 @@
 """`kitt compare RUN_A RUN_B [--fail-on-regression]`: the A/B table from both runs' records, for CI."""
 
 import sys
-from collections.abc import Iterator, Sequence
 
 import click
 import msgspec
@@ -10,21 +9,14 @@ from rich.table import Table
 from kitt.bench import significance
 from kitt.bench.recordstore import RecordsError
 from kitt.cli.common import async_command, console, print_json, settings
-from kitt.events.results import BenchmarkResult
 from kitt.runtime.embedded import session
-from kitt.storage import queries, records
-
-
-class LevelComparison(msgspec.Struct, frozen=True, kw_only=True):
-    benchmark: str
-    level: str
-    differences: list[significance.Difference]
+from kitt.storage import abtest, queries
 
 
 class Comparison(msgspec.Struct, frozen=True, kw_only=True):
     run_a: str
     run_b: str
-    levels: list[LevelComparison]
+    levels: list[significance.LevelComparison]
     regressions: int
 
 
@@ -53,14 +45,10 @@ async def compare(
         for run in (run_a, run_b):
             if run not in docs:
                 raise click.ClickException(f"no run {run!r} in KARR")
-        levels: list[LevelComparison] = []
         try:
-            for name, result_a, result_b in _pairs(docs[run_a].benchmarks, docs[run_b].benchmarks, benchmark):
-                by_level_a = await records.columns_by_level(s.nc, result_a)
-                by_level_b = await records.columns_by_level(s.nc, result_b)
-                for level in sorted(by_level_a.keys() & by_level_b.keys()):
-                    found = significance.ab(by_level_a[level], by_level_b[level], metrics or None)
-                    levels.append(LevelComparison(benchmark=name, level=level, differences=found))
+            levels = await abtest.levels(
+                s.nc, docs[run_a], docs[run_b], metrics=metrics or None, benchmark=benchmark
+            )
         except RecordsError as exc:
             raise click.ClickException(str(exc)) from None
     if not levels:
@@ -74,19 +62,6 @@ async def compare(
     if fail_on_regression and worse:
         click.echo(f"{worse} significant regression(s) of {run_b} against {run_a}", err=True)
         sys.exit(1)
-
-
-def _pairs(
-    a: Sequence[BenchmarkResult], b: Sequence[BenchmarkResult], only: str | None
-) -> Iterator[tuple[str, BenchmarkResult, BenchmarkResult]]:
-    """The performance benchmarks both runs have, by name, where both kept their records."""
-    named_b = {r.name: r for r in b if r.kind == "performance"}
-    for result in a:
-        if result.kind != "performance" or (only is not None and result.name != only):
-            continue
-        other = named_b.get(result.name)
-        if other is not None and (result.records or result.samples) and (other.records or other.samples):
-            yield result.name, result, other
 
 
 def _print(result: Comparison) -> None:

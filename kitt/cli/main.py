@@ -12,6 +12,7 @@ from kitt.cli.models import models
 from kitt.cli.nats import nats_group
 from kitt.cli.projections import project, projections
 from kitt.cli.quicktest import quicktest_group
+from kitt.cli.report import report
 from kitt.cli.results import results_group
 from kitt.cli.run import run
 from kitt.cli.settings import settings_group
@@ -45,6 +46,7 @@ cli.add_command(project)
 cli.add_command(storage)
 cli.add_command(results_group)
 cli.add_command(compare)
+cli.add_command(report)
 cli.add_command(run)
 cli.add_command(engines)
 cli.add_command(fingerprint_cmd)

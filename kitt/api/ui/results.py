@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 from litestar import Controller, Request, get
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Parameter
 from litestar.response import Response, Template
 from markupsafe import Markup
@@ -14,9 +14,10 @@ from markupsafe import Markup
 from kitt.api.context import ApiContext
 from kitt.api.routes.runs import documents, page_of_runs
 from kitt.api.runfilter import provide_run_filter
-from kitt.api.ui import figures
 from kitt.api.ui.page import page
-from kitt.storage import compare, fleet, queries
+from kitt.bench.recordstore import RecordsError
+from kitt.charts import figures
+from kitt.storage import compare, fleet, queries, records
 
 PER_PAGE = (25, 50, 100)
 
@@ -75,18 +76,26 @@ class ResultsPages(Controller):
         doc = found[0]
 
         async def draw() -> tuple[Markup | None, list[Markup]]:
-            return figures.throughput([doc]), figures.latency_distributions(doc)
+            # The same charts as `kitt report` (the CDF from stored percentiles: no records read here).
+            extra = [figures.latency_vs_load([doc]), figures.cdf_from_percentiles(doc)]
+            charts = [c for c in extra if c is not None] + figures.latency_distributions(doc)
+            return figures.throughput([doc]), charts
 
         throughput, latencies = await request.app.state.cache.get("karr", ("charts", run_id), draw)
         return await page(request, "run.html", doc=doc, throughput=throughput, latencies=latencies)
 
     @get("/runs/{run_id:str}/document.json")
     async def download(self, kitt: ApiContext, run_id: str) -> Response[bytes]:
+        """The whole document as `kitt storage export` writes it: the records read into it."""
         found = await queries.documents(kitt.db, [run_id])
         if not found:
             raise NotFoundException(detail=f"no run {run_id!r}")
+        try:
+            whole = await records.inlined(kitt.nc, found[0])
+        except RecordsError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from None
         return Response(
-            content=msgspec.json.format(msgspec.json.encode(found[0]), indent=2),
+            content=msgspec.json.format(msgspec.json.encode(whole), indent=2),
             media_type="application/json",
             headers={"Content-Disposition": f'attachment; filename="{run_id}.json"'},
         )
@@ -118,5 +127,13 @@ class ResultsPages(Controller):
             problem=problem,
             chart=figures.comparison_bars(comparison) if comparison else None,
             throughput=figures.throughput([docs[r] for r in chosen], per_run=True) if comparison else None,
+            trade_offs=[
+                c
+                for c in (
+                    figures.pareto([docs[r] for r in chosen]) if comparison else None,
+                    figures.latency_vs_load([docs[r] for r in chosen]) if comparison else None,
+                )
+                if c is not None
+            ],
             noise=noise,
         )

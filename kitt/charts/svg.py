@@ -80,8 +80,18 @@ def _figure(svg: list[str], caption: str) -> Markup:
     return Markup(f'<figure class="chart-box">{body}<figcaption>{escape(caption)}</figcaption></figure>')
 
 
-def line_chart(title: str, series: Sequence[Series], *, x_label: str, y_label: str) -> Markup:
-    """Lines through numeric (x, y) points, one per series; the y axis starts at zero."""
+def line_chart(
+    title: str,
+    series: Sequence[Series],
+    *,
+    x_label: str,
+    y_label: str,
+    lines: Sequence[bool] | None = None,
+    markers: bool = True,
+) -> Markup:
+    """Lines through numeric (x, y) points, one per series; the y axis starts at zero.
+
+    `lines[i]` False draws series i as points only (a scatter); dense x values get a regular axis."""
     drawn = [s for s in series if s.points]
     xs = [x for s in drawn for x, _ in s.points] or [0.0, 1.0]
     ys = [y for s in drawn for _, y in s.points] or [1.0]
@@ -99,16 +109,21 @@ def line_chart(title: str, series: Sequence[Series], *, x_label: str, y_label: s
         return TOP + plot_h - y / y_top * plot_h
 
     parts = _frame(title, x_label, y_label, y_ticks, y_of)
-    for x in sorted(set(xs)):
+    unique = sorted(set(xs))
+    x_ticks = unique if len(unique) <= 12 else [t for t in _ticks(x_low, x_high) if x_low <= t <= x_high]
+    for x in x_ticks:
         parts.append(f'<text class="tick" x="{x_of(x):.1f}" y="{TOP + plot_h + 16}" text-anchor="middle">')
         parts.append(f"{_fmt(x)}</text>")
     for i, s in enumerate(drawn):
         color = COLORS[i % len(COLORS)]
         points = sorted(s.points)
-        path = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for x, y in points)
-        parts.append(
-            f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}"/>'
-        )
+        if lines is None or (i < len(lines) and lines[i]):
+            path = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for x, y in points)
+            parts.append(
+                f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}"/>'
+            )
+        if not markers and (lines is None or (i < len(lines) and lines[i])):
+            continue
         for x, y in points:
             parts.append(
                 f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="3.5" fill="{color}">'

@@ -1,0 +1,64 @@
+"""`kitt report`: one self-contained HTML file of runs (no network: the style and the SVG charts inline).
+
+Sweep curves (throughput and latency against load), latency CDFs from the raw records, the throughput-latency
+Pareto front across runs, and for two runs the A/B table with each difference's bootstrap interval.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import jinja2
+import msgspec
+from markupsafe import Markup
+
+from kitt import __version__
+from kitt.bench import targets
+from kitt.bench.columns import RecordColumns
+from kitt.bench.significance import LevelComparison
+from kitt.charts import figures
+from kitt.events.results import ResultDocument
+
+
+class ReportRun(msgspec.Struct, frozen=True, kw_only=True):
+    doc: ResultDocument
+    levels: dict[str, RecordColumns]  # "benchmark level" -> that level's records
+
+
+def _environment() -> jinja2.Environment:
+    loader = jinja2.PackageLoader("kitt.charts", "templates")
+    return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]))
+
+
+def _cdfs(runs: Sequence[ReportRun], metric: targets.TargetMetric, title: str) -> Markup | None:
+    curves = [
+        (f"{figures.run_label(r.doc)} {name}", [float(v) for v in targets.values_ms(columns, metric)])
+        for r in runs
+        for name, columns in r.levels.items()
+    ]
+    return figures.cdf(title, curves[:8])
+
+
+def charts(runs: Sequence[ReportRun]) -> list[Markup]:
+    docs = [r.doc for r in runs]
+    found = [
+        figures.throughput(docs, per_run=len(docs) > 1),
+        figures.latency_vs_load(docs, "ttft"),
+        figures.latency_vs_load(docs, "tpot"),
+        _cdfs(runs, "ttft", "Time to first token: cumulative distribution"),
+        _cdfs(runs, "e2e", "End-to-end latency: cumulative distribution"),
+        figures.pareto(docs),
+    ]
+    return [c for c in found if c is not None]
+
+
+def render(runs: Sequence[ReportRun], ab: Sequence[LevelComparison] | None, *, style: str) -> str:
+    """`style`: the stylesheet to inline (the web UI's own), so the file needs nothing else."""
+    template = _environment().get_template("report.html")
+    return template.render(
+        runs=[r.doc for r in runs],
+        charts=charts(runs),
+        ab=ab,
+        style=Markup(style),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+    )
