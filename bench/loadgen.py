@@ -1,4 +1,4 @@
-"""KITT's load generator against a stub with known timing, next to guidellm on the same stub (printed).
+"""KITT's load generator against a stub with known timing, next to guidellm and a minimal raw-socket client.
 
 The stub (kitt.bench.stubserver, its own process) streams 100 tokens per request on an absolute 10 ms
 tick and records the truth: when each request arrived and when each token was written. At each
@@ -7,7 +7,11 @@ that truth, its achieved request rate, and its own CPU (share of one core).
 
 guidellm runs from its own virtual environment (it pulls torch and transformers):
     python3 -m venv /tmp/gl && /tmp/gl/bin/pip install guidellm
-    python bench/loadgen.py --guidellm /tmp/gl/bin/guidellm [--concurrency 1 64 256] [--rounds 4]
+    python bench/loadgen.py --guidellm /tmp/gl/bin/guidellm [--concurrency 256 512 1024] [--rounds 4]
+
+The soak (`--soak 600 --soak-rate 500`) runs `kitt run` itself against the stub for that long at that
+Poisson rate, samples the peak RSS of its process tree (KITT's processes and, apart, the embedded
+nats-server), and counts the records KARR and the export hold afterwards.
 """
 
 import argparse
@@ -25,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import refclient, soak
 from kitt.bench import loadgen, metrics
 from kitt.children import free_port
 from kitt.engines import dialects, httpconn
@@ -73,7 +78,7 @@ async def run_kitt(port: int, concurrency: int, requests: int) -> dict[str, floa
     wall = time.perf_counter() - wall0
     got = {
         (m.name, m.percentile): m.value
-        for m in metrics.serving_metrics(result.records, concurrency=concurrency, slo=None, labels={})
+        for m in metrics.serving_metrics(result.columns, concurrency=concurrency, slo=None, labels={})
     }
     health = metrics.client_health(result.workers, {})
     truth = await _truth(port)
@@ -148,13 +153,30 @@ async def run_guidellm(
     }
 
 
+async def run_reference(port: int, concurrency: int, requests: int) -> dict[str, float]:
+    await _truth(port, reset=True)
+    body = dialects.OpenAI().body(
+        dialects.GenRequest(model="stub", prompt="the of and to", max_tokens=TOKENS)
+    )
+    got = await refclient.run("127.0.0.1", port, body, concurrency=concurrency, requests=requests)
+    truth = await _truth(port)
+    return {
+        **got,
+        "true ttft p50": truth["ttft_p50_ms"],
+        "true ttft p99": truth["ttft_p99_ms"],
+        "true itl p50": truth["itl_p50_ms"],
+        "true itl p99": truth["itl_p99_ms"],
+        "valid": float("nan"),
+    }
+
+
 def _median(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
 
 def _print(label: str, c: int, r: dict[str, float]) -> None:
     print(
-        f"{label:9} c={c:<4} {r['req/s']:7.1f} req/s"
+        f"{label:10} c={c:<4} {r['req/s']:7.1f} req/s"
         f" | TTFT p50 {r['ttft p50']:7.2f} (true {r['true ttft p50']:6.2f})"
         f" p99 {r['ttft p99']:7.2f} (true {r['true ttft p99']:6.2f}) | ITL p50 {r['itl p50']:6.2f}"
         f" (true {r['true itl p50']:6.2f}) p99 {r['itl p99']:6.2f} (true {r['true itl p99']:6.2f})"
@@ -167,10 +189,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--rounds", type=int, default=4, help="requests per slot at each concurrency")
     parser.add_argument("--repeat", type=int, default=1, help="runs per point; the median is printed")
     parser.add_argument("--guidellm", default=shutil.which("guidellm"), help="guidellm executable")
+    parser.add_argument("--soak", type=float, default=0.0, help="also: kitt run for this many seconds")
+    parser.add_argument("--soak-rate", type=float, default=500.0, help="the soak's request rate")
+    parser.add_argument("--soak-only", action="store_true", help="skip the comparison, run the soak")
     args = parser.parse_args()
     port = free_port()
     stub = await asyncio.create_subprocess_exec(
@@ -184,13 +209,17 @@ async def main() -> None:
             await asyncio.to_thread(subprocess.run, [python, "-c", _TOKENIZER, str(tokenizer)], check=True)
         else:
             print("guidellm not found (--guidellm PATH): printing KITT only")
-        for c in args.concurrency:
+        for c in [] if args.soak_only else args.concurrency:
             n = max(c * args.rounds, 20)
             kitt_rows = [await run_kitt(port, c, n) for _ in range(args.repeat)]
             _print("kitt", c, _median(kitt_rows))
+            ref_rows = [await run_reference(port, c, n) for _ in range(args.repeat)]
+            _print("raw-socket", c, _median(ref_rows))
             if args.guidellm:
                 peer = [await run_guidellm(args.guidellm, tokenizer, port, c, n) for _ in range(args.repeat)]
                 _print("guidellm", c, _median(peer))
+        if args.soak:
+            await soak.run(port, seconds=args.soak, rate=args.soak_rate)
     finally:
         stub.terminate()
         await stub.wait()
