@@ -21,14 +21,16 @@ from kitt.children import free_port
 from kitt.commands.client import send
 from kitt.commands.messages import RefuseReport, RequestTest, RevokeAgent
 from kitt.config import Settings
-from kitt.events import reports, streams
+from kitt.events import reports, streams, subjects
 from kitt.events.bus import EventBus
+from kitt.events.results import BenchmarkResult, RecordsRef, RunInfo
 from kitt.events.types import TestSpec
 from kitt.projections.db import normalize_url
 from kitt.runtime.embedded import Runtime, RuntimeUnavailable, connect_nats
 from kitt.runtime.nats_server import find_binary
 from kitt.storage import fleet
 from kitt.storage.checkpoints import wait_for_checkpoint
+from tests import factories
 from tests.agenthosts import RawAgent, provision, test_status, token_owner
 from tests.conftest import eventually
 
@@ -75,6 +77,41 @@ async def test_an_agent_cannot_write_events_or_send_commands(runtime):
     history, _ = await EventBus(runtime.nc).load("user", "evil")
     assert history == []
     assert await fleet.tests(runtime.engine) == []
+    await agent.nc.close()
+
+
+async def test_an_agent_writes_records_only_under_its_own_name(runtime, tiny_model):
+    """Records are written by agents straight to RECORDS: only under their own name, and a result that
+    points at records the agent did not write is refused by the ingestor."""
+    token = await provision(runtime, "writer")
+    await eventually(lambda: token_owner(runtime.engine, token), timeout=10)
+    agent = await RawAgent().connect(runtime.local_agent_url, token, "writer")
+    js = agent.nc.jetstream()
+    stored = await js.publish(subjects.records("writer", "run-w", 0), b'{"index": 0}\n')
+    assert stored.stream == streams.RECORDS
+    await agent.nc.publish(subjects.records("victim", "run-v", 0), b'{"index": 0}\n')
+    [violation] = await agent.violations(1)
+    assert 'publish to "rec.victim.run-v.0"' in violation
+    spec = TestSpec(model=str(tiny_model), engine="llama_cpp", runtime="native")
+    test_id = (await send(runtime.nc, RequestTest(spec=spec, agent="writer"))).ids[0]
+    await test_status(runtime, test_id, "dispatched")
+    for report in (
+        reports.TestStartedReport(test_id=test_id, run_id="run-w"),
+        reports.RunStartedReport(
+            test_id=test_id, run_id="run-w", info=RunInfo(model="m", engine="vllm", started_at=factories.T0)
+        ),
+    ):
+        await js.publish(f"in.writer.{test_id}", reports.encode(report))
+    foreign = RecordsRef(
+        subject=subjects.records("victim", "run-v", 0), count=1, chunks=1, bytes=13, sha256="0" * 64
+    )
+    result = BenchmarkResult(name="latency", kind="performance", records=foreign)
+    await js.publish(
+        f"in.writer.{test_id}",
+        reports.encode(reports.BenchmarkReport(test_id=test_id, run_id="run-w", result=result)),
+    )
+    found = await eventually(lambda: fleet.refused_reports(runtime.engine), timeout=15)
+    assert any("records it did not write (rec.victim.run-v.0)" in reason for _, reason in found), found
     await agent.nc.close()
 
 
