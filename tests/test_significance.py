@@ -1,5 +1,7 @@
 """A/B verdicts: a bootstrap interval of the difference decides, not a fixed threshold."""
 
+import random
+
 import numpy as np
 
 from kitt.bench import significance
@@ -60,3 +62,29 @@ def test_too_few_values_give_no_verdict():
     # One request: its seven gaps can be compared, its one TTFT cannot.
     assert {d.metric for d in significance.ab(one, one)} == {"itl"}
     assert significance.ab(one, one, metrics=("ttft",)) == []
+
+
+def _seconds_level(base_ms: float, seed: int) -> RecordColumns:
+    """Offsets built in seconds (TTFT + 10 ms per token), as a stream's arrival times are."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(300):
+        ttft = rng.gauss(base_ms, 5) / 1000
+        chunks = [ttft + 0.01 * k for k in range(8)]
+        records.append(
+            RequestRecord(
+                index=i,
+                worker=0,
+                start=i * 0.005,
+                chunk_offsets=chunks,
+                end=chunks[-1] + 0.001,
+                output_tokens=8,
+            )
+        )
+    return RecordColumns.of(records)
+
+
+def test_identical_values_are_the_same_not_a_rounding_regression():
+    # Different TTFTs, the same gaps: TPOT is equal up to the rounding of (end - ttft) / (n - 1).
+    found = significance.ab(_seconds_level(150, 1), _seconds_level(180, 2), metrics=("tpot",))
+    assert {d.stat: d.verdict for d in found} == {"p50": "same", "p99": "same"}

@@ -67,8 +67,9 @@ def difference(
     low, high = (float(x) for x in np.percentile(spread, [tail, 100 - tail]))
     value_a, value_b = float(_stat(a, stat)), float(_stat(b, stat))
     verdict: Verdict = "same"
-    if low > 0 or high < 0:
-        went_up = low > 0
+    tiny = 1e-9 * max(abs(value_a), abs(value_b), 1e-9)  # rounding, not a change: equal runs stay "same"
+    if low > tiny or high < -tiny:
+        went_up = low > tiny
         verdict = "worse" if went_up == (better == "lower") else "better"
     return Difference(
         metric=metric,
