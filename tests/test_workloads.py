@@ -71,7 +71,8 @@ async def test_a_trace_is_replayed_at_its_timestamps_and_lengths(tmp_path):
         port = int(url.rsplit(":", 1)[1])
         endpoint = Endpoint(host="127.0.0.1", port=port, model="stub", spec=specs.get("vllm"))
         result, _ = await performance.run_test(test, Sampling(max_tokens=64), endpoint, keep=kept.append)
-    assert result.status == "succeeded", result.error
+    # On a busy machine the client itself may send late: that makes the result invalid, and says so.
+    assert result.status == "succeeded" or (result.status == "invalid" and "late" in (result.error or ""))
     replayed = sorted((RequestRecord.from_sample(s) for s in kept), key=lambda r: r.index)
     assert [r.scheduled for r in replayed] == pytest.approx(times)
     assert [r.output_tokens for r in replayed] == [2 + i for i in range(len(times))]  # each its own length
