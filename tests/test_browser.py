@@ -62,7 +62,7 @@ async def test_a_user_logs_in_reads_compares_launches_and_configures(runtime, br
         await page.get_by_role("link", name="run-base").click()
         charts = page.locator("svg.chart")
         await expect(charts.first).to_be_visible()
-        assert await charts.count() == 5
+        assert await charts.count() == 7  # the same charts as `kitt report`
         assert await page.locator("svg.chart polyline.series").count() >= 5  # lines were drawn
         box = await charts.first.bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 120

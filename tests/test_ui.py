@@ -70,8 +70,10 @@ async def test_results_pages_filter_chart_download_and_compare(runtime):
 
         page = await client.get("/runs/run-base")
         assert page.status_code == 200
-        assert page.text.count('<svg class="chart"') == 5  # throughput vs load + 4 latency distributions
-        assert "Throughput vs load" in page.text and "Time to first token" in page.text
+        # throughput and TTFT p50/p99 vs load, the TTFT CDF, 4 latency distributions (as `kitt report`)
+        assert page.text.count('<svg class="chart"') == 7
+        assert "Throughput vs load" in page.text and "Time to first token vs load" in page.text
+        assert "Time to first token: cumulative distribution" in page.text
         assert "rtx4090-x86_64-64g" in page.text and "0.6.3" in page.text
         raw = await client.get("/runs/run-base/document.json")
         assert raw.headers["content-disposition"] == 'attachment; filename="run-base.json"'
@@ -80,6 +82,7 @@ async def test_results_pages_filter_chart_download_and_compare(runtime):
         worse = await client.get("/compare", params=[("run", "run-base"), ("run", "run-slow")])
         assert worse.status_code == 200 and 'class="verdict regression"' in worse.text
         assert "Headline figures, % of the baseline" in worse.text
+        assert "Pareto front" in worse.text and "Time to first token vs load" in worse.text
         better = await client.get("/compare", params=[("run", "run-base"), ("run", "run-fast")])
         assert 'class="verdict improvement"' in better.text
         missing = await client.get("/compare", params=[("run", "run-base"), ("run", "nope")])
