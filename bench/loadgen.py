@@ -35,15 +35,17 @@ from kitt.children import free_port
 from kitt.engines import dialects, httpconn
 
 TOKENS = 100
+# A byte-level tokenizer with no merges: any text encodes (one token per byte), so guidellm's synthetic
+# prompts (Faker text) are never empty, and it needs no download.
 _TOKENIZER = """
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 import sys
-words = "the of and to in is was for on that with as by at from it an were are this be or had not".split()
-vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
-tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-tok.pre_tokenizer = pre_tokenizers.Whitespace()
-PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(sys.argv[1])
+alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+tok = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tok.decoder = decoders.ByteLevel()
+PreTrainedTokenizerFast(tokenizer_object=tok).save_pretrained(sys.argv[1])
 """
 
 
