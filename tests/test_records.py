@@ -6,6 +6,7 @@ process, as a user would run it.
 
 import asyncio
 import time
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -35,6 +36,13 @@ tests:
     input_tokens: 4
 sampling: {{max_tokens: 4}}
 """
+
+
+def stub_request(url: str, suite: Path) -> RunRequest:
+    """A run of SUITE against the stub server at URL, benchmarked as an external vLLM endpoint."""
+    return RunRequest(
+        run_id=uuid7(), model="stub", engine="vllm", runtime="external", endpoint=url, suite=str(suite)
+    )
 
 
 @pytest.fixture
@@ -77,14 +85,7 @@ async def test_a_benchmark_of_20000_requests_lands_completely(runtime, stub_proc
     """The seed's crash: ~10,000 records in one event broke the 8 MiB limit. Now they travel out of band."""
     suite = tmp_path / "load.yaml"
     suite.write_text(LOAD_SUITE.format(requests=20_000))
-    request = RunRequest(
-        run_id=uuid7(),
-        model="stub",
-        engine="vllm",
-        runtime="external",
-        endpoint=stub_process,
-        suite=str(suite),
-    )
+    request = stub_request(stub_process, suite)
     outcome = await Executor(CommandReporter(runtime.nc), home=runtime.settings.home).run(request)
     assert outcome.status == "succeeded", outcome.error
     assert await wait_for_checkpoint(runtime.engine, "karr", outcome.seq)
@@ -134,14 +135,7 @@ class _BreaksMidRun(ExternalRuntime):
 async def test_an_unexpected_exception_finishes_the_run_as_failed(runtime, stub_process, tmp_path):
     suite = tmp_path / "load.yaml"
     suite.write_text(LOAD_SUITE.format(requests=200_000))
-    request = RunRequest(
-        run_id=uuid7(),
-        model="stub",
-        engine="vllm",
-        runtime="external",
-        endpoint=stub_process,
-        suite=str(suite),
-    )
+    request = stub_request(stub_process, suite)
     executor = Executor(
         CommandReporter(runtime.nc),
         home=runtime.settings.home,
@@ -157,14 +151,7 @@ async def test_an_unexpected_exception_finishes_the_run_as_failed(runtime, stub_
 async def test_a_cancelled_run_is_recorded_and_the_cancellation_goes_on(runtime, stub_process, tmp_path):
     suite = tmp_path / "load.yaml"
     suite.write_text(LOAD_SUITE.format(requests=200_000))
-    request = RunRequest(
-        run_id=uuid7(),
-        model="stub",
-        engine="vllm",
-        runtime="external",
-        endpoint=stub_process,
-        suite=str(suite),
-    )
+    request = stub_request(stub_process, suite)
     task = asyncio.create_task(Executor(CommandReporter(runtime.nc), home=runtime.settings.home).run(request))
     await asyncio.sleep(3)
     task.cancel()

@@ -13,6 +13,7 @@ from kitt.storage import queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 from kitt.yamlfile import YamlError, parse_yaml
 from tests.stubprocess import running_stub
+from tests.test_records import stub_request
 
 SEARCH_SUITE = """
 name: knee
@@ -61,9 +62,7 @@ async def test_the_search_finds_the_knee_of_a_loaded_server(runtime, tmp_path):
     suite = tmp_path / "knee.yaml"
     suite.write_text(SEARCH_SUITE)
     with running_stub(tick_ms=2, load_ms=10) as url:
-        request = RunRequest(
-            run_id=uuid7(), model="stub", engine="vllm", runtime="external", endpoint=url, suite=str(suite)
-        )
+        request = stub_request(url, suite)
         outcome = await Executor(CommandReporter(runtime.nc), home=runtime.settings.home).run(request)
     assert outcome.status == "succeeded", outcome.error
     assert await wait_for_checkpoint(runtime.engine, "karr", outcome.seq)

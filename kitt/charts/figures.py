@@ -9,6 +9,7 @@ from markupsafe import Markup
 from kitt.charts.svg import Series, bar_chart, line_chart
 from kitt.events.results import BenchmarkResult, ResultDocument
 from kitt.storage.compare import Comparison
+from kitt.storage.records import LEVEL_KEYS
 
 LATENCIES: tuple[tuple[str, str], ...] = (
     ("ttft", "Time to first token"),
@@ -16,7 +17,6 @@ LATENCIES: tuple[tuple[str, str], ...] = (
     ("tpot", "Time per output token"),
 )
 LATENCIES += (("e2e", "End-to-end latency"),)
-LEVEL_KEYS = ("concurrency", "rate")
 
 
 def _level(labels: dict[str, str]) -> tuple[str, float] | None:

@@ -48,39 +48,35 @@ def _with_logs(message: str, lines: list[str]) -> str:
     return message + "; its last log lines:\n  " + "\n  ".join(lines[-10:])
 
 
-async def read_version(endpoint: Endpoint) -> str | None:
-    """The engine's own report of its version, or None when it offers none."""
-    spec = endpoint.spec
-    if spec.version_path is None or spec.version_field is None:
+async def _reported(endpoint: Endpoint, path: str | None, field: str | None) -> object:
+    """One field of the JSON an engine serves at `path` (`field` dotted, list indices as numbers), or None
+    when the engine does not say: no such path, not JSON, no such field."""
+    if path is None or field is None:
         return None
     try:
-        response = await httpconn.fetch(endpoint.host, endpoint.port, "GET", spec.version_path, timeout=5)
-        if response.status != 200:
-            return None
-        data = msgspec.json.decode(response.body())
-    except (httpconn.HttpError, TimeoutError, OSError, msgspec.DecodeError):
-        return None
-    value = data.get(spec.version_field) if isinstance(data, dict) else None
-    return str(value) if value is not None else None
-
-
-async def read_context_length(endpoint: Endpoint) -> int | None:
-    """How many tokens (prompt and output) one request may hold, as the engine reports it; None if unsaid."""
-    spec = endpoint.spec
-    if spec.context_path is None or spec.context_field is None:
-        return None
-    try:
-        response = await httpconn.fetch(endpoint.host, endpoint.port, "GET", spec.context_path, timeout=5)
+        response = await httpconn.fetch(endpoint.host, endpoint.port, "GET", path, timeout=5)
         if response.status != 200:
             return None
         value: object = msgspec.json.decode(response.body())
     except (httpconn.HttpError, TimeoutError, OSError, msgspec.DecodeError):
         return None
-    for key in spec.context_field.split("."):
+    for key in field.split("."):
         if isinstance(value, dict):
             value = value.get(key)
         elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
             value = value[int(key)]
         else:
             return None
+    return value
+
+
+async def read_version(endpoint: Endpoint) -> str | None:
+    """The engine's own report of its version, or None when it offers none."""
+    value = await _reported(endpoint, endpoint.spec.version_path, endpoint.spec.version_field)
+    return str(value) if value is not None else None
+
+
+async def read_context_length(endpoint: Endpoint) -> int | None:
+    """How many tokens (prompt and output) one request may hold, as the engine reports it; None if unsaid."""
+    value = await _reported(endpoint, endpoint.spec.context_path, endpoint.spec.context_field)
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
