@@ -9,8 +9,10 @@ from kitt.commands import messages as m
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.service import CommandService
 from kitt.events.bus import EventBus
-from kitt.events.types import CampaignSpec
+from kitt.events.types import CampaignItem, CampaignSpec
 from tests.factories import document, performance_result
+
+ITEMS = (CampaignItem(key="001", model="a", engine="vllm", suite="quick", agent="gpu-1"),)
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ async def service(nc):
 
 async def test_create_and_launch_campaign(nc, service):
     spec = CampaignSpec(models=("a.gguf", "b.gguf"), engines=("llama_cpp",))
-    created = await send(nc, m.CreateCampaign(name="nightly", spec=spec))
+    created = await send(nc, m.CreateCampaign(name="nightly", spec=spec, items=ITEMS))
     (campaign_id,) = created.ids
     launched = await send(nc, m.LaunchCampaign(campaign_id=campaign_id))
     assert launched.seq > created.seq
@@ -33,7 +35,7 @@ async def test_create_and_launch_campaign(nc, service):
 
 
 async def test_a_retried_command_has_one_effect(nc, service):
-    command = m.CreateCampaign(name="once", spec=CampaignSpec(models=("a",), engines=("vllm",)))
+    command = m.CreateCampaign(name="once", spec=CampaignSpec(models=("a",), engines=("vllm",)), items=ITEMS)
     first = await send(nc, command)
     again = await send(nc, command)
     assert again.duplicate and again.ids == first.ids
@@ -61,7 +63,7 @@ async def test_concurrent_commands_on_one_aggregate_retry_their_conflicts(nc, se
         (m.RecordBenchmark(run_id="ghost", result=performance_result()), "not_found", "run 'ghost'"),
         (m.CreateCampaign(name="x", spec=CampaignSpec(models=(), engines=("vllm",))), "invalid", "`models`"),
         (m.CancelTest(test_id="bad.id"), "invalid", "invalid test id 'bad.id'"),
-        (m.CreateSchedule(name="s", cron="daily", campaign_id="c"), "invalid", "5 fields"),
+        (m.CreateSchedule(name="s", cron="daily", template=CampaignSpec(models=("a",), engines=("vllm",)), campaign_name="c"), "invalid", "5 fields"),
     ],
 )
 async def test_refusals_are_precise(nc, service, command, code, message):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
+from kitt.commands import campaigns as campaign_rules
 from kitt.commands import decide
 from kitt.commands import messages as m
 from kitt.commands.routing import ROUTES
@@ -18,6 +19,7 @@ H = "0" * 64
 DOC = document("run-1")
 SPEC = ev.TestSpec(model="/m.gguf", engine="llama_cpp", runtime="native")
 CAMPAIGN = ev.CampaignSpec(models=("a",), engines=("vllm",))
+ITEMS = (ev.CampaignItem(key="001", model="a", engine="vllm", suite="quick", agent="gpu-1"),)
 ARM = Hardware(fingerprint="f", arch="aarch64", gpus=(Gpu(index=0, name="GH200"),))
 
 RUN = [ev.RunStarted(info=DOC.info)]
@@ -29,8 +31,24 @@ REQUESTED = [ev.TestRequested(spec=SPEC, agent="a")]
 DISPATCHED = [*REQUESTED, ev.TestDispatched(agent="a")]
 STARTED = [*DISPATCHED, ev.TestStarted(agent="a", run_id="r")]
 FINISHED = [*DISPATCHED, ev.TestFinished(status="failed")]
-CREATED = [ev.CampaignCreated(name="c", spec=CAMPAIGN)]
+CREATED = [ev.CampaignCreated(name="c", spec=CAMPAIGN, items=ITEMS)]
 LAUNCHED = [*CREATED, ev.CampaignLaunched()]
+PAUSED = [*LAUNCHED, ev.CampaignPaused()]
+ITEM_DISPATCHED = [ev.CampaignItemDispatched(campaign_id="c1", key="001", attempt=1, test_id="t1", agent="gpu-1")]
+RETRYING = [*ITEM_DISPATCHED, ev.CampaignItemRetrying(campaign_id="c1", key="001", attempt=1, not_before=T, error="x")]
+ITEM_DONE = [*ITEM_DISPATCHED, ev.CampaignItemFinished(campaign_id="c1", key="001", attempt=1, test_id="t1", status="failed")]
+FIRED = [ev.ScheduleCreated(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c"), ev.ScheduleFired(slot=T, campaign_id="c1")]
+
+
+def _item(cls, attempt: int = 1, **fields):
+    base = {"campaign_id": "c1", "key": "001", "attempt": attempt}
+    if cls is m.DispatchCampaignItem:
+        base |= {"test_id": "t1", "agent": "gpu-1"}
+    elif cls is m.RetryCampaignItem:
+        base |= {"not_before": T, "error": "boom"}
+    else:
+        base |= {"test_id": "t1", "status": "failed"}
+    return cls(**(base | fields))
 SETTINGS = [*PROVISIONED, ev.AgentSettingsChanged(settings={"model_dir": "/models"})]
 
 
@@ -48,9 +66,19 @@ ACCEPTED = [
     ("start run", decide.start_run, m.StartRun(run_id="r", info=DOC.info), "r", [], (), 1),
     ("record benchmark", decide.record_benchmark, m.RecordBenchmark(run_id="r", result=performance_result()), "r", RUN, (), 1),
     ("finish run", decide.finish_run, m.FinishRun(run_id="r", status="failed", finished_at=T), "r", RUN, (), 1),
-    ("create campaign", decide.create_campaign, m.CreateCampaign(name=" c ", spec=CAMPAIGN), "c1", [], (), 1),
-    ("launch campaign", decide.launch_campaign, m.LaunchCampaign(campaign_id="c1"), "c1", CREATED, (), 1),
-    ("cancel campaign", decide.cancel_campaign, m.CancelCampaign(campaign_id="c1"), "c1", LAUNCHED, (), 1),
+    ("create campaign", campaign_rules.create_campaign, m.CreateCampaign(name=" c ", spec=CAMPAIGN, items=ITEMS), "c1", [], (), 1),
+    ("launch campaign", campaign_rules.launch_campaign, m.LaunchCampaign(campaign_id="c1"), "c1", CREATED, (), 1),
+    ("cancel campaign", campaign_rules.cancel_campaign, m.CancelCampaign(campaign_id="c1"), "c1", LAUNCHED, (), 1),
+    ("pause campaign", campaign_rules.pause_campaign, m.PauseCampaign(campaign_id="c1"), "c1", LAUNCHED, (), 1),
+    ("resume campaign", campaign_rules.resume_campaign, m.ResumeCampaign(campaign_id="c1"), "c1", PAUSED, (), 1),
+    ("complete campaign", campaign_rules.complete_campaign, m.CompleteCampaign(campaign_id="c1", status="completed_with_failures", succeeded=1, failed=1), "c1", LAUNCHED, (), 1),
+    ("dispatch item", campaign_rules.dispatch_item, _item(m.DispatchCampaignItem), "c1-001", [], (), 1),
+    ("dispatch a retry", campaign_rules.dispatch_item, _item(m.DispatchCampaignItem, 2, test_id="t2"), "c1-001", RETRYING, (), 1),
+    ("retry item", campaign_rules.retry_item, _item(m.RetryCampaignItem), "c1-001", ITEM_DISPATCHED, (), 1),
+    ("finish item", campaign_rules.finish_item, _item(m.FinishCampaignItem), "c1-001", ITEM_DISPATCHED, (), 1),
+    ("item not run", campaign_rules.finish_item, _item(m.FinishCampaignItem, 0, status="cancelled", test_id=None), "c1-001", [], (), 1),
+    ("fire schedule", campaign_rules.fire_schedule, m.FireSchedule(schedule_id="s", slot=T.replace(hour=3), campaign_id="c2"), "s", FIRED, (), 1),
+    ("missed slots", campaign_rules.report_missed, m.ReportMissedSlots(schedule_id="s", slots=(T,)), "s", FIRED, (), 1),
     ("test on an agent", decide.request_test, _test(), "t", [], PROVISIONED, 1),
     ("test with no agent", decide.request_test, _test(agent=None), "t", [], [], 1),
     ("test forced onto arm", decide.request_test, _test(engine="tgi", force=True), "t", [], ON_ARM, 1),
@@ -76,8 +104,8 @@ ACCEPTED = [
     ("session already ended", decide.end_session, m.EndSession(session_id="s", user="alice", expires_at=T), "s", [ev.SessionEnded(user="alice", expires_at=T)], (), 0),
     ("save profile", decide.save_engine_profile, m.SaveEngineProfile(name="p", engine="vllm"), "p", [], (), 1),
     ("delete profile", decide.delete_engine_profile, m.DeleteEngineProfile(name="p"), "p", [ev.EngineProfileSaved(engine="vllm")], (), 1),
-    ("schedule", decide.create_schedule, m.CreateSchedule(name="n", cron="0 2 * * *", campaign_id="c"), "s", [], (), 1),
-    ("delete schedule", decide.delete_schedule, m.DeleteSchedule(schedule_id="s"), "s", [ev.ScheduleCreated(name="n", cron="0 2 * * *", campaign_id="c")], (), 1),
+    ("schedule", campaign_rules.create_schedule, m.CreateSchedule(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c"), "s", [], (), 1),
+    ("delete schedule", campaign_rules.delete_schedule, m.DeleteSchedule(schedule_id="s"), "s", [ev.ScheduleCreated(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c")], (), 1),
 ]  # fmt: skip
 
 REFUSED = [
@@ -91,13 +119,27 @@ REFUSED = [
     ("finish, no run", decide.finish_run, m.FinishRun(run_id="r", status="failed", finished_at=T), "r", [], (), "not_found", "does not exist"),
     ("finish twice", decide.finish_run, m.FinishRun(run_id="r", status="failed", finished_at=T), "r", RUN_DONE, (), "conflict", "already finished"),
     ("finish, bad status", decide.finish_run, m.FinishRun(run_id="r", status="done", finished_at=T), "r", RUN, (), "invalid", "status must be one of"),
-    ("campaign twice", decide.create_campaign, m.CreateCampaign(name="c", spec=CAMPAIGN), "c1", CREATED, (), "conflict", "already exists"),
-    ("campaign, no name", decide.create_campaign, m.CreateCampaign(name="  ", spec=CAMPAIGN), "c1", [], (), "invalid", "needs a name"),
-    ("campaign, no models", decide.create_campaign, m.CreateCampaign(name="c", spec=ev.CampaignSpec(models=(), engines=("vllm",))), "c1", [], (), "invalid", "`models`"),
-    ("launch, no campaign", decide.launch_campaign, m.LaunchCampaign(campaign_id="c1"), "c1", [], (), "not_found", "does not exist"),
-    ("launch twice", decide.launch_campaign, m.LaunchCampaign(campaign_id="c1"), "c1", LAUNCHED, (), "conflict", "already launched"),
-    ("cancel, no campaign", decide.cancel_campaign, m.CancelCampaign(campaign_id="c1"), "c1", [], (), "not_found", "does not exist"),
-    ("cancel, ended", decide.cancel_campaign, m.CancelCampaign(campaign_id="c1"), "c1", [*LAUNCHED, ev.CampaignCancelled()], (), "conflict", "already ended"),
+    ("campaign, empty matrix", campaign_rules.create_campaign, m.CreateCampaign(name="c", spec=CAMPAIGN, skipped=(ev.SkippedItem(model="a", engine="vllm", suite="quick", agent=None, reason="vLLM cannot serve a gguf model"),)), "c1", [], (), "invalid", "matrix is empty: nothing would run (vLLM cannot serve a gguf model)"),
+    ("pause twice", campaign_rules.pause_campaign, m.PauseCampaign(campaign_id="c1"), "c1", PAUSED, (), "conflict", "already paused"),
+    ("pause, not launched", campaign_rules.pause_campaign, m.PauseCampaign(campaign_id="c1"), "c1", CREATED, (), "conflict", "not been launched"),
+    ("resume, not paused", campaign_rules.resume_campaign, m.ResumeCampaign(campaign_id="c1"), "c1", LAUNCHED, (), "conflict", "not paused"),
+    ("succeeded with failures", campaign_rules.complete_campaign, m.CompleteCampaign(campaign_id="c1", status="succeeded", succeeded=1, failed=1), "c1", LAUNCHED, (), "invalid", "not succeeded"),
+    ("complete, cancelled", campaign_rules.complete_campaign, m.CompleteCampaign(campaign_id="c1", status="failed", succeeded=0, failed=1), "c1", [*LAUNCHED, ev.CampaignCancelled()], (), "conflict", "already ended"),
+    ("dispatch, skipping an attempt", campaign_rules.dispatch_item, _item(m.DispatchCampaignItem, 2), "c1-001", [], (), "conflict", "not the next one"),
+    ("dispatch, item done", campaign_rules.dispatch_item, _item(m.DispatchCampaignItem, 2), "c1-001", ITEM_DONE, (), "conflict", "already finished"),
+    ("retry, attempt failed already", campaign_rules.retry_item, _item(m.RetryCampaignItem), "c1-001", RETRYING, (), "conflict", "already failed"),
+    ("finish, old attempt", campaign_rules.finish_item, _item(m.FinishCampaignItem, 1), "c1-001", [*RETRYING, ev.CampaignItemDispatched(campaign_id="c1", key="001", attempt=2, test_id="t2", agent="gpu-1")], (), "conflict", "not the current one"),
+    ("fire a slot twice", campaign_rules.fire_schedule, m.FireSchedule(schedule_id="s", slot=T, campaign_id="c1"), "s", FIRED, (), "conflict", "already fired"),
+    ("fire, no schedule", campaign_rules.fire_schedule, m.FireSchedule(schedule_id="s", slot=T, campaign_id="c1"), "s", [], (), "not_found", "does not exist"),
+    ("missed, no schedule", campaign_rules.report_missed, m.ReportMissedSlots(schedule_id="s", slots=(T,)), "s", [], (), "not_found", "does not exist"),
+    ("schedule, never fires", campaign_rules.create_schedule, m.CreateSchedule(name="n", cron="0 0 31 2 *", template=CAMPAIGN, campaign_name="c"), "s", [], (), "invalid", "never fires"),
+    ("campaign twice", campaign_rules.create_campaign, m.CreateCampaign(name="c", spec=CAMPAIGN, items=ITEMS), "c1", CREATED, (), "conflict", "already exists"),
+    ("campaign, no name", campaign_rules.create_campaign, m.CreateCampaign(name="  ", spec=CAMPAIGN, items=ITEMS), "c1", [], (), "invalid", "needs a name"),
+    ("campaign, no models", campaign_rules.create_campaign, m.CreateCampaign(name="c", spec=ev.CampaignSpec(models=(), engines=("vllm",))), "c1", [], (), "invalid", "`models`"),
+    ("launch, no campaign", campaign_rules.launch_campaign, m.LaunchCampaign(campaign_id="c1"), "c1", [], (), "not_found", "does not exist"),
+    ("launch twice", campaign_rules.launch_campaign, m.LaunchCampaign(campaign_id="c1"), "c1", LAUNCHED, (), "conflict", "already launched"),
+    ("cancel, no campaign", campaign_rules.cancel_campaign, m.CancelCampaign(campaign_id="c1"), "c1", [], (), "not_found", "does not exist"),
+    ("cancel, ended", campaign_rules.cancel_campaign, m.CancelCampaign(campaign_id="c1"), "c1", [*LAUNCHED, ev.CampaignCancelled()], (), "conflict", "already ended"),
     ("test twice", decide.request_test, _test(), "t", REQUESTED, PROVISIONED, "conflict", "already exists"),
     ("test, no model", decide.request_test, _test(model=" "), "t", [], PROVISIONED, "invalid", "needs a model"),
     ("test, unknown engine", decide.request_test, _test(engine="nosuch"), "t", [], PROVISIONED, "invalid", "unknown engine 'nosuch'"),
@@ -134,10 +176,10 @@ REFUSED = [
     ("user, bad role", decide.issue_user_token, m.IssueUserToken(name="bob", token_hash=H, role="root"), "bob", [], (), "invalid", "role must be one of admin, viewer"),
     ("revoke user, none", decide.revoke_user_token, m.RevokeUserToken(name="bob"), "bob", [], (), "not_found", "no live token"),
     ("delete profile, none", decide.delete_engine_profile, m.DeleteEngineProfile(name="p"), "p", [], (), "not_found", "does not exist"),
-    ("schedule twice", decide.create_schedule, m.CreateSchedule(name="n", cron="0 2 * * *", campaign_id="c"), "s", [ev.ScheduleCreated(name="n", cron="0 2 * * *", campaign_id="c")], (), "conflict", "already exists"),
-    ("schedule, bad cron", decide.create_schedule, m.CreateSchedule(name="n", cron="every night", campaign_id="c"), "s", [], (), "invalid", "must have 5 fields"),
-    ("delete schedule, none", decide.delete_schedule, m.DeleteSchedule(schedule_id="s"), "s", [], (), "not_found", "does not exist"),
-    ("delete schedule twice", decide.delete_schedule, m.DeleteSchedule(schedule_id="s"), "s", [ev.ScheduleCreated(name="n", cron="0 2 * * *", campaign_id="c"), ev.ScheduleDeleted()], (), "not_found", "was deleted"),
+    ("schedule twice", campaign_rules.create_schedule, m.CreateSchedule(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c"), "s", [ev.ScheduleCreated(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c")], (), "conflict", "already exists"),
+    ("schedule, bad cron", campaign_rules.create_schedule, m.CreateSchedule(name="n", cron="every night", template=CAMPAIGN, campaign_name="c"), "s", [], (), "invalid", "must have 5 fields"),
+    ("delete schedule, none", campaign_rules.delete_schedule, m.DeleteSchedule(schedule_id="s"), "s", [], (), "not_found", "does not exist"),
+    ("delete schedule twice", campaign_rules.delete_schedule, m.DeleteSchedule(schedule_id="s"), "s", [ev.ScheduleCreated(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c"), ev.ScheduleDeleted()], (), "not_found", "was deleted"),
 ]  # fmt: skip
 
 
@@ -180,5 +222,5 @@ def test_what_the_deciders_record():
     assert changed.settings == {"model_dir": "/models", "heartbeat_s": 5}  # the whole set
     [issued] = decide.issue_user_token(m.IssueUserToken(name="alice", token_hash=H), "alice", [])
     assert issued.role == "viewer"  # least privilege unless asked
-    [created] = decide.create_campaign(m.CreateCampaign(name=" c ", spec=CAMPAIGN), "c1", [])
+    [created] = campaign_rules.create_campaign(m.CreateCampaign(name=" c ", spec=CAMPAIGN, items=ITEMS), "c1", [])
     assert created.name == "c"

@@ -13,13 +13,19 @@ from kitt.commands.client import send
 from kitt.commands.service import CommandService
 from kitt.events import codec, subjects
 from kitt.events.bus import EventBus
-from kitt.events.types import CampaignSpec, TestSpec
+from kitt.events.types import CampaignItem, CampaignSpec, TestSpec
 from kitt.projections import admin
 from kitt.projections.models import AgentRow, CampaignRow, Checkpoint, EngineProfileRow, SettingRow, TestRow
 from kitt.projections.registry import all_projections
 from tests.conftest import eventually
 from tests.factories import document, run_events
 from tests.snapshots import snapshot
+
+SPEC = CampaignSpec(models=("a", "b"), engines=("vllm",))
+ITEMS = tuple(
+    CampaignItem(key=f"{n:03d}", model=model, engine="vllm", suite="quick", agent="gpu-01")
+    for n, model in enumerate(SPEC.models, start=1)
+)
 
 
 async def _everything(nc) -> None:
@@ -28,7 +34,7 @@ async def _everything(nc) -> None:
     try:
         campaign = (
             await send(
-                nc, m.CreateCampaign(name="nightly", spec=CampaignSpec(models=("a", "b"), engines=("vllm",)))
+                nc, m.CreateCampaign(name="nightly", spec=SPEC, items=ITEMS)
             )
         ).ids[0]
         await send(nc, m.LaunchCampaign(campaign_id=campaign))
@@ -43,7 +49,7 @@ async def _everything(nc) -> None:
         await send(nc, m.RotateAgentToken(agent_id="gpu-01", token_hash="cd" * 32))
         await send(nc, m.ChangeSetting(key="model_dir", value="/models"))
         await send(nc, m.SaveEngineProfile(name="big-ctx", engine="vllm", args=("--max-model-len", "32768")))
-        await send(nc, m.CreateSchedule(name="nightly", cron="0 2 * * *", campaign_id=campaign))
+        await send(nc, m.CreateSchedule(name="nightly", cron="0 2 * * *", template=SPEC, campaign_name="nightly"))
         for i in range(3):
             await send(nc, m.ImportResult(document=document(f"run-{i}", seed=i)))
     finally:

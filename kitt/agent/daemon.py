@@ -50,7 +50,7 @@ class AgentDaemon:
         self.simulated = simulated
         self.tests = RunningTests()
         self.control = Control(config, self.tests, home / "agent-state", config_path)
-        self.runner = TestRunner(lambda: self.config, home, self.tests, executors)
+        self.runner = TestRunner(lambda: self.config, home, self.tests, executors, simulated=simulated)
         self.nc: Client | None = None
 
     @property

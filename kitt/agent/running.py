@@ -76,7 +76,10 @@ class TestRunner:
         home: Path,
         tests: RunningTests,
         executors: ExecutorFactory = default_executor,
+        *,
+        simulated: bool = False,
     ) -> None:
+        self.simulated = simulated
         self.config = config
         self.home = home
         self.state = home / "agent-state"
@@ -139,7 +142,8 @@ class TestRunner:
         self, msg: Msg, reporter: AgentReporter, event: types.DispatchRequested, stop: asyncio.Event
     ) -> FinalStatus:
         run_id = uuid7()
-        await reporter.report(reports.TestStartedReport(test_id=event.test_id, run_id=run_id))
+        started = reports.TestStartedReport(test_id=event.test_id, run_id=run_id, simulated=self.simulated)
+        await reporter.report(started)
         try:
             staged = await asyncio.to_thread(models.stage, event.spec.model, self.config())
         except (models.ModelPathError, OSError) as exc:

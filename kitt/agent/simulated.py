@@ -40,6 +40,7 @@ class SimulatedHost(msgspec.Struct, frozen=True, kw_only=True):
     cpu_cores: int = 64
     ram_mib: int = 524288
     speed: float = 1.0  # wall-clock scale of the fake delays (tests use a small value)
+    fail_on: tuple[str, ...] = ()  # a model whose path contains one of these fails (a flaky model, simulated)
 
     def hardware(self) -> Hardware:
         gpus = tuple(
@@ -113,6 +114,8 @@ class SimulatedExecutor:
             suite = suites.load(request.suite, self.home)
             await self.reporter.log(run_id, "engine", f"simulated {request.engine}: loading {request.model}")
             await self._pause(2.0)
+            if any(part in request.model for part in self.host.fail_on):
+                raise RuntimeError(f"simulated failure: {request.model} does not load")
             await self.reporter.progress(
                 run_id,
                 EngineReady(

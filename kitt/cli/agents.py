@@ -89,8 +89,11 @@ async def provision(name: str) -> None:
 )
 @click.option("--memory-gib", default=80, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--speed", default=1.0, show_default=True, help="Scale of the simulated delays.")
+@click.option("--fail-on", multiple=True, help="Fail runs of models whose path contains this (repeatable).")
 @async_command
-async def create_test(name: str, gpu: str, gpus: int, arch: str, memory_gib: int, speed: float) -> None:
+async def create_test(
+    name: str, gpu: str, gpus: int, arch: str, memory_gib: int, speed: float, fail_on: tuple[str, ...]
+) -> None:
     """A simulated agent, online whenever KITT runs; every result it produces is marked simulated."""
     host = SimulatedHost(
         name=_name(name),
@@ -99,6 +102,7 @@ async def create_test(name: str, gpu: str, gpus: int, arch: str, memory_gib: int
         arch="aarch64" if arch == "arm64" else arch,
         gpu_memory_mib=memory_gib * 1024,
         speed=speed,
+        fail_on=fail_on,
     )
     token = tokens.new()
     cfg = settings()

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from kitt import config
 from kitt.bench.prompts import PromptError
+from kitt.campaigns.plan import PlanError
 from kitt.commands.client import CommandFailed
 from kitt.engines.formats import ModelError
 from kitt.engines.preflight import PreflightError
@@ -38,6 +39,7 @@ KNOWN_ERRORS = (
     EngineError,
     ProfileError,
     PromptError,
+    PlanError,
     YamlError,
 )
 

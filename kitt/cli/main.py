@@ -4,7 +4,9 @@ import click
 
 from kitt import __version__
 from kitt import logging as kitt_logging
+from kitt.cli import campaign_create, schedules  # noqa: F401  (their commands join `kitt campaign`)
 from kitt.cli.agents import agents_group
+from kitt.cli.campaign import campaign_group
 from kitt.cli.compare import compare
 from kitt.cli.engines import engines, fingerprint_cmd
 from kitt.cli.events import events
@@ -55,6 +57,7 @@ cli.add_command(settings_group)
 cli.add_command(test_group)
 cli.add_command(agents_group)
 cli.add_command(quicktest_group)
+cli.add_command(campaign_group)
 
 
 def main() -> None:

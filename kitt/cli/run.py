@@ -1,7 +1,6 @@
 """`kitt run`: start an engine with a model, run a suite against it, and land the results in KARR."""
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from kitt.cli.common import console as make_console
 from kitt.cli.common import print_json, settings
 from kitt.cli.common import run as run_coro
 from kitt.engines import specs
+from kitt.engines.runtime import default_runtime_name
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult
 from kitt.events.states import RuntimeName
@@ -83,7 +83,7 @@ def run(
         engine=engine,
         suite=suite or ("slo" if slo else "quick"),
         slo=slo,
-        runtime=runtime or default_runtime(endpoint),
+        runtime=runtime or default_runtime_name(endpoint),
         endpoint=endpoint,
         profile=profile,
         force=force,
@@ -226,12 +226,3 @@ def _rows(table: Table, result: BenchmarkResult) -> None:
             fmt("request_throughput"),
             fmt("output_throughput"),
         )
-
-
-def default_runtime(endpoint: str | None) -> RuntimeName:
-    """external with --endpoint; docker when a Docker daemon is reachable; otherwise a native process."""
-    if endpoint:
-        return "external"
-    if os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists():
-        return "docker"
-    return "native"

@@ -100,34 +100,6 @@ def finish_run(cmd: m.FinishRun, run_id: str, history: Sequence[ev.Event]) -> li
     return [ev.RunFinished(status=cmd.status, finished_at=cmd.finished_at, error=cmd.error)]
 
 
-# --- campaigns ---------------------------------------------------------------------------------------
-
-
-def create_campaign(cmd: m.CreateCampaign, campaign_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
-    _new(history, "campaign", campaign_id)
-    spec = cmd.spec
-    if not cmd.name.strip():
-        raise Rejected("invalid", "a campaign needs a name")
-    for field, values in (("models", spec.models), ("engines", spec.engines), ("suites", spec.suites)):
-        if not values:
-            raise Rejected("invalid", f"campaign spec: `{field}` must list at least one entry")
-    return [ev.CampaignCreated(name=cmd.name.strip(), spec=spec)]
-
-
-def launch_campaign(cmd: m.LaunchCampaign, campaign_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
-    _need(history, "campaign", campaign_id)
-    if _last(history, ev.CampaignLaunched, ev.CampaignCancelled, ev.CampaignCompleted):
-        raise Rejected("conflict", f"campaign {campaign_id} was already launched or ended")
-    return [ev.CampaignLaunched()]
-
-
-def cancel_campaign(cmd: m.CancelCampaign, campaign_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
-    _need(history, "campaign", campaign_id)
-    if _last(history, ev.CampaignCancelled, ev.CampaignCompleted):
-        raise Rejected("conflict", f"campaign {campaign_id} has already ended")
-    return [ev.CampaignCancelled(reason=cmd.reason)]
-
-
 # --- tests -------------------------------------------------------------------------------------------
 
 
@@ -320,7 +292,7 @@ def start_test(cmd: m.StartTest, test_id: str, history: Sequence[ev.Event]) -> l
         raise Rejected("forbidden", f"test {test_id} is not assigned to agent {cmd.agent}")
     if _last(history, ev.TestStarted) is not None:
         raise Rejected("conflict", f"test {test_id} has already started")
-    return [ev.TestStarted(agent=cmd.agent, run_id=cmd.run_id)]
+    return [ev.TestStarted(agent=cmd.agent, run_id=cmd.run_id, simulated=cmd.simulated)]
 
 
 def finish_test(cmd: m.FinishTest, test_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
@@ -370,17 +342,3 @@ def delete_engine_profile(
     if not isinstance(_last(history, ev.EngineProfileSaved, ev.EngineProfileDeleted), ev.EngineProfileSaved):
         raise Rejected("not_found", f"engine profile {name!r} does not exist")
     return [ev.EngineProfileDeleted()]
-
-
-def create_schedule(cmd: m.CreateSchedule, schedule_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
-    _new(history, "schedule", schedule_id)
-    if len(cmd.cron.split()) != 5:
-        raise Rejected("invalid", f"cron expression {cmd.cron!r} must have 5 fields (min hour dom month dow)")
-    return [ev.ScheduleCreated(name=cmd.name, cron=cmd.cron, campaign_id=cmd.campaign_id)]
-
-
-def delete_schedule(cmd: m.DeleteSchedule, schedule_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
-    _need(history, "schedule", schedule_id)
-    if _last(history, ev.ScheduleDeleted):
-        raise Rejected("not_found", f"schedule {schedule_id!r} was deleted")
-    return [ev.ScheduleDeleted()]

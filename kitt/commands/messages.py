@@ -11,9 +11,17 @@ import msgspec
 
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, Hardware, ResultDocument, RunInfo
-from kitt.events.states import FinalStatus, ReplyCode, Role
+from kitt.events.states import CampaignOutcome, FinalStatus, ReplyCode, Role
 from kitt.events.tags import registry, tag_of
-from kitt.events.types import BenchmarkStarted, CampaignSpec, EngineReady, Scalar, TestSpec
+from kitt.events.types import (
+    BenchmarkStarted,
+    CampaignItem,
+    CampaignSpec,
+    EngineReady,
+    Scalar,
+    SkippedItem,
+    TestSpec,
+)
 
 
 def local_actor() -> str:
@@ -61,6 +69,8 @@ class FinishRun(Command, frozen=True, tag="finish_run"):
 class CreateCampaign(Command, frozen=True, tag="create_campaign"):
     name: str
     spec: CampaignSpec
+    items: tuple[CampaignItem, ...] = ()  # the plan; a campaign without one is refused
+    skipped: tuple[SkippedItem, ...] = ()
 
 
 class LaunchCampaign(Command, frozen=True, tag="launch_campaign"):
@@ -70,6 +80,48 @@ class LaunchCampaign(Command, frozen=True, tag="launch_campaign"):
 class CancelCampaign(Command, frozen=True, tag="cancel_campaign"):
     campaign_id: str
     reason: str = ""
+
+
+class PauseCampaign(Command, frozen=True, tag="pause_campaign"):
+    campaign_id: str
+
+
+class ResumeCampaign(Command, frozen=True, tag="resume_campaign"):
+    campaign_id: str
+
+
+class CompleteCampaign(Command, frozen=True, tag="complete_campaign"):
+    campaign_id: str
+    status: CampaignOutcome
+    succeeded: int
+    failed: int
+
+
+class DispatchCampaignItem(Command, frozen=True, tag="dispatch_campaign_item"):
+    campaign_id: str
+    key: str
+    attempt: int
+    test_id: str
+    agent: str
+
+
+class RetryCampaignItem(Command, frozen=True, tag="retry_campaign_item"):
+    campaign_id: str
+    key: str
+    attempt: int
+    not_before: datetime
+    error: str
+
+
+class FinishCampaignItem(Command, frozen=True, tag="finish_campaign_item"):
+    campaign_id: str
+    key: str
+    attempt: int
+    test_id: str | None
+    status: FinalStatus
+    run_id: str | None = None
+    error: str | None = None
+    simulated: bool = False
 
 
 class RequestTest(Command, frozen=True, tag="request_test"):
@@ -145,6 +197,7 @@ class StartTest(Command, frozen=True, tag="start_test"):
     test_id: str
     agent: str
     run_id: str | None = None
+    simulated: bool = False
 
 
 class FinishTest(Command, frozen=True, tag="finish_test"):
@@ -191,7 +244,20 @@ class DeleteEngineProfile(Command, frozen=True, tag="delete_engine_profile"):
 class CreateSchedule(Command, frozen=True, tag="create_schedule"):
     name: str
     cron: str
-    campaign_id: str
+    template: CampaignSpec  # each slot plans it afresh (a model folder may hold new models by then)
+    campaign_name: str
+
+
+class FireSchedule(Command, frozen=True, tag="fire_schedule"):
+    schedule_id: str
+    slot: datetime
+    campaign_id: str | None  # None: the slot fired but planning refused it (`error` says why)
+    error: str | None = None
+
+
+class ReportMissedSlots(Command, frozen=True, tag="report_missed_slots"):
+    schedule_id: str
+    slots: tuple[datetime, ...]
 
 
 class DeleteSchedule(Command, frozen=True, tag="delete_schedule"):
@@ -207,6 +273,12 @@ AnyCommand = (
     | CreateCampaign
     | LaunchCampaign
     | CancelCampaign
+    | PauseCampaign
+    | ResumeCampaign
+    | CompleteCampaign
+    | DispatchCampaignItem
+    | RetryCampaignItem
+    | FinishCampaignItem
     | RequestTest
     | CancelTest
     | ProvisionAgent
@@ -228,6 +300,8 @@ AnyCommand = (
     | DeleteEngineProfile
     | CreateSchedule
     | DeleteSchedule
+    | FireSchedule
+    | ReportMissedSlots
 )
 
 COMMAND_TYPES: dict[str, type[Command]] = registry(AnyCommand)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from kitt.commands import decide
+from kitt.commands import campaigns, decide
 from kitt.commands import messages as m
 from kitt.events.ids import derived_id
 from kitt.events.types import Event
@@ -51,10 +51,16 @@ ROUTES: dict[type[m.Command], Route[Any]] = dict(
             m.CreateCampaign,
             "campaign",
             lambda c: derived_id("campaign", c.command_id),
-            decide.create_campaign,
+            campaigns.create_campaign,
         ),
-        _route(m.LaunchCampaign, "campaign", lambda c: c.campaign_id, decide.launch_campaign),
-        _route(m.CancelCampaign, "campaign", lambda c: c.campaign_id, decide.cancel_campaign),
+        _route(m.LaunchCampaign, "campaign", lambda c: c.campaign_id, campaigns.launch_campaign),
+        _route(m.CancelCampaign, "campaign", lambda c: c.campaign_id, campaigns.cancel_campaign),
+        _route(m.PauseCampaign, "campaign", lambda c: c.campaign_id, campaigns.pause_campaign),
+        _route(m.ResumeCampaign, "campaign", lambda c: c.campaign_id, campaigns.resume_campaign),
+        _route(m.CompleteCampaign, "campaign", lambda c: c.campaign_id, campaigns.complete_campaign),
+        _route(m.DispatchCampaignItem, "campaign_item", campaigns.item_target, campaigns.dispatch_item),
+        _route(m.RetryCampaignItem, "campaign_item", campaigns.item_target, campaigns.retry_item),
+        _route(m.FinishCampaignItem, "campaign_item", campaigns.item_target, campaigns.finish_item),
         _route(
             m.RequestTest,
             "test",
@@ -84,8 +90,10 @@ ROUTES: dict[type[m.Command], Route[Any]] = dict(
             m.CreateSchedule,
             "schedule",
             lambda c: derived_id("schedule", c.command_id),
-            decide.create_schedule,
+            campaigns.create_schedule,
         ),
-        _route(m.DeleteSchedule, "schedule", lambda c: c.schedule_id, decide.delete_schedule),
+        _route(m.DeleteSchedule, "schedule", lambda c: c.schedule_id, campaigns.delete_schedule),
+        _route(m.FireSchedule, "schedule", lambda c: c.schedule_id, campaigns.fire_schedule),
+        _route(m.ReportMissedSlots, "schedule", lambda c: c.schedule_id, campaigns.report_missed),
     ]
 )

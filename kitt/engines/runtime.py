@@ -2,12 +2,14 @@
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Protocol
 
 import msgspec
 
-from kitt.engines.specs import EngineSpec
+from kitt.engines.specs import EngineSpec, RuntimeName
 
 LogSink = Callable[[str], Awaitable[None]]  # receives each line the engine writes
 
@@ -76,3 +78,12 @@ def launch_env(launch: Launch) -> dict[str, str]:
 
 def render(args: tuple[str, ...], *, model: str, name: str, port: int, model_dir: str = "") -> list[str]:
     return [a.format(model=model, name=name, port=port, model_dir=model_dir) for a in args]
+
+
+def default_runtime_name(endpoint: str | None) -> RuntimeName:
+    """external with --endpoint; docker when a Docker daemon is reachable; otherwise a native process."""
+    if endpoint:
+        return "external"
+    if os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists():
+        return "docker"
+    return "native"

@@ -22,6 +22,14 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     # Before roles every user token was an admin's.
     ("user_token_issued", 1): lambda payload: {**payload, "role": "admin"},
+    # Version 1 named a campaign to fire again; nothing issued it. Lifted to an empty template, which the
+    # scheduler reports as failing to plan at every slot rather than skipping silently.
+    ("schedule_created", 1): lambda payload: {
+        "name": payload.get("name", ""),
+        "cron": payload.get("cron", ""),
+        "campaign_name": str(payload.get("campaign_id", "")),
+        "template": {"models": [], "engines": []},
+    },
 }
 
 

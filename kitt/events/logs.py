@@ -27,7 +27,12 @@ class Entry(msgspec.Struct, frozen=True):
 
 async def history(nc: Client, test_id: str, *, limit: int = 2000, wait_s: float = 0.3) -> list[Entry]:
     """The log lines of a test or run so far (the last `limit`), read with an ordered consumer."""
-    sub = await nc.jetstream().subscribe(subjects.test_logs(test_id), ordered_consumer=True)
+    return await read(nc, subjects.test_logs(test_id), limit=limit, wait_s=wait_s)
+
+
+async def read(nc: Client, subject: str, *, limit: int = 2000, wait_s: float = 0.3) -> list[Entry]:
+    """The log lines on a subject so far (the last `limit`)."""
+    sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
     out: list[Entry] = []
     try:
         while True:

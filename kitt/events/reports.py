@@ -37,6 +37,7 @@ class TestStartedReport(Report, frozen=True, tag="test_started"):
     __test__ = False
     test_id: str
     run_id: str
+    simulated: bool = False
 
 
 class RunStartedReport(Report, frozen=True, tag="run_started"):

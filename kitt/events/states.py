@@ -17,7 +17,10 @@ RUN_STATUSES: frozenset[str] = frozenset(get_args(RunStatus))
 TestStatus = Literal["requested", "dispatched", "running", "cancelling", "succeeded", "failed", "cancelled"]
 AgentStatus = Literal["provisioned", "registered", "revoked"]
 CampaignOutcome = Literal["succeeded", "completed_with_failures", "failed"]
-CampaignStatus = Literal["draft", "running", "succeeded", "completed_with_failures", "failed", "cancelled"]
+CampaignStatus = Literal[
+    "draft", "running", "paused", "succeeded", "completed_with_failures", "failed", "cancelled"
+]
+ItemStatus = Literal["pending", "running", "retrying", "succeeded", "failed", "cancelled", "skipped"]
 
 BenchmarkKind = Literal["performance", "quality", "custom"]
 # "invalid": the client, not the engine, set the pace; "skipped": the engine cannot serve this benchmark in

@@ -58,8 +58,8 @@ def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
         ),
         StreamConfig(
             name=LOGS,
-            description="engine and benchmark log lines",
-            subjects=["log.>"],
+            description="engine and benchmark log lines, and campaigns' progress",
+            subjects=["log.>", "clog.>"],
             max_age=limits.logs_max_age_s,
             max_bytes=limits.logs_max_bytes,
             compression=StoreCompression.S2,

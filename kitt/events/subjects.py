@@ -15,6 +15,7 @@ ALL_EVENTS = f"{EVENTS_PREFIX}.>"
 ALL_HEARTBEATS = "hb.*"
 ALL_REPORTS = "in.>"  # every agent's reports (AGENT_IN)
 RECORDS_PREFIX = "rec"
+CAMPAIGN_LOG_PREFIX = "clog"
 
 HEADER_TYPE = "Kitt-Event-Type"
 HEADER_VERSION = "Kitt-Event-Version"
@@ -83,6 +84,11 @@ def heartbeat(agent: str) -> str:
 def test_logs(test_id: str) -> str:
     """A test's log lines, whichever agent wrote them."""
     return f"log.*.{token(test_id, 'test id')}"
+
+
+def campaign_log(campaign_id: str) -> str:
+    """A campaign's progress lines (LOGS; written by the campaign manager only)."""
+    return f"{CAMPAIGN_LOG_PREFIX}.{token(campaign_id, 'campaign id')}"
 
 
 def agent_logs(agent: str) -> str:

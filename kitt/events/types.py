@@ -5,28 +5,32 @@
 """
 
 from datetime import datetime
-from typing import ClassVar
 
 import msgspec
 
+from kitt.events.base import Event, Scalar
+from kitt.events.campaigns import (
+    CampaignCancelled,
+    CampaignCompleted,
+    CampaignCreated,
+    CampaignItem,
+    CampaignItemDispatched,
+    CampaignItemFinished,
+    CampaignItemRetrying,
+    CampaignLaunched,
+    CampaignPaused,
+    CampaignResumed,
+    CampaignSpec,
+    SkippedItem,
+)
 from kitt.events.results import BenchmarkResult, Hardware, RunInfo
 from kitt.events.states import (
     DEFAULT_TEST_RUNTIME,
-    CampaignOutcome,
     FinalStatus,
     Role,
     RuntimeName,
 )
 from kitt.events.tags import registry, tag_of
-
-Scalar = str | int | float | bool | None
-
-
-class Event(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=True, gc=False
-):
-    aggregate: ClassVar[str]
-    version: ClassVar[int] = 1
 
 
 class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
@@ -37,15 +41,6 @@ class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     engine_profile: str | None = None
     force: bool = False
     auto_pull: bool = True
-
-
-class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
-    models: tuple[str, ...]
-    engines: tuple[str, ...]
-    suites: tuple[str, ...] = ("quick",)
-    agent: str | None = None
-    max_retries: int = 0
-    test_timeout_s: float = 3600.0
 
 
 # --- agent -------------------------------------------------------------------------------------------
@@ -128,6 +123,7 @@ class TestStarted(Event, frozen=True, tag="test_started"):
     aggregate = "test"
     agent: str
     run_id: str | None = None
+    simulated: bool = False  # a test agent ran it: nothing it produced was measured
 
 
 class TestFinished(Event, frozen=True, tag="test_finished"):
@@ -139,35 +135,6 @@ class TestFinished(Event, frozen=True, tag="test_finished"):
 
 class TestCancelRequested(Event, frozen=True, tag="test_cancel_requested"):
     aggregate = "test"
-    reason: str = ""
-
-
-# --- campaign ----------------------------------------------------------------------------------------
-
-
-class CampaignCreated(Event, frozen=True, tag="campaign_created"):
-    aggregate = "campaign"
-    name: str
-    spec: CampaignSpec
-
-
-class CampaignLaunched(Event, frozen=True, tag="campaign_launched"):
-    aggregate = "campaign"
-
-
-class CampaignItemFinished(Event, frozen=True, tag="campaign_item_finished"):
-    aggregate = "campaign"
-    test_id: str
-    status: FinalStatus
-
-
-class CampaignCompleted(Event, frozen=True, tag="campaign_completed"):
-    aggregate = "campaign"
-    status: CampaignOutcome
-
-
-class CampaignCancelled(Event, frozen=True, tag="campaign_cancelled"):
-    aggregate = "campaign"
     reason: str = ""
 
 
@@ -255,10 +222,29 @@ class EngineProfileDeleted(Event, frozen=True, tag="engine_profile_deleted"):
 
 
 class ScheduleCreated(Event, frozen=True, tag="schedule_created"):
+    """Version 2: a campaign template planned afresh at each slot (version 1 named a campaign)."""
+
     aggregate = "schedule"
+    version = 2
     name: str
     cron: str
-    campaign_id: str
+    template: CampaignSpec
+    campaign_name: str
+
+
+class ScheduleFired(Event, frozen=True, tag="schedule_fired"):
+    aggregate = "schedule"
+    slot: datetime
+    campaign_id: str | None  # None when planning refused the campaign at that slot
+    error: str | None = None
+
+
+class ScheduleSlotsMissed(Event, frozen=True, tag="schedule_slots_missed"):
+    """Slots that passed while no scheduler ran: reported, not fired late (a nightly run at noon would
+    collide with the day's work)."""
+
+    aggregate = "schedule"
+    slots: tuple[datetime, ...]
 
 
 class ScheduleDeleted(Event, frozen=True, tag="schedule_deleted"):
@@ -281,9 +267,13 @@ AnyEvent = (
     | TestCancelRequested
     | CampaignCreated
     | CampaignLaunched
-    | CampaignItemFinished
+    | CampaignPaused
+    | CampaignResumed
     | CampaignCompleted
     | CampaignCancelled
+    | CampaignItemDispatched
+    | CampaignItemRetrying
+    | CampaignItemFinished
     | RunStarted
     | EngineReady
     | BenchmarkStarted
@@ -297,7 +287,17 @@ AnyEvent = (
     | EngineProfileDeleted
     | ScheduleCreated
     | ScheduleDeleted
+    | ScheduleFired
+    | ScheduleSlotsMissed
 )
+
+__all__ = [  # defined beside their aggregates, part of the one union here
+    "CampaignItem",
+    "CampaignSpec",
+    "Event",
+    "Scalar",
+    "SkippedItem",
+]
 
 EVENT_TYPES: dict[str, type[Event]] = registry(AnyEvent)
 AGGREGATES: frozenset[str] = frozenset(cls.aggregate for cls in EVENT_TYPES.values())

@@ -70,7 +70,15 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
     if not dispatched or dispatched[-1].agent != agent:
         raise Refused(f"agent {agent} reported for test {test_id}, which is not assigned to it")
     if isinstance(report, reports.TestStartedReport):
-        return [StartTest(command_id=cid, actor=actor, test_id=test_id, agent=agent, run_id=report.run_id)]
+        started = StartTest(
+            command_id=cid,
+            actor=actor,
+            test_id=test_id,
+            agent=agent,
+            run_id=report.run_id,
+            simulated=report.simulated,  # a test agent says so of everything it runs
+        )
+        return [started]
     if isinstance(report, reports.TestFinishedReport):
         return [
             FinishTest(

@@ -122,6 +122,7 @@ class TestsProjection(KeyedProjection):
             "runtime": event.spec.runtime,
             "status": "requested",
             "requested_at": stored.envelope.occurred_at,
+            "simulated": False,
         }
 
     def changed(self, stored: StoredEvent) -> sql.Row | None:
@@ -130,7 +131,8 @@ class TestsProjection(KeyedProjection):
         if isinstance(event, TestDispatched):
             return {"status": "dispatched", "agent": event.agent, "dispatched_at": at}
         if isinstance(event, TestStarted):
-            return {"status": "running", "agent": event.agent, "run_id": event.run_id, "started_at": at}
+            started = {"status": "running", "agent": event.agent, "run_id": event.run_id, "started_at": at}
+            return {**started, "simulated": event.simulated}
         if isinstance(event, TestFinished):
             values: sql.Row = {"status": event.status, "error": event.error, "finished_at": at}
             return {**values, "run_id": event.run_id} if event.run_id else values

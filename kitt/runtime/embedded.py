@@ -21,14 +21,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kitt.agent.localagent import LocalAgent
 from kitt.agent.testagents import TestAgents
 from kitt.auth import ca, credentials
 from kitt.auth.callout import CalloutService
 from kitt.commands.service import CommandService
 from kitt.config import Settings
 from kitt.events import streams
+from kitt.orchestration.campaigns import CampaignManager
 from kitt.orchestration.dispatcher import Dispatcher
 from kitt.orchestration.ingestor import Ingestor
+from kitt.orchestration.scheduler import Scheduler
 from kitt.projections import migrate
 from kitt.projections.db import create_engine
 from kitt.projections.registry import all_projections
@@ -124,6 +127,7 @@ class Runtime:
         self._credentials: credentials.ServerCredentials | None = None
         self._auth_clients: list[Client] = []
         self._test_agents: TestAgents | None = None
+        self._local_agent: LocalAgent | None = None
         self._api_url: str | None = None
         self.callout: CalloutService | None = None
 
@@ -235,6 +239,12 @@ class Runtime:
             await self._start_callout(creds, self.settings.nats_url)
         self._test_agents = TestAgents(self.settings.home, self.nc, self.local_agent_url)
         await self._test_agents.start()
+        self._local_agent = LocalAgent(self.settings.home, self.nc, self.local_agent_url)
+        await self._local_agent.start()
+        manager = CampaignManager(self.nc)
+        self._tasks.append(asyncio.create_task(manager.run(self._stop), name="campaign-manager"))
+        scheduler = Scheduler(self.nc, self.settings.home)
+        self._tasks.append(asyncio.create_task(scheduler.run(self._stop), name="scheduler"))
         dispatcher = Dispatcher(self.nc, self.engine, test_timeout_s=self.settings.test_timeout_s)
         self._tasks.append(asyncio.create_task(dispatcher.run(self._stop), name="dispatcher"))
         self._tasks.append(
@@ -287,6 +297,8 @@ class Runtime:
         instance.remove(self.settings.instance_file, os.getpid())
         if self._test_agents is not None:
             await _quietly(self._test_agents.stop())
+        if self._local_agent is not None:
+            await _quietly(self._local_agent.stop())
         if self._commands is not None:
             await _quietly(self._commands.stop())
         if self._tasks:

@@ -46,6 +46,8 @@ class Test(msgspec.Struct, frozen=True, kw_only=True):
     requested_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    campaign_id: str | None = None
+    simulated: bool = False  # run by a test agent: nothing in it was measured
 
 
 class _Beat(msgspec.Struct):

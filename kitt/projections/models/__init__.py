@@ -2,7 +2,7 @@
 
 from kitt.projections.models.base import Base, table
 from kitt.projections.models.bookkeeping import Checkpoint, DeadLetter
-from kitt.projections.models.campaigns import CampaignRow
+from kitt.projections.models.campaigns import CampaignItemRow, CampaignRow
 from kitt.projections.models.config import (
     EndedSessionRow,
     EngineProfileRow,
@@ -17,6 +17,7 @@ __all__ = [
     "AgentRow",
     "Base",
     "BenchmarkRow",
+    "CampaignItemRow",
     "CampaignRow",
     "Checkpoint",
     "DeadLetter",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kitt.projections.models.base import Base, Timestamp, Versioned
@@ -50,5 +50,11 @@ class ScheduleRow(Versioned, Base):
     schedule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(256), nullable=False)
     cron: Mapped[str] = mapped_column(String(128), nullable=False)
-    campaign_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    campaign_name: Mapped[str] = mapped_column(String(256), nullable=False)
+    template: Mapped[str] = mapped_column(Text, nullable=False)  # CampaignSpec, as JSON
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    last_slot: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_campaign_id: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    missed_slots: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_missed: Mapped[datetime | None] = mapped_column(Timestamp)

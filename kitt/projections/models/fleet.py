@@ -41,3 +41,4 @@ class TestRow(Versioned, Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(Timestamp)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    simulated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -1,0 +1,1 @@
+"""Campaigns: the campaign file, planning a models x engines x suites matrix, and cron schedules."""

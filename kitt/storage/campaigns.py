@@ -1,0 +1,156 @@
+"""Queries over the campaigns read model: campaigns, their items with headline figures, schedules."""
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kitt.events.campaigns import CampaignSpec
+from kitt.projections.models import CampaignItemRow, CampaignRow, MetricRow, RunRow, ScheduleRow, table
+
+_campaigns = table(CampaignRow)
+_items = table(CampaignItemRow)
+_schedules = table(ScheduleRow)
+_runs = table(RunRow)
+_metrics = table(MetricRow)
+HEADLINES = (("output_throughput", None), ("ttft", "p99"), ("score", None))
+
+
+class Campaign(msgspec.Struct, frozen=True, kw_only=True):
+    campaign_id: str
+    name: str
+    status: str
+    description: str
+    total_items: int
+    finished_items: int
+    failed_items: int
+    skipped_items: int
+    created_at: datetime
+    launched_at: datetime | None = None
+    finished_at: datetime | None = None
+    source: str | None = None
+    resumes: str | None = None
+    spec: CampaignSpec
+
+
+class Item(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    model: str
+    engine: str
+    suite: str
+    agent: str | None
+    status: str
+    attempt: int = 0
+    test_id: str | None = None
+    run_id: str | None = None
+    error: str | None = None
+    simulated: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    figures: dict[str, float] = {}  # headline figures: output_throughput, ttft_p99, score (quality)
+
+
+class CampaignDetail(msgspec.Struct, frozen=True, kw_only=True):
+    campaign: Campaign
+    items: tuple[Item, ...]
+    skipped: tuple[Item, ...]
+
+
+class Schedule(msgspec.Struct, frozen=True, kw_only=True):
+    schedule_id: str
+    name: str
+    cron: str
+    campaign_name: str
+    created_at: datetime
+    last_slot: datetime | None = None
+    last_campaign_id: str | None = None
+    last_error: str | None = None
+    missed_slots: int = 0
+    last_missed: datetime | None = None
+
+
+def _campaign(row: Row[Any]) -> Campaign:
+    fields = {f: getattr(row, f) for f in Campaign.__struct_fields__ if f != "spec"}
+    return Campaign(**fields, spec=msgspec.json.decode(row.spec, type=CampaignSpec))
+
+
+async def campaigns(db: AsyncEngine, *, limit: int = 100) -> list[Campaign]:
+    query = select(_campaigns).order_by(_campaigns.c.created_at.desc()).limit(limit)
+    async with db.connect() as conn:
+        return [_campaign(r) for r in await conn.execute(query)]
+
+
+async def latest(db: AsyncEngine, *, source: str | None = None) -> Campaign | None:
+    query = select(_campaigns).order_by(_campaigns.c.created_at.desc()).limit(1)
+    if source is not None:
+        query = query.where(_campaigns.c.source == source)
+    async with db.connect() as conn:
+        row = (await conn.execute(query)).first()
+    return _campaign(row) if row else None
+
+
+async def campaign(db: AsyncEngine, campaign_id: str) -> CampaignDetail | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(_campaigns).where(_campaigns.c.campaign_id == campaign_id))).first()
+        if row is None:
+            return None
+        rows = list(
+            await conn.execute(
+                select(_items).where(_items.c.campaign_id == campaign_id).order_by(_items.c.key)
+            )
+        )
+        figures = await _figures(conn, [r.run_id for r in rows if r.run_id])
+    items = [
+        Item(
+            **{f: getattr(r, f) for f in Item.__struct_fields__ if f != "figures"},
+            figures=figures.get(r.run_id, {}),
+        )
+        for r in rows
+    ]
+    return CampaignDetail(
+        campaign=_campaign(row),
+        items=tuple(i for i in items if i.status != "skipped"),
+        skipped=tuple(i for i in items if i.status == "skipped"),
+    )
+
+
+async def _figures(conn, run_ids: list[str]) -> dict[str, dict[str, float]]:
+    """Each run's headline figures: the best output throughput, the worst TTFT p99, the first accuracy."""
+    if not run_ids:
+        return {}
+    wanted = [
+        and_(_metrics.c.name == name, _metrics.c.percentile == p)
+        if p
+        else and_(_metrics.c.name == name, _metrics.c.percentile.is_(None))
+        for name, p in HEADLINES
+    ]
+    query = select(_metrics.c.run_id, _metrics.c.name, _metrics.c.percentile, _metrics.c.value).where(
+        _metrics.c.run_id.in_(run_ids), or_(*wanted)
+    )
+    out: dict[str, dict[str, float]] = {}
+    for run_id, name, percentile, value in await conn.execute(query):
+        if value is None:
+            continue
+        key = f"{name}_{percentile}" if percentile else name
+        figures = out.setdefault(run_id, {})
+        if key not in figures:
+            figures[key] = value
+        elif key == "output_throughput":
+            figures[key] = max(figures[key], value)
+        elif key == "ttft_p99":
+            figures[key] = max(figures[key], value)
+    return out
+
+
+async def schedules(db: AsyncEngine) -> list[Schedule]:
+    async with db.connect() as conn:
+        rows = await conn.execute(select(_schedules).order_by(_schedules.c.created_at))
+        return [Schedule(**{f: getattr(r, f) for f in Schedule.__struct_fields__}) for r in rows]
+
+
+async def latest_by_id(db: AsyncEngine, campaign_id: str) -> Campaign | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(_campaigns).where(_campaigns.c.campaign_id == campaign_id))).first()
+    return _campaign(row) if row else None
