@@ -43,7 +43,8 @@ async def test_a_campaign_on_a_test_agent_runs_what_its_dry_run_planned(runtime)
         assert test is not None and test.simulated and test.campaign_id == campaign_id
     assert set((await requested_per_item(runtime.nc, campaign_id)).values()) == {1}
     lines = [e.line for e in await logs.read(runtime.nc, subjects.campaign_log(campaign_id))]
-    assert lines[:2] == ["planned 3 items, 1 skipped", "launched: 3 items"] and lines[-1].startswith("completed: succeeded (3 succeeded")
+    assert lines[:2] == ["planned 3 items, 1 skipped", "launched: 3 items"]
+    assert lines[-1].startswith("completed: succeeded (3 succeeded")
     assert sum("succeeded (simulated)" in line for line in lines) == 3
 
 
@@ -125,7 +126,7 @@ async def test_campaigns_across_several_agents_run_in_parallel(runtime):
     [
         ("name: x\nagent: sim-1\nmodels: [/m/a]\nengines: [nope]\n", "unknown engine 'nope'"),
         ("name: x\nagent: ghost\nmodels: [/m/a]\nengines: [vllm]\n", "unknown agent 'ghost'"),
-        ("name: x\nagent: sim-1\nmodels: [/m/a]\nengines: [vllm]\nsuites: [nosuch]\n", "unknown suite 'nosuch'"),
+        ("name: x\nagent: sim-1\nmodels: [/m/a]\nengines: [vllm]\nsuites: [no]\n", "unknown suite 'no'"),
     ],
     ids=["engine", "agent", "suite"],
 )
@@ -139,6 +140,6 @@ async def test_bad_campaigns_are_refused_before_anything_is_created(runtime, tex
 async def test_an_empty_matrix_is_refused_with_the_reasons(runtime):
     await test_agent(runtime, "sim-1")
     text = "name: x\nagent: sim-1\nmodels: [/m/a.gguf]\nengines: [vllm]\n"
-    with pytest.raises(CommandFailed, match="matrix is empty.*vLLM cannot serve a gguf model"):
+    with pytest.raises(CommandFailed, match=r"matrix is empty.*vLLM cannot serve a gguf model"):
         await started(runtime, text)
     assert await stored.campaigns(runtime.engine) == []

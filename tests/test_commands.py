@@ -12,6 +12,7 @@ from kitt.events.bus import EventBus
 from kitt.events.types import CampaignItem, CampaignSpec
 from tests.factories import document, performance_result
 
+SPEC = CampaignSpec(models=("a",), engines=("vllm",))
 ITEMS = (CampaignItem(key="001", model="a", engine="vllm", suite="quick", agent="gpu-1"),)
 
 
@@ -63,7 +64,7 @@ async def test_concurrent_commands_on_one_aggregate_retry_their_conflicts(nc, se
         (m.RecordBenchmark(run_id="ghost", result=performance_result()), "not_found", "run 'ghost'"),
         (m.CreateCampaign(name="x", spec=CampaignSpec(models=(), engines=("vllm",))), "invalid", "`models`"),
         (m.CancelTest(test_id="bad.id"), "invalid", "invalid test id 'bad.id'"),
-        (m.CreateSchedule(name="s", cron="daily", template=CampaignSpec(models=("a",), engines=("vllm",)), campaign_name="c"), "invalid", "5 fields"),
+        (m.CreateSchedule(name="s", cron="daily", template=SPEC, campaign_name="c"), "invalid", "5 fields"),
     ],
 )
 async def test_refusals_are_precise(nc, service, command, code, message):

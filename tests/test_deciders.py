@@ -34,10 +34,21 @@ FINISHED = [*DISPATCHED, ev.TestFinished(status="failed")]
 CREATED = [ev.CampaignCreated(name="c", spec=CAMPAIGN, items=ITEMS)]
 LAUNCHED = [*CREATED, ev.CampaignLaunched()]
 PAUSED = [*LAUNCHED, ev.CampaignPaused()]
-ITEM_DISPATCHED = [ev.CampaignItemDispatched(campaign_id="c1", key="001", attempt=1, test_id="t1", agent="gpu-1")]
-RETRYING = [*ITEM_DISPATCHED, ev.CampaignItemRetrying(campaign_id="c1", key="001", attempt=1, not_before=T, error="x")]
-ITEM_DONE = [*ITEM_DISPATCHED, ev.CampaignItemFinished(campaign_id="c1", key="001", attempt=1, test_id="t1", status="failed")]
-FIRED = [ev.ScheduleCreated(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c"), ev.ScheduleFired(slot=T, campaign_id="c1")]
+ITEM_DISPATCHED = [
+    ev.CampaignItemDispatched(campaign_id="c1", key="001", attempt=1, test_id="t1", agent="gpu-1")
+]
+RETRYING = [
+    *ITEM_DISPATCHED,
+    ev.CampaignItemRetrying(campaign_id="c1", key="001", attempt=1, not_before=T, error="x"),
+]
+ITEM_DONE = [
+    *ITEM_DISPATCHED,
+    ev.CampaignItemFinished(campaign_id="c1", key="001", attempt=1, test_id="t1", status="failed"),
+]
+FIRED = [
+    ev.ScheduleCreated(name="n", cron="0 2 * * *", template=CAMPAIGN, campaign_name="c"),
+    ev.ScheduleFired(slot=T, campaign_id="c1"),
+]
 
 
 def _item(cls, attempt: int = 1, **fields):
@@ -49,6 +60,8 @@ def _item(cls, attempt: int = 1, **fields):
     else:
         base |= {"test_id": "t1", "status": "failed"}
     return cls(**(base | fields))
+
+
 SETTINGS = [*PROVISIONED, ev.AgentSettingsChanged(settings={"model_dir": "/models"})]
 
 
@@ -222,5 +235,7 @@ def test_what_the_deciders_record():
     assert changed.settings == {"model_dir": "/models", "heartbeat_s": 5}  # the whole set
     [issued] = decide.issue_user_token(m.IssueUserToken(name="alice", token_hash=H), "alice", [])
     assert issued.role == "viewer"  # least privilege unless asked
-    [created] = campaign_rules.create_campaign(m.CreateCampaign(name=" c ", spec=CAMPAIGN, items=ITEMS), "c1", [])
+    [created] = campaign_rules.create_campaign(
+        m.CreateCampaign(name=" c ", spec=CAMPAIGN, items=ITEMS), "c1", []
+    )
     assert created.name == "c"

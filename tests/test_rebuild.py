@@ -32,11 +32,7 @@ async def _everything(nc) -> None:
     svc = CommandService(nc)
     await svc.start()
     try:
-        campaign = (
-            await send(
-                nc, m.CreateCampaign(name="nightly", spec=SPEC, items=ITEMS)
-            )
-        ).ids[0]
+        campaign = (await send(nc, m.CreateCampaign(name="nightly", spec=SPEC, items=ITEMS))).ids[0]
         await send(nc, m.LaunchCampaign(campaign_id=campaign))
         await send(nc, m.ProvisionAgent(name="gpu-01", token_hash="ab" * 32))  # a test names a live agent
         test = (
@@ -49,7 +45,8 @@ async def _everything(nc) -> None:
         await send(nc, m.RotateAgentToken(agent_id="gpu-01", token_hash="cd" * 32))
         await send(nc, m.ChangeSetting(key="model_dir", value="/models"))
         await send(nc, m.SaveEngineProfile(name="big-ctx", engine="vllm", args=("--max-model-len", "32768")))
-        await send(nc, m.CreateSchedule(name="nightly", cron="0 2 * * *", template=SPEC, campaign_name="nightly"))
+        schedule = m.CreateSchedule(name="nightly", cron="0 2 * * *", template=SPEC, campaign_name="nightly")
+        await send(nc, schedule)
         for i in range(3):
             await send(nc, m.ImportResult(document=document(f"run-{i}", seed=i)))
     finally:
