@@ -71,12 +71,15 @@ def _expand_one(entry: str, quant_filter: tuple[str, ...], local: bool) -> tuple
             return [], f"no model matches {entry!r}"
     elif path.is_dir():
         try:
-            return [_local(path)], None
+            whole = _local(path)  # a safetensors (or exl2, pytorch) folder is one model
         except formats.ModelError:
-            found = find_models(path)
-            if not found:
-                return [], f"no model in folder {entry!r}"
-            paths = [path / m.path for m in found]
+            whole = None
+        if whole is not None and whole.format != "gguf":
+            return [whole], None
+        found = find_models(path)  # a folder of GGUF files (or of model folders): each is a model
+        if not found:
+            return [], f"no model in folder {entry!r}"
+        paths = [path / m.path for m in found]
     elif path.exists():
         paths = [path]
     elif local:

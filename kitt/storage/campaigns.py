@@ -1,6 +1,6 @@
 """Queries over the campaigns read model: campaigns, their items with headline figures, schedules."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -71,8 +71,21 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     last_missed: datetime | None = None
 
 
+def _fields(row: Row[Any], names: tuple[str, ...], *skip: str) -> dict[str, Any]:
+    """The row's columns by name; SQLite hands timestamps back without their zone: they are UTC."""
+    out = {}
+    for name in names:
+        if name in skip:
+            continue
+        value = getattr(row, name)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        out[name] = value
+    return out
+
+
 def _campaign(row: Row[Any]) -> Campaign:
-    fields = {f: getattr(row, f) for f in Campaign.__struct_fields__ if f != "spec"}
+    fields = _fields(row, Campaign.__struct_fields__, "spec")
     return Campaign(**fields, spec=msgspec.json.decode(row.spec, type=CampaignSpec))
 
 
@@ -104,7 +117,7 @@ async def campaign(db: AsyncEngine, campaign_id: str) -> CampaignDetail | None:
         figures = await _figures(conn, [r.run_id for r in rows if r.run_id])
     items = [
         Item(
-            **{f: getattr(r, f) for f in Item.__struct_fields__ if f != "figures"},
+            **_fields(r, Item.__struct_fields__, "figures"),
             figures=figures.get(r.run_id, {}),
         )
         for r in rows
@@ -147,7 +160,7 @@ async def _figures(conn, run_ids: list[str]) -> dict[str, dict[str, float]]:
 async def schedules(db: AsyncEngine) -> list[Schedule]:
     async with db.connect() as conn:
         rows = await conn.execute(select(_schedules).order_by(_schedules.c.created_at))
-        return [Schedule(**{f: getattr(r, f) for f in Schedule.__struct_fields__}) for r in rows]
+        return [Schedule(**_fields(r, Schedule.__struct_fields__)) for r in rows]
 
 
 async def latest_by_id(db: AsyncEngine, campaign_id: str) -> Campaign | None:
