@@ -9,7 +9,7 @@ from tests.test_cli import kitt
 
 pytestmark = pytest.mark.slow
 
-GOOD = "name: cli\nagent: sim-c\nmodels: [/m/a-broken, /m/b.gguf]\nengines: [llama_cpp, vllm]\nmax_retries: 0\n"
+GOOD = "name: cli\nagent: sim-c\nmodels: [/m/a-broken, /m/b.gguf]\nengines: [llama_cpp, vllm]\n"
 
 
 @pytest.fixture
@@ -30,7 +30,8 @@ def test_dry_run_prints_the_plan_and_creates_nothing(home, tmp_path):
     table = kitt(home, "campaign", "run", str(path), "--dry-run").stdout
     assert "3 items to run, 1 skipped" in table and "vLLM cannot serve a gguf model" in table
     plan = json.loads(kitt(home, "campaign", "run", str(path), "--dry-run", "--json").stdout)
-    assert [(i["key"], i["engine"]) for i in plan["items"]] == [("001", "llama_cpp"), ("002", "vllm"), ("003", "llama_cpp")]
+    cells = [(i["key"], i["engine"]) for i in plan["items"]]
+    assert cells == [("001", "llama_cpp"), ("002", "vllm"), ("003", "llama_cpp")]
     assert json.loads(kitt(home, "campaign", "list", "--json").stdout) == []
 
 
@@ -84,7 +85,8 @@ def test_schedule_cron_status_and_unschedule(home, tmp_path):
     out = kitt(home, "campaign", "schedule", str(path), "--cron", "0 2 * * *").stdout
     schedule_id = out.split()[1].rstrip(":")
     [row] = json.loads(kitt(home, "campaign", "cron-status", "--json").stdout)
-    assert row["schedule_id"] == schedule_id and row["next"].endswith("02:00:00Z") and row["missed_slots"] == 0
+    assert row["schedule_id"] == schedule_id and row["next"].endswith("02:00:00Z")
+    assert row["missed_slots"] == 0
     kitt(home, "campaign", "unschedule", schedule_id)
     assert json.loads(kitt(home, "campaign", "cron-status", "--json").stdout) == []
 

@@ -40,6 +40,6 @@ async def test_quant_filter_takes_only_the_asked_quantisations(runtime, tiny_mod
     models.mkdir()
     for name in ("m-Q4_K_M.gguf", "m-Q8_0.gguf", "m-F16.gguf"):
         shutil.copy(tiny_model, models / name)
-    text = f"name: q\nmodels: [{models}]\nengines: [llama_cpp]\nquant_filter: [Q4_K_M, q8_0]\nruntime: native\n"
+    text = f"name: q\nmodels: [{models}]\nengines: [llama_cpp]\nquant_filter: [Q4_K_M, q8_0]\n"
     dry = await planned(runtime, text, dry=True)
     assert sorted(i.model.rsplit("/", 1)[-1] for i in dry.items) == ["m-Q4_K_M.gguf", "m-Q8_0.gguf"]
