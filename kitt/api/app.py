@@ -24,6 +24,7 @@ from kitt.api.metrics import ApiMetrics, metrics
 from kitt.api.readcache import ReadCache
 from kitt.api.routes.agent_install import agent_package, install_script
 from kitt.api.routes.agents import AgentsController
+from kitt.api.routes.campaigns import CampaignsController
 from kitt.api.routes.catalog import EnginesController, ModelsController, ProfilesController
 from kitt.api.routes.runs import RunsController
 from kitt.api.routes.settings import SettingsController, UsersController
@@ -32,6 +33,7 @@ from kitt.api.routes.system import health
 from kitt.api.routes.tests import TestsController
 from kitt.api.session import Signer, load_secret
 from kitt.api.ui.admin import AdminPages
+from kitt.api.ui.campaigns import CampaignPages
 from kitt.api.ui.fleet import FleetPages
 from kitt.api.ui.results import ResultsPages
 
@@ -101,6 +103,8 @@ def create_app(context: ApiContext) -> Litestar:
             install_script,
             ResultsPages,
             FleetPages,
+            CampaignPages,
+            CampaignsController,
             AdminPages,
             devon_proxy,
             create_static_files_router(

@@ -114,6 +114,7 @@ def parse(text: str) -> Cron:
         values = [_field(f, i) for i, f in enumerate(fields)]
     except CronError as exc:
         raise CronError(f"cron expression {text!r}: {exc}") from None
-    cron = Cron(text, *values, any_day=fields[2] == "*", any_weekday=fields[4] == "*")
+    minutes, hours, days, months, weekdays = values
+    cron = Cron(text, minutes, hours, days, months, weekdays, fields[2] == "*", fields[4] == "*")
     cron.next_after(datetime(2000, 1, 1, tzinfo=UTC))  # "0 0 31 2 *" never fires: refuse it now
     return cron

@@ -165,7 +165,8 @@ async def wizard_cmd(output: Path | None) -> None:
     ask: Ask = PromptSession().prompt_async
     async with session(cfg) as s:
         root = model_dir(await settings_store.text(s.engine, "model_dir"))
-        draft = await _steps(ask, await fleet.agents(s.engine), root)
+        known = [await fleet.presence(s.nc, a) for a in await fleet.agents(s.engine)]
+        draft = await _steps(ask, known, root)
         parsed = draft.to_file()
         click.echo(f"6/6 {wizard.STEPS[5]}")
         planned = await plan_campaign(s.nc, cfg.home, parsed.name, parsed.spec(), local_ok=False)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import msgspec
 from rich.table import Table
 
 from kitt.campaigns import cron
@@ -17,6 +18,18 @@ from kitt.orchestration.launching import plan_campaign
 from kitt.runtime.embedded import session
 from kitt.storage import campaigns as stored
 from kitt.storage.checkpoints import wait_for_checkpoint
+
+
+class CronStatus(msgspec.Struct, frozen=True, kw_only=True):
+    schedule_id: str
+    name: str
+    cron: str
+    next: datetime
+    last_slot: datetime | None
+    last_campaign_id: str | None
+    last_outcome: str | None  # the last campaign's status, or why its slot could not be planned
+    missed_slots: int
+    last_missed: datetime | None
 
 
 @campaign_group.command("schedule")
@@ -63,24 +76,24 @@ async def cron_status(as_json: bool) -> None:
     """Each schedule's next fire time, its last slot and outcome, and the slots it missed."""
     async with session(settings()) as s:
         found = await stored.schedules(s.engine)
-        outcomes = {}
+        outcomes: dict[str, str] = {}
         for sched in found:
             if sched.last_campaign_id:
-                last = await stored.latest_by_id(s.engine, sched.last_campaign_id)
-                outcomes[sched.schedule_id] = last.status if last else "unknown"
+                fired = await stored.latest_by_id(s.engine, sched.last_campaign_id)
+                outcomes[sched.schedule_id] = fired.status if fired else "unknown"
     now = datetime.now(UTC)
     rows = [
-        {
-            "schedule_id": sched.schedule_id,
-            "name": sched.name,
-            "cron": sched.cron,
-            "next": cron.parse(sched.cron).next_after(now),
-            "last_slot": sched.last_slot,
-            "last_campaign_id": sched.last_campaign_id,
-            "last_outcome": outcomes.get(sched.schedule_id) or sched.last_error,
-            "missed_slots": sched.missed_slots,
-            "last_missed": sched.last_missed,
-        }
+        CronStatus(
+            schedule_id=sched.schedule_id,
+            name=sched.name,
+            cron=sched.cron,
+            next=cron.parse(sched.cron).next_after(now),
+            last_slot=sched.last_slot,
+            last_campaign_id=sched.last_campaign_id,
+            last_outcome=outcomes.get(sched.schedule_id) or sched.last_error,
+            missed_slots=sched.missed_slots,
+            last_missed=sched.last_missed,
+        )
         for sched in found
     ]
     if as_json:
@@ -88,14 +101,7 @@ async def cron_status(as_json: bool) -> None:
         return
     table = Table("id", "name", "cron", "next (UTC)", "last slot", "last outcome", "missed")
     for r in rows:
-        last = r["last_slot"].strftime("%Y-%m-%d %H:%M") if r["last_slot"] else "-"
-        table.add_row(
-            r["schedule_id"],
-            r["name"],
-            r["cron"],
-            r["next"].strftime("%Y-%m-%d %H:%M"),
-            last,
-            str(r["last_outcome"] or "-"),
-            str(r["missed_slots"]),
-        )
+        last = r.last_slot.strftime("%Y-%m-%d %H:%M") if r.last_slot else "-"
+        when = r.next.strftime("%Y-%m-%d %H:%M")
+        table.add_row(r.schedule_id, r.name, r.cron, when, last, r.last_outcome or "-", str(r.missed_slots))
     console().print(table)

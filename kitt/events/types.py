@@ -292,7 +292,16 @@ AnyEvent = (
 )
 
 __all__ = [  # defined beside their aggregates, part of the one union here
+    "CampaignCancelled",
+    "CampaignCompleted",
+    "CampaignCreated",
     "CampaignItem",
+    "CampaignItemDispatched",
+    "CampaignItemFinished",
+    "CampaignItemRetrying",
+    "CampaignLaunched",
+    "CampaignPaused",
+    "CampaignResumed",
     "CampaignSpec",
     "Event",
     "Scalar",

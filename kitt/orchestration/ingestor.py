@@ -70,7 +70,7 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
     if not dispatched or dispatched[-1].agent != agent:
         raise Refused(f"agent {agent} reported for test {test_id}, which is not assigned to it")
     if isinstance(report, reports.TestStartedReport):
-        started = StartTest(
+        start = StartTest(
             command_id=cid,
             actor=actor,
             test_id=test_id,
@@ -78,7 +78,7 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
             run_id=report.run_id,
             simulated=report.simulated,  # a test agent says so of everything it runs
         )
-        return [started]
+        return [start]
     if isinstance(report, reports.TestFinishedReport):
         return [
             FinishTest(

@@ -14,7 +14,6 @@ from kitt.commands.client import send
 from kitt.commands.messages import CreateCampaign, LaunchCampaign
 from kitt.events.bus import EventBus
 from kitt.events.campaigns import CampaignItem, CampaignSpec
-from kitt.events.ids import uuid7
 
 
 async def plan_campaign(
@@ -43,18 +42,15 @@ def only(planned: Plan, keys: set[str], resumes: str) -> Plan:
     return Plan(name=planned.name, spec=spec, items=items, skipped=())
 
 
-async def launch(nc: Client, planned: Plan, *, command_id: str | None = None) -> tuple[str, int]:
-    """Create the campaign and launch it; returns its id and the sequence to wait for."""
-    created = await send(
-        nc,
-        CreateCampaign(
-            command_id=command_id or uuid7(),
-            name=planned.name,
-            spec=planned.spec,
-            items=planned.items,
-            skipped=planned.skipped,
-        ),
+async def launch(nc: Client, planned: Plan, *, actor: str | None = None) -> tuple[str, int]:
+    """Create the campaign and launch it; returns its id and the sequence to wait for. `actor`: who asked
+    (the API's authenticated principal; the CLI's default is this machine's user)."""
+    create = CreateCampaign(
+        name=planned.name, spec=planned.spec, items=planned.items, skipped=planned.skipped
     )
-    campaign_id = created.ids[0]
-    launched = await send(nc, LaunchCampaign(campaign_id=campaign_id))
+    if actor:
+        create = msgspec.structs.replace(create, actor=actor)
+    campaign_id = (await send(nc, create)).ids[0]
+    start = LaunchCampaign(campaign_id=campaign_id)
+    launched = await send(nc, msgspec.structs.replace(start, actor=actor) if actor else start)
     return campaign_id, launched.seq

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kitt.events import subjects as subject_names
@@ -39,7 +39,7 @@ class CampaignsProjection(KeyedProjection):
     noun = "campaign"
 
     @property
-    def tables(self):
+    def tables(self) -> tuple[Table, ...]:
         return (_campaigns, _items)
 
     def created(self, stored: StoredEvent) -> sql.Row | None:

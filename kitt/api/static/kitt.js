@@ -53,3 +53,47 @@ if (log && !log.dataset.final) {
   });
 }
 
+
+// A campaign's page: its log lines as they are written, item statuses refreshed, the rollup at the end.
+const campaignLog = document.getElementById("campaign-log");
+if (campaignLog && !campaignLog.dataset.final) {
+  const id = encodeURIComponent(campaignLog.dataset.campaign);
+  const source = new EventSource(`/api/v1/campaigns/${id}/logs?after=${campaignLog.dataset.after || 0}`);
+  const refresh = () =>
+    fetch(`/api/v1/campaigns/${id}`, { credentials: "same-origin" })
+      .then((r) => r.json())
+      .then((detail) => {
+        document.getElementById("campaign-status").textContent = detail.campaign.status;
+        document.getElementById("campaign-progress").textContent =
+          `${detail.campaign.finished_items}/${detail.campaign.total_items}`;
+        for (const item of detail.items) {
+          const row = document.querySelector(`#items tr[data-key="${item.key}"] .item-status .status`);
+          if (row) {
+            row.textContent = item.status;
+            row.className = `status ${item.status}`;
+          }
+        }
+      });
+  source.addEventListener("campaign", (event) => {
+    const line = document.createElement("span");
+    line.dataset.seq = event.lastEventId;
+    line.textContent = event.data;
+    campaignLog.appendChild(line);
+    campaignLog.scrollTop = campaignLog.scrollHeight;
+    refresh();
+  });
+  source.addEventListener("end", () => {
+    source.close();
+    window.location.reload(); // the final rollup (charts and figures) is drawn by the server
+  });
+}
+
+// The wizard's model list: a search box that hides what does not match.
+for (const box of document.querySelectorAll("input[data-filter]")) {
+  box.addEventListener("input", () => {
+    const needle = box.value.toLowerCase();
+    for (const label of document.querySelectorAll(box.dataset.filter)) {
+      label.hidden = needle !== "" && !label.textContent.toLowerCase().includes(needle);
+    }
+  });
+}
