@@ -3,15 +3,20 @@ planning with recorded skips, the campaign manager dispatching item after item t
 every result says so), retries, cancellation, pause and resume."""
 
 import pytest
+from aiohttp import web
 
 from kitt.campaigns.plan import PlanError
+from kitt.children import free_port
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import CancelCampaign, PauseCampaign, ResumeCampaign
 from kitt.events import logs, subjects
+from kitt.projections import admin
+from kitt.projections.campaigns import CampaignsProjection
 from kitt.storage import campaigns as stored
 from kitt.storage import fleet
 from tests.campaignhelpers import ended, planned, requested_per_item, started, test_agent
 from tests.conftest import eventually
+from tests.snapshots import snapshot
 
 MATRIX = """
 name: nightly
@@ -143,3 +148,69 @@ async def test_an_empty_matrix_is_refused_with_the_reasons(runtime):
     with pytest.raises(CommandFailed, match=r"matrix is empty.*vLLM cannot serve a gguf model"):
         await started(runtime, text)
     assert await stored.campaigns(runtime.engine) == []
+
+
+async def test_an_item_past_its_timeout_is_cancelled_and_fails(runtime):
+    await test_agent(runtime, "sim-t", speed=2.0)  # a run takes seconds; the timeout is one
+    text = "name: t\nagent: sim-t\nmodels: [/m/a]\nengines: [vllm]\ntest_timeout_s: 1\n"
+    _, campaign_id = await started(runtime, text)
+    detail = await ended(runtime, campaign_id, timeout=60)
+    [item] = detail.items
+    assert detail.campaign.status == "failed" and item.status == "failed"
+    assert item.error == "timed out after 1 s"
+
+    async def test_stopped():
+        test = await fleet.test(runtime.engine, item.test_id)
+        return test if test is not None and test.status == "cancelled" else None
+
+    await eventually(test_stopped, timeout=30)  # the agent was told to stop it
+
+
+async def test_an_agent_short_of_disk_skips_the_item_with_the_reason(runtime):
+    await test_agent(runtime, "sim-d")
+    text = "name: d\nagent: sim-d\nmodels: [/m/a, /m/b]\nengines: [vllm]\ndisk_reserve_gb: 1000000\n"
+    _, campaign_id = await started(runtime, text)
+    detail = await ended(runtime, campaign_id)
+    assert [i.status for i in detail.items] == ["skipped", "skipped"]
+    assert all("below the reserve of 1e+06 GiB" in (i.error or "") for i in detail.items)
+    assert detail.campaign.status == "failed" and detail.campaign.failed_items == 0  # nothing ran
+
+
+async def test_the_webhook_hears_how_it_ended(runtime):
+    heard: list[dict] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        heard.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await test_agent(runtime, "sim-w", fail_on=("bad",))
+        text = (
+            "name: w\nagent: sim-w\nmodels: [/m/a, /m/bad]\nengines: [vllm]\n"
+            f"notify: {{webhook: 'http://127.0.0.1:{port}/hook', on: [failed]}}\n"
+        )
+        _, campaign_id = await started(runtime, text)
+        await ended(runtime, campaign_id)
+        await eventually(lambda: heard or None, timeout=15)
+        outcome = {"status": "completed_with_failures", "succeeded": 1, "failed": 1}
+        assert heard == [{"campaign_id": campaign_id, "name": "w", **outcome}]
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_campaigns_read_model_rebuilds_identically(runtime):
+    await test_agent(runtime, "sim-r", fail_on=("bad",))
+    text = "name: r\nagent: sim-r\nmodels: [/m/a, /m/bad, /m/c.gguf]\nengines: [vllm]\nmax_retries: 1\n"
+    _, campaign_id = await started(runtime, text)
+    await ended(runtime, campaign_id)
+    live = await snapshot(runtime.engine)
+    await admin.rebuild(runtime.nc, runtime.engine, CampaignsProjection())
+    rebuilt = await snapshot(runtime.engine)
+    assert rebuilt["campaigns"] == live["campaigns"] and rebuilt["campaign_items"] == live["campaign_items"]
+    assert len(live["campaign_items"]) == 3  # two items and the skip

@@ -53,8 +53,17 @@ def _copy(source: Path, target: Path) -> None:
         raise
 
 
-def stage(model: str, config: AgentConfig) -> Staged:
-    """Resolve (and, from a share, copy) the model; blocking: call it from a thread."""
+def free_gib(config: AgentConfig, home: Path) -> tuple[float, Path]:
+    """Free space where models land (the model folder, else the agent's home), in GiB."""
+    where = Path(config.model_dir).expanduser() if config.model_dir else home
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    return shutil.disk_usage(where).free / 2**30, where
+
+
+def stage(model: str, config: AgentConfig, cleanup: bool | None = None) -> Staged:
+    """Resolve (and, from a share, copy) the model; blocking: call it from a thread. `cleanup`: remove a
+    copy afterwards (None: as the agent is configured)."""
     path = Path(model).expanduser()
     if config.nfs_mount and config.model_dir:
         mount, folder = _layout(config)
@@ -69,7 +78,8 @@ def stage(model: str, config: AgentConfig) -> Staged:
         if target.exists() or target.is_symlink():
             return Staged(path=str(target))  # already local: not ours to remove
         _copy(source, target)
-        return Staged(path=str(target), copied_from=str(source), remove_after=config.cleanup_models)
+        remove = config.cleanup_models if cleanup is None else cleanup
+        return Staged(path=str(target), copied_from=str(source), remove_after=remove)
     if not path.is_absolute() and config.model_dir:
         path = Path(config.model_dir).expanduser() / path
     return Staged(path=str(path))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+import msgspec
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -138,14 +139,27 @@ class TestRunner:
             agent=self.config().name,
         )
 
+    def _short_of_disk(self, spec: types.TestSpec) -> str | None:
+        if spec.disk_reserve_gb is None:
+            return None
+        free, where = models.free_gib(self.config(), self.home)
+        if free >= spec.disk_reserve_gb:
+            return None
+        return f"skipped: {free:.1f} GiB free on {where}, below the reserve of {spec.disk_reserve_gb:g} GiB"
+
     async def _execute(
         self, msg: Msg, reporter: AgentReporter, event: types.DispatchRequested, stop: asyncio.Event
     ) -> FinalStatus:
+        if (short := await asyncio.to_thread(self._short_of_disk, event.spec)) is not None:
+            report = reports.TestFinishedReport(test_id=event.test_id, status="cancelled", error=short)
+            await reporter.report(msgspec.structs.replace(report, skipped=True))
+            return "cancelled"
         run_id = uuid7()
         started = reports.TestStartedReport(test_id=event.test_id, run_id=run_id, simulated=self.simulated)
         await reporter.report(started)
         try:
-            staged = await asyncio.to_thread(models.stage, event.spec.model, self.config())
+            spec = event.spec
+            staged = await asyncio.to_thread(models.stage, spec.model, self.config(), spec.cleanup_models)
         except (models.ModelPathError, OSError) as exc:
             finished = reports.TestFinishedReport(test_id=event.test_id, status="failed", error=str(exc))
             await reporter.report(finished)

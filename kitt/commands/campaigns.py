@@ -145,6 +145,7 @@ def finish_item(cmd: m.FinishCampaignItem, _id: str, history: Sequence[ev.Event]
             run_id=cmd.run_id,
             error=cmd.error,
             simulated=cmd.simulated,
+            skipped=cmd.skipped,
         )
     ]
 

@@ -299,7 +299,7 @@ def finish_test(cmd: m.FinishTest, test_id: str, history: Sequence[ev.Event]) ->
     _open_test(history, test_id)
     if cmd.status not in FINAL_STATUSES:
         raise Rejected("invalid", f"status must be one of {sorted(FINAL_STATUSES)}, not {cmd.status!r}")
-    return [ev.TestFinished(status=cmd.status, run_id=cmd.run_id, error=cmd.error)]
+    return [ev.TestFinished(status=cmd.status, run_id=cmd.run_id, error=cmd.error, skipped=cmd.skipped)]
 
 
 # --- settings, engine profiles, schedules ------------------------------------------------------------

@@ -122,6 +122,7 @@ class FinishCampaignItem(Command, frozen=True, tag="finish_campaign_item"):
     run_id: str | None = None
     error: str | None = None
     simulated: bool = False
+    skipped: bool = False
 
 
 class RequestTest(Command, frozen=True, tag="request_test"):
@@ -205,6 +206,7 @@ class FinishTest(Command, frozen=True, tag="finish_test"):
     status: FinalStatus
     run_id: str | None = None
     error: str | None = None
+    skipped: bool = False
 
 
 class ChangeSetting(Command, frozen=True, tag="change_setting"):

@@ -123,6 +123,7 @@ class CampaignItemFinished(Event, frozen=True, tag="campaign_item_finished"):
     run_id: str | None = None
     error: str | None = None
     simulated: bool = False
+    skipped: bool = False  # the agent did not run it (`error` says why): neither a success nor a failure
 
 
 def item_id(campaign_id: str, key: str) -> str:

@@ -72,6 +72,7 @@ class TestFinishedReport(Report, frozen=True, tag="test_finished"):
     status: FinalStatus
     run_id: str | None = None
     error: str | None = None
+    skipped: bool = False  # not run at all (`error` says why): the agent lacked what it needs
 
 
 AnyReport = (

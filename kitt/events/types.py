@@ -41,6 +41,8 @@ class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     engine_profile: str | None = None
     force: bool = False
     auto_pull: bool = True
+    cleanup_models: bool | None = None  # remove a model copied for it afterwards (None: the agent's setting)
+    disk_reserve_gb: float | None = None  # not run when the agent has less free than this
 
 
 # --- agent -------------------------------------------------------------------------------------------
@@ -131,6 +133,7 @@ class TestFinished(Event, frozen=True, tag="test_finished"):
     status: FinalStatus
     run_id: str | None = None
     error: str | None = None
+    skipped: bool = False  # never run (`error` says why), e.g. too little disk left on the agent
 
 
 class TestCancelRequested(Event, frozen=True, tag="test_cancel_requested"):

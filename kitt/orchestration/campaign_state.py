@@ -33,6 +33,7 @@ class ItemState:
     retry_at: datetime | None = None  # waiting for the next attempt
     failed_attempt: int = 0  # the latest attempt known to have failed
     status: FinalStatus | None = None  # final
+    skipped: bool = False  # final, and never run (the agent lacked disk)
     seq: int = 0  # the item's last event applied
 
     @property
@@ -102,7 +103,7 @@ def _apply_item(
     elif isinstance(event, ev.CampaignItemRetrying):
         state.failed_attempt, state.retry_at = event.attempt, event.not_before
     else:
-        state.status, state.retry_at = event.status, None
+        state.status, state.retry_at, state.skipped = event.status, None, event.skipped
         state.failed_attempt = max(state.failed_attempt, event.attempt)
 
 
@@ -149,10 +150,12 @@ def backoff(spec: ev.CampaignSpec, failed_attempt: int) -> timedelta:
 
 
 def outcome(items: list[ItemState]) -> Complete:
+    """Succeeded only when every item that ran succeeded (skipped items neither help nor fail it); failed
+    when none succeeded."""
     succeeded = sum(s.status == "succeeded" for s in items)
-    failed = len(items) - succeeded
+    failed = sum(s.status != "succeeded" and not s.skipped for s in items)
     status: CampaignOutcome = (
-        "succeeded" if not failed else "completed_with_failures" if succeeded else "failed"
+        "failed" if not succeeded else "completed_with_failures" if failed else "succeeded"
     )
     return Complete(status, succeeded, failed)
 

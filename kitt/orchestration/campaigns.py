@@ -20,8 +20,6 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 
-import httpx
-import msgspec
 import nats.errors
 import nats.js.errors
 import structlog
@@ -38,12 +36,13 @@ from kitt.commands.messages import (
     RequestTest,
     RetryCampaignItem,
 )
-from kitt.events import codec, logs, pull, streams, subjects
+from kitt.events import codec, pull, streams, subjects
 from kitt.events import types as ev
 from kitt.events.bus import EventBus
 from kitt.events.envelope import StoredEvent
 from kitt.events.ids import derived_id
 from kitt.events.states import FinalStatus
+from kitt.orchestration import campaign_log
 from kitt.orchestration import campaign_state as cs
 
 log = structlog.get_logger(__name__)
@@ -51,6 +50,7 @@ DURABLE = "campaign-manager"
 FILTERS = [
     subjects.aggregate_type_filter("campaign"),
     subjects.aggregate_type_filter("campaign_item"),
+    subjects.of_type("test", "test_started"),  # whether it runs simulated, known before it finishes
     subjects.of_type("test", "test_finished"),
 ]
 ACTOR = "campaign-manager"
@@ -68,6 +68,7 @@ class CampaignManager:
         self.tick_s = tick_s
         self.campaigns: dict[str, cs.CampaignState] = {}
         self.tests: dict[str, str] = {}  # test id -> campaign id
+        self.started: dict[str, bool] = {}  # test id -> ran simulated (seen as its test_started came)
         self._lock = asyncio.Lock()
         self._rebuilt_through = 0  # EVENTS' last sequence when the rebuild read it
         self._rebuilding = False
@@ -86,7 +87,9 @@ class CampaignManager:
         subscription = await js.pull_subscribe("", durable=DURABLE, stream=streams.EVENTS, config=config)
         ticker = asyncio.create_task(self._tick(stop))
         try:
-            async for messages in pull.batches(subscription, stop, size=64, wait_s=self.tick_s):
+            # One at a time: a fetch of more waits out its deadline for the rest, and an item's next step
+            # must not wait (the manager sees a few events per item; a round trip each is cheap).
+            async for messages in pull.batches(subscription, stop, size=1, wait_s=1.0):
                 for msg in messages:
                     await self._handle(msg)
         finally:
@@ -168,6 +171,10 @@ class CampaignManager:
 
     async def _on(self, stored: StoredEvent) -> None:
         event = stored.envelope.event
+        if isinstance(event, ev.TestStarted):
+            if stored.envelope.aggregate_id in self.tests:
+                self.started[stored.envelope.aggregate_id] = event.simulated
+            return
         if isinstance(event, ev.TestFinished):
             await self._test_finished(stored.envelope.aggregate_id, event)
             return
@@ -241,6 +248,8 @@ class CampaignManager:
             suite=item.suite,
             runtime=item.runtime,
             engine_profile=item.engine_profile,
+            cleanup_models=campaign.spec.cleanup,
+            disk_reserve_gb=campaign.spec.disk_reserve_gb,
         )
         command = RequestTest(
             command_id=cs.test_command_id(campaign.campaign_id, item.key, state.attempt),
@@ -265,6 +274,8 @@ class CampaignManager:
             return  # an attempt that timed out, or one already settled
         if event.status == "succeeded":
             await self._finish(campaign, state, "succeeded", event.run_id, None)
+        elif event.skipped:  # the agent could not run it (disk): recorded with the reason, not retried
+            await self._finish(campaign, state, "cancelled", None, event.error, skipped=True)
         else:
             await self._failed(campaign, state, event.error or event.status, event.status, event.run_id)
         await self._step(campaign)
@@ -308,6 +319,8 @@ class CampaignManager:
         status: FinalStatus,
         run_id: str | None,
         error: str | None,
+        *,
+        skipped: bool = False,
     ) -> None:
         attempt = state.attempt if state.in_flight else 0
         simulated = await self._simulated(state.test_id) if state.test_id else False
@@ -322,6 +335,7 @@ class CampaignManager:
             run_id=run_id,
             error=error,
             simulated=simulated,
+            skipped=skipped,
         )
         reply = await send(self.nc, command)
         finished = ev.CampaignItemFinished(
@@ -333,11 +347,14 @@ class CampaignManager:
             run_id=run_id,
             error=error,
             simulated=simulated,
+            skipped=skipped,
         )
         campaign.apply(finished, _now(), reply.seq)
 
     async def _simulated(self, test_id: str) -> bool:
-        stored, _ = await self.bus.load("test", test_id)
+        if test_id in self.started:
+            return self.started[test_id]
+        stored, _ = await self.bus.load("test", test_id)  # started before a restart of this manager
         return any(
             isinstance(s.envelope.event, ev.TestStarted) and s.envelope.event.simulated for s in stored
         )
@@ -379,68 +396,16 @@ class CampaignManager:
         self.campaigns.pop(campaign.campaign_id, None)
         for test_id in campaign.tests:
             self.tests.pop(test_id, None)
+            self.started.pop(test_id, None)
 
-    # --- what people see ------------------------------------------------------------------------------
+    # --- what people see ---------------------------------------------------------------------------
 
     async def _say(self, campaign: cs.CampaignState, stored: StoredEvent) -> None:
-        line = progress_line(campaign, stored.envelope.event)
-        if line is None:
-            return
-        entry = logs.LogLine(
-            run_id=campaign.campaign_id, source="campaign", line=line, at=stored.envelope.occurred_at
-        )
-        headers = {"Nats-Msg-Id": f"clog:{stored.seq}"}
-        with contextlib.suppress(nats.errors.Error, TimeoutError):  # a lost line must not stall the campaign
-            await self.nc.jetstream().publish(
-                subjects.campaign_log(campaign.campaign_id), logs.encode(entry), headers=headers
-            )
+        await campaign_log.say(self.nc, campaign, stored)
 
     async def _notify(self, campaign: cs.CampaignState, event: ev.Event) -> None:
-        notify = campaign.spec.notify
-        if notify is None or not isinstance(event, ev.CampaignCompleted):
-            return
-        wanted = "failed" if event.status != "succeeded" else "completed"
-        if wanted not in notify.on and "completed" not in notify.on:
-            return
-        body = {
-            "campaign_id": campaign.campaign_id,
-            "name": campaign.name,
-            "status": event.status,
-            "succeeded": event.succeeded,
-            "failed": event.failed,
-        }
-        try:
-            async with httpx.AsyncClient(timeout=10) as client:
-                await client.post(notify.webhook, content=msgspec.json.encode(body))
-        except httpx.HTTPError as exc:
-            log.warning("campaigns.notify_failed", campaign=campaign.campaign_id, error=str(exc))
-
-
-def progress_line(campaign: cs.CampaignState, event: ev.Event) -> str | None:
-    def cell(key: str) -> str:
-        item = campaign.items[key].item
-        return f"item {key} ({item.model.rsplit('/', 1)[-1]} x {item.engine} x {item.suite} on {item.agent})"
-
-    if isinstance(event, ev.CampaignCreated):
-        return f"planned {len(event.items)} items, {len(event.skipped)} skipped"
-    if isinstance(event, ev.CampaignLaunched):
-        return f"launched: {len(campaign.items)} items"
-    if isinstance(event, ev.CampaignPaused | ev.CampaignResumed):
-        return "paused" if isinstance(event, ev.CampaignPaused) else "resumed"
-    if isinstance(event, ev.CampaignCancelled):
-        return f"cancelled: {event.reason or 'by request'}"
-    if isinstance(event, ev.CampaignCompleted):
-        return f"completed: {event.status} ({event.succeeded} succeeded, {event.failed} failed)"
-    if isinstance(event, ev.CampaignItemDispatched) and event.key in campaign.items:
-        return f"{cell(event.key)}: attempt {event.attempt} requested as test {event.test_id}"
-    if isinstance(event, ev.CampaignItemRetrying) and event.key in campaign.items:
-        wait = event.not_before.strftime("%H:%M:%S")
-        return f"{cell(event.key)}: attempt {event.attempt} failed ({event.error}); retrying at {wait} UTC"
-    if isinstance(event, ev.CampaignItemFinished) and event.key in campaign.items:
-        why = f": {event.error}" if event.error and event.status != "succeeded" else ""
-        simulated = " (simulated)" if event.simulated else ""
-        return f"{cell(event.key)}: {event.status}{simulated}{why}"
-    return None
+        if isinstance(event, ev.CampaignCompleted):
+            await campaign_log.notify(campaign, event)
 
 
 async def _retry_later(msg: Msg) -> None:

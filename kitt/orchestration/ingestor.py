@@ -88,6 +88,7 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
                 status=report.status,
                 run_id=report.run_id,
                 error=report.error,
+                skipped=report.skipped,
             )
         ]
     started = [e for e in history if isinstance(e, types.TestStarted)]

@@ -105,7 +105,7 @@ class CampaignsProjection(KeyedProjection):
             values = {"status": "retrying", "error": event.error}
         else:
             values = {
-                "status": event.status,
+                "status": "skipped" if event.skipped else event.status,
                 "run_id": event.run_id,
                 "error": event.error,
                 "simulated": event.simulated,
@@ -118,7 +118,7 @@ class CampaignsProjection(KeyedProjection):
             .values(**values, last_event_seq=stored.seq)
         )
         if result.rowcount and isinstance(event, CampaignItemFinished) and event.attempt:
-            failed = 0 if event.status == "succeeded" else 1
+            failed = 0 if event.status == "succeeded" or event.skipped else 1
             await conn.execute(
                 update(_campaigns)
                 .where(_campaigns.c.campaign_id == event.campaign_id)
