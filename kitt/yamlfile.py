@@ -1,7 +1,8 @@
 """YAML files decoded into typed Structs, with errors that name the file, line and field."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import yaml
@@ -13,15 +14,16 @@ class YamlError(ValueError):
     """A YAML file that does not parse or does not match its schema; the message locates the problem."""
 
 
-def load_yaml(path: Path, type_: type[T]) -> T:
+def load_yaml(path: Path, type_: type[T], *, prepare: Callable[[Any], Any] | None = None) -> T:
     try:
         text = path.read_text()
     except OSError as exc:
         raise YamlError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_yaml(text, type_, source=str(path))
+    return parse_yaml(text, type_, source=str(path), prepare=prepare)
 
 
-def parse_yaml(text: str, type_: type[T], *, source: str) -> T:
+def parse_yaml(text: str, type_: type[T], *, source: str, prepare: Callable[[Any], Any] | None = None) -> T:
+    """`prepare` may adjust the parsed data before it is typed (e.g. YAML 1.1 reads a key `on` as True)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -32,7 +34,8 @@ def parse_yaml(text: str, type_: type[T], *, source: str) -> T:
     except yaml.YAMLError as exc:
         raise YamlError(f"{source}: {exc}") from None
     try:
-        return msgspec.convert(data if data is not None else {}, type_, strict=True)
+        data = data if data is not None else {}
+        return msgspec.convert(prepare(data) if prepare else data, type_, strict=True)
     except msgspec.ValidationError as exc:
         path = _error_path(str(exc))
         line = _line_of(node, path) if path else None

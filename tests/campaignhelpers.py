@@ -51,7 +51,7 @@ async def ended(rt, campaign_id: str, timeout: float = 90) -> stored.CampaignDet
         detail = await stored.campaign(rt.engine, campaign_id)
         if detail is None or detail.campaign.status not in ENDED:
             return None
-        settled = all(i.status in ("succeeded", "failed", "cancelled") for i in detail.items)
+        settled = all(i.status in ("succeeded", "failed", "cancelled", "skipped") for i in detail.items)
         return detail if settled else None
 
     return await eventually(done, timeout=timeout, interval=0.2)

@@ -2,10 +2,12 @@
 runtime, test agents included), and `kitt quicktest` saying simulated."""
 
 import json
+import os
+import subprocess
 
 import pytest
 
-from tests.test_cli import kitt
+from tests.test_cli import KITT, kitt
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +113,39 @@ def test_create_from_karr_and_from_results(home, tmp_path):
     assert "/m/x" in from_files.read_text()
     plan = json.loads(kitt(home, "campaign", "run", str(target), "--dry-run", "--json").stdout)
     assert [(i["model"], i["engine"]) for i in plan["items"]] == [("/m/x", "vllm")]
+
+
+def test_the_terminal_wizard_walks_the_six_steps_and_launches(home, tmp_path):
+    """prompt_toolkit reading a pipe, as it reads a terminal: each answer a line, typed ahead."""
+    target = tmp_path / "wizard.yaml"
+    answers = [
+        "",  # 1 Basics: a name is required, asked again
+        "terminal",
+        "made in the terminal",
+        "sim-c",  # 2 Agent, by name
+        "vllm,llama_cpp",  # 3 Engines
+        "/m/a, /m/b.gguf",  # 4 Models: paths on the agent
+        "",  # 5 Settings: suite quick (the default)
+        "n",
+        "n",
+        "0",
+        "600",
+        "y",  # 6 Review, then launch
+    ]
+    result = subprocess.run(
+        [*KITT, "campaign", "wizard", "-o", str(target)],
+        input="\n".join(answers) + "\n",
+        env={**os.environ, "KITT_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for n, step in enumerate(("Basics", "Agent", "Engines", "Models", "Settings", "Review"), start=1):
+        assert f"{n}/6 {step}" in out
+    assert "3 items to run, 1 skipped" in out and "launched (3 items)" in out
+    written = target.read_text()
+    assert "name: terminal" in written and "agent: sim-c" in written and "max_retries: 0" in written
+    [campaign] = json.loads(kitt(home, "campaign", "list", "--json").stdout)
+    assert campaign["name"] == "terminal" and campaign["total_items"] == 3

@@ -14,6 +14,7 @@ from kitt.projections import admin
 from kitt.projections.campaigns import CampaignsProjection
 from kitt.storage import campaigns as stored
 from kitt.storage import fleet
+from tests.apiserver import TOKEN, app_for, serving
 from tests.campaignhelpers import ended, planned, requested_per_item, started, test_agent
 from tests.conftest import eventually
 from tests.snapshots import snapshot
@@ -197,7 +198,11 @@ async def test_the_webhook_hears_how_it_ended(runtime):
         )
         _, campaign_id = await started(runtime, text)
         await ended(runtime, campaign_id)
-        await eventually(lambda: heard or None, timeout=15)
+
+        async def told():
+            return heard or None
+
+        await eventually(told, timeout=15)
         outcome = {"status": "completed_with_failures", "succeeded": 1, "failed": 1}
         assert heard == [{"campaign_id": campaign_id, "name": "w", **outcome}]
     finally:
@@ -214,3 +219,29 @@ async def test_the_campaigns_read_model_rebuilds_identically(runtime):
     rebuilt = await snapshot(runtime.engine)
     assert rebuilt["campaigns"] == live["campaigns"] and rebuilt["campaign_items"] == live["campaign_items"]
     assert len(live["campaign_items"]) == 3  # two items and the skip
+
+
+async def test_the_campaigns_api_plans_launches_and_refuses_bad_files(runtime):
+    await test_agent(runtime, "sim-api")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    text = "name: api\nagent: sim-api\nmodels: [/m/a, /m/b.gguf]\nengines: [vllm]\n"
+    async with serving(app_for(runtime, token=TOKEN)) as client:
+        dry = await client.post("/api/v1/campaigns", json={"campaign": text, "dry_run": True}, headers=auth)
+        assert dry.status_code == 201 and len(dry.json()["items"]) == 1 and len(dry.json()["skipped"]) == 1
+        assert (await client.get("/api/v1/campaigns", headers=auth)).json() == []  # a dry run creates nothing
+        bad = await client.post("/api/v1/campaigns", json={"campaign": "name: x\nmodels: [\n"}, headers=auth)
+        assert bad.status_code == 400 and "campaign: line 3" in bad.json()["detail"]
+        unknown = "name: x\nagent: sim-api\nmodels: [/m/a]\nengines: [nope]\n"
+        refused = await client.post("/api/v1/campaigns", json={"campaign": unknown}, headers=auth)
+        assert refused.status_code == 400 and "unknown engine 'nope'" in refused.json()["detail"]
+        anonymous = await client.post("/api/v1/campaigns", json={"campaign": text})
+        assert anonymous.status_code == 401
+        launched = await client.post("/api/v1/campaigns", json={"campaign": text}, headers=auth)
+        campaign_id = launched.json()["id"]
+        detail = await ended(runtime, campaign_id)
+        assert detail.campaign.status == "succeeded"
+        read = (await client.get(f"/api/v1/campaigns/{campaign_id}", headers=auth)).json()
+        assert read["items"][0]["simulated"] is True and read["skipped"][0]["engine"] == "vllm"
+        async with client.stream("GET", f"/api/v1/campaigns/{campaign_id}/logs", headers=auth) as events:
+            body = "".join([chunk async for chunk in events.aiter_text()])
+        assert "event: campaign" in body and "data: launched: 1 items" in body and "event: end" in body

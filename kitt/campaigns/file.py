@@ -70,8 +70,17 @@ class CampaignFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         )
 
 
+def _on_key(data: object) -> object:
+    """`notify: {on: [...]}` as written: YAML 1.1 reads the key `on` as the boolean true."""
+    if isinstance(data, dict) and isinstance(data.get("notify"), dict) and True in data["notify"]:
+        notify = dict(data["notify"])
+        notify["on"] = notify.pop(True)
+        return {**data, "notify": notify}
+    return data
+
+
 def load(path: Path) -> CampaignFile:
-    return load_yaml(path, CampaignFile)
+    return load_yaml(path, CampaignFile, prepare=_on_key)
 
 
 def source_of(path: Path) -> str:
@@ -80,4 +89,4 @@ def source_of(path: Path) -> str:
 
 
 def parse(text: str, source: str = "campaign.yaml") -> CampaignFile:
-    return parse_yaml(text, CampaignFile, source=source)
+    return parse_yaml(text, CampaignFile, source=source, prepare=_on_key)

@@ -85,13 +85,32 @@ def _write(path: Path, text: str) -> None:
 Ask = Callable[..., Awaitable[str]]
 
 
+async def _answer(ask: Ask, label: str, default: str = "", *, number: bool = False, **options) -> str:
+    """One answer; empty takes the default shown in brackets. A number is asked again until it is one."""
+    while True:
+        prompt = f"{label} [{default}]: " if default else f"{label}: "
+        answer = (await ask(prompt, **options)).strip() or default
+        if not number:
+            return answer
+        try:
+            float(answer)
+            return answer
+        except ValueError:
+            click.echo(f"  {answer!r} is not a number")
+
+
+async def _yes(ask: Ask, label: str, default: bool) -> bool:
+    answer = await _answer(ask, f"{label} [{'Y/n' if default else 'y/N'}]")
+    return default if not answer else answer.lower().startswith("y")
+
+
 async def _pick(ask: Ask, label: str, options: list[str], *, many: bool, default: str = "") -> list[str]:
     """Choose by number or name (several: comma-separated); asked again until every choice is known."""
     for n, option in enumerate(options, start=1):
         click.echo(f"  {n}. {option}")
     words = [o.split()[0] for o in options]
     while True:
-        answer = (await ask(f"{label}: ", completer=WordCompleter(words), default=default)).strip()
+        answer = await _answer(ask, label, default, completer=WordCompleter(words))
         picked: list[str] = []
         for part in [p.strip() for p in answer.split(",") if p.strip()] or ([] if many else [""]):
             if part.isdigit() and 1 <= int(part) <= len(options):
@@ -115,8 +134,8 @@ async def _steps(ask: Ask, fleet_agents: list[fleet.Agent], root: Path) -> wizar
     draft = wizard.Draft()
     click.echo(f"1/6 {wizard.STEPS[0]}")
     while not draft.name.strip():
-        draft.name = await ask("name: ")
-    draft.description = await ask("description: ", default="")
+        draft.name = await _answer(ask, "name")
+    draft.description = await _answer(ask, "description")
     click.echo(f"2/6 {wizard.STEPS[1]}")
     labels = ["local (this machine)"] + [_agent_label(a) for a in fleet_agents if a.status != "revoked"]
     [agent] = await _pick(ask, "agent", labels, many=False, default="1")
@@ -137,16 +156,14 @@ async def _steps(ask: Ask, fleet_agents: list[fleet.Agent], root: Path) -> wizar
         draft.models = [str(root / p) for p in picked]
     while not draft.models:
         draft.models = [
-            p.strip() for p in (await ask("model paths (comma-separated): ")).split(",") if p.strip()
+            p.strip() for p in (await _answer(ask, "model paths (comma-separated)")).split(",") if p.strip()
         ]
     click.echo(f"5/6 {wizard.STEPS[4]}")
-    draft.suite = (await ask("suite: ", default="quick")) or "quick"
-    draft.devon_managed = (await ask("Devon-managed models? [y/N]: ", default="n")).lower().startswith("y")
-    draft.cleanup = (
-        not (await ask("keep copied models afterwards? [y/N]: ", default="n")).lower().startswith("y")
-    )
-    draft.max_retries = int((await ask("retries per item: ", default="1")) or 1)
-    draft.test_timeout_s = float((await ask("timeout per item (s): ", default="1800")) or 1800)
+    draft.suite = await _answer(ask, "suite", "quick")
+    draft.devon_managed = await _yes(ask, "Devon-managed models?", False)
+    draft.cleanup = not await _yes(ask, "keep copied models afterwards?", False)
+    draft.max_retries = int(await _answer(ask, "retries per item", "1", number=True))
+    draft.test_timeout_s = float(await _answer(ask, "timeout per item (s)", "1800", number=True))
     return draft
 
 
@@ -174,7 +191,7 @@ async def wizard_cmd(output: Path | None) -> None:
         target = output or Path(f"{parsed.name}.yaml")
         _write(target, draft.to_yaml())
         click.echo(f"wrote {target}")
-        if (await ask("launch it now? [Y/n]: ", default="y")).lower().startswith("n"):
+        if not await _yes(ask, "launch it now?", True):
             return
         planned = await plan_campaign(s.nc, cfg.home, parsed.name, parsed.spec(str(target.resolve())))
         campaign_id, _ = await launch(s.nc, planned)

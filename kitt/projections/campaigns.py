@@ -23,6 +23,7 @@ from kitt.projections import sql
 from kitt.projections.keyed import KeyedProjection
 from kitt.projections.models import CampaignItemRow, CampaignRow, table
 
+SKIP_PREFIX = "s"  # planning's skips are keyed s001, s002... beside the items 001, 002...
 _campaigns = table(CampaignRow)
 _items = table(CampaignItemRow)
 _json = msgspec.json.Encoder()
@@ -157,7 +158,7 @@ def _plan_rows(stored: StoredEvent, event: CampaignCreated) -> list[sql.Row]:
     rows += [
         {
             **base,
-            "key": f"s{n:03d}",
+            "key": f"{SKIP_PREFIX}{n:03d}",
             "model": skip.model,
             "engine": skip.engine,
             "suite": skip.suite,

@@ -8,6 +8,7 @@ from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.events.campaigns import CampaignSpec
+from kitt.projections.campaigns import SKIP_PREFIX
 from kitt.projections.models import CampaignItemRow, CampaignRow, MetricRow, RunRow, ScheduleRow, table
 
 _campaigns = table(CampaignRow)
@@ -124,8 +125,8 @@ async def campaign(db: AsyncEngine, campaign_id: str) -> CampaignDetail | None:
     ]
     return CampaignDetail(
         campaign=_campaign(row),
-        items=tuple(i for i in items if i.status != "skipped"),
-        skipped=tuple(i for i in items if i.status == "skipped"),
+        items=tuple(i for i in items if not i.key.startswith(SKIP_PREFIX)),
+        skipped=tuple(i for i in items if i.key.startswith(SKIP_PREFIX)),  # what planning left out
     )
 
 
