@@ -83,6 +83,8 @@ async def run(path: Path, dry_run: bool, resume: str | None, wait: bool, as_json
         await asyncio.shield(wait_for_checkpoint(s.engine, "campaigns", seq))
         if not as_json:
             click.echo(f"campaign {campaign_id}: {len(planned.items)} items, {len(planned.skipped)} skipped")
+        if s.runtime is not None and not wait:  # no `kitt up` for this home: KITT stops with this command
+            click.echo("no `kitt up` running: the campaign goes on when KITT runs (or use --wait)", err=True)
         if wait:
             await _follow(s.nc, s.engine, campaign_id, quiet=as_json)
         detail = await stored.campaign(s.engine, campaign_id)

@@ -106,10 +106,13 @@ class CampaignManager:
         finally:
             self._rebuilding = False
         for campaign in list(self.campaigns.values()):
-            for state in campaign.items.values():
-                if state.in_flight and campaign.launched:
-                    await self._request(campaign, state)  # the same test id: a no-op if it was requested
-            await self._step(campaign)
+            try:
+                for state in campaign.items.values():
+                    if state.in_flight and campaign.launched:
+                        await self._request(campaign, state)  # the same test id: a no-op if requested
+                await self._step(campaign)
+            except (CommandFailed, nats.errors.Error, TimeoutError) as exc:  # the tick tries it again
+                log.warning("campaigns.resume_failed", campaign=campaign.campaign_id, error=str(exc))
         log.info("campaigns.resumed", open=len(self.campaigns), through=self._rebuilt_through)
 
     async def _read_open(self) -> None:
@@ -123,6 +126,8 @@ class CampaignManager:
         start = min(s.seq for s in campaign_events if s.envelope.aggregate_id in self.campaigns)
         async for stored in self.bus.read(subjects.aggregate_type_filter("campaign_item"), start):
             self._fold(stored)
+        for campaign in [c for c in self.campaigns.values() if c.settled]:  # cancelled, every item final
+            self._forget(campaign)
 
     def _fold(self, stored: StoredEvent) -> cs.CampaignState | None:
         envelope = stored.envelope
