@@ -83,8 +83,9 @@ async def _until(up: Up, campaign_id: str, check, timeout: float = 60) -> stored
     return await eventually(probe, timeout=timeout, interval=0.3)
 
 
-def _launch(up: Up, text: str) -> str:
-    kitt(up.home, "agents", "create-test", "sim-k", "--speed", "0.2", "--fail-on", "broken", env=up.env)
+def _launch(up: Up, text: str, speed: float = 0.2) -> str:
+    agent = ["agents", "create-test", "sim-k", "--speed", str(speed), "--fail-on", "broken"]
+    kitt(up.home, *agent, env=up.env)
     path = up.home.parent / "campaign.yaml"
     path.write_text(text)
     out = kitt(up.home, "campaign", "run", str(path), "--json", env=up.env).stdout
@@ -126,7 +127,7 @@ async def test_killed_while_an_item_runs(up):
     """The test agent dies with the runtime: when its unfinished test comes back to it (the dispatch's ack
     wait, a minute) it reports it failed ("restarted while running"), and the item's retry runs it again."""
     text = "name: m\nagent: sim-k\nmodels: [/m/a, /m/b]\nengines: [vllm]\n" + RETRIED.format(backoff=0)
-    campaign_id = _launch(up, text)
+    campaign_id = _launch(up, text, speed=1.0)  # a run takes seconds: long enough to be caught running
     await _until(up, campaign_id, lambda d: d.items[0].status == "running")
     up.kill()
     up.start()

@@ -132,7 +132,10 @@ async def test_campaigns_across_several_agents_run_in_parallel(runtime):
     [
         ("name: x\nagent: sim-1\nmodels: [/m/a]\nengines: [nope]\n", "unknown engine 'nope'"),
         ("name: x\nagent: ghost\nmodels: [/m/a]\nengines: [vllm]\n", "unknown agent 'ghost'"),
-        ("name: x\nagent: sim-1\nmodels: [/m/a]\nengines: [vllm]\nsuites: [no]\n", "unknown suite 'no'"),
+        (
+            "name: x\nagent: sim-1\nmodels: [/m/a]\nengines: [vllm]\nsuites: [nosuch]\n",
+            "unknown suite 'nosuch'",
+        ),
     ],
     ids=["engine", "agent", "suite"],
 )
