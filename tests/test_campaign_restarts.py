@@ -2,6 +2,7 @@
 item requested exactly once per attempt (counted in EVENTS), none skipped. Real `kitt up` processes (their
 nats-server, projectors, campaign manager and test agents die with them), on both databases."""
 
+import asyncio
 import json
 import os
 import signal
@@ -98,10 +99,16 @@ async def _counts(up: Up, campaign_id: str) -> dict[tuple[str, str], int]:
 
 
 async def test_killed_between_items(up):
-    campaign_id = _launch(up, "name: k\nagent: sim-k\nmodels: [/m/a, /m/b, /m/c]\nengines: [vllm]\n")
+    # A run of seconds, so the pause lands while item 001 runs even on a loaded machine (at 0.2 a loaded CI
+    # machine saw 001 finish and 002 start before the pause arrived, and the kill then caught 002 running).
+    text = "name: k\nagent: sim-k\nmodels: [/m/a, /m/b, /m/c]\nengines: [vllm]\n"
+    campaign_id = _launch(up, text, speed=1.0)
     async with session(_settings(up)) as s:
         await send(s.nc, PauseCampaign(campaign_id=campaign_id))
     await _until(up, campaign_id, lambda d: d.items[0].status == "succeeded")
+    await asyncio.sleep(1)  # a dispatch the pause did not stop would show by now
+    paused = await _until(up, campaign_id, lambda d: d.campaign.status == "paused")
+    assert [i.status for i in paused.items] == ["succeeded", "pending", "pending"], "the pause landed late"
     up.kill()  # item 001 done, 002 and 003 not started: the campaign paused between items
     up.start()
     async with session(_settings(up)) as s:

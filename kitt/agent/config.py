@@ -23,6 +23,8 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     nfs_mount: str | None = None  # where that share is mounted here
     tls_ca: str | None = None  # the CA (or self-signed certificate) a `tls://` server is checked against
     api: str | None = None  # the server's HTTP API, where `kitt-agent update` fetches the agent package
+    devon_url: str | None = None  # this host's Devon, for devon-managed tests (else DEVON_URL)
+    devon_api_key: str | None = None  # its key (else DEVON_API_KEY); a secret like the token, kept here
 
     def __post_init__(self) -> None:
         subjects.token(self.name, "agent name")

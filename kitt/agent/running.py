@@ -18,9 +18,10 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from kitt.agent import models
+from kitt.agent import devonfetch, models
 from kitt.agent.config import AgentConfig
 from kitt.agent.reporter import AgentReporter
+from kitt.devon.protocol import DevonError
 from kitt.events import codec, reports, types
 from kitt.events.ids import uuid7
 from kitt.events.states import FinalStatus
@@ -157,10 +158,18 @@ class TestRunner:
         run_id = uuid7()
         started = reports.TestStartedReport(test_id=event.test_id, run_id=run_id, simulated=self.simulated)
         await reporter.report(started)
+        spec = event.spec
+        fetched: devonfetch.Fetched | None = None
         try:
-            spec = event.spec
-            staged = await asyncio.to_thread(models.stage, spec.model, self.config(), spec.cleanup_models)
-        except (models.ModelPathError, OSError) as exc:
+            if spec.devon is not None:
+                fetched = await devonfetch.fetch(spec, self.config())
+                await reporter.log(
+                    run_id, "kitt", f"fetched {spec.model} through {fetched.where}: {fetched.path}"
+                )
+                staged = models.Staged(path=fetched.path)
+            else:
+                staged = await asyncio.to_thread(models.stage, spec.model, self.config(), spec.cleanup_models)
+        except (models.ModelPathError, OSError, DevonError) as exc:
             finished = reports.TestFinishedReport(test_id=event.test_id, status="failed", error=str(exc))
             await reporter.report(finished)
             return "failed"
@@ -174,11 +183,27 @@ class TestRunner:
         finally:
             self.tests.tasks.pop(event.test_id, None)
             await asyncio.to_thread(models.clean, staged)
+            if fetched is not None:
+                await self._release(reporter, run_id, spec, fetched)
         status, error = task.result() if not task.cancelled() else ("cancelled", "cancelled")
         await reporter.report(
             reports.TestFinishedReport(test_id=event.test_id, status=status, run_id=run_id, error=error)
         )
         return status
+
+    async def _release(
+        self, reporter: AgentReporter, run_id: str, spec: types.TestSpec, fetched: devonfetch.Fetched
+    ) -> None:
+        """Remove a Devon-fetched model when the test (else this agent) asks for cleanup; a failure to
+        remove is logged in the run, not made the test's outcome."""
+        config = self.config()
+        if not (spec.cleanup_models if spec.cleanup_models is not None else config.cleanup_models):
+            return
+        try:
+            await devonfetch.release(spec, config, fetched)
+            await reporter.log(run_id, "kitt", f"removed {spec.model} through {fetched.where}")
+        except DevonError as exc:
+            await reporter.log(run_id, "kitt", f"could not remove {spec.model}: {exc}")
 
 
 async def _keep_alive(msg: Msg, task: asyncio.Task[Outcome], stop: asyncio.Event) -> None:

@@ -93,6 +93,16 @@ def _expand_one(entry: str, quant_filter: tuple[str, ...], local: bool) -> tuple
     return models, None
 
 
+def _devon_model(model_id: str) -> _Model:
+    """A Devon model id: fetched on the agent before its item runs, its format judged by its name here."""
+    return _Model(model_id, None, "gguf" if "gguf" in model_id.lower() else None)
+
+
+def devon_include(spec: CampaignSpec) -> tuple[str, ...]:
+    """The files a devon-managed item downloads: the quant filter's GGUFs, else everything."""
+    return tuple(f"*{quant}*" for quant in spec.quant_filter)
+
+
 def _local(path: Path) -> _Model:
     return _Model(str(path.resolve()), _size(path), formats.detect(path))
 
@@ -163,7 +173,11 @@ def plan(name: str, spec: CampaignSpec, agents: Mapping[str, AgentInfo], home: P
     models: list[_Model] = []
     skipped: list[SkippedItem] = []
     for entry in spec.models:
-        found, why = _expand_one(entry, spec.quant_filter, local)
+        found, why = (
+            ([_devon_model(entry)], None)
+            if spec.devon_managed
+            else _expand_one(entry, spec.quant_filter, local)
+        )
         models.extend(m for m in found if m.path not in {x.path for x in models})
         if why:
             for engine in engines:

@@ -13,6 +13,7 @@ from kitt import config
 from kitt.bench.prompts import PromptError
 from kitt.campaigns.plan import PlanError
 from kitt.commands.client import CommandFailed
+from kitt.devon.protocol import DevonError
 from kitt.engines.formats import ModelError
 from kitt.engines.preflight import PreflightError
 from kitt.engines.runtime import EngineError
@@ -29,6 +30,7 @@ T = TypeVar("T")
 
 KNOWN_ERRORS = (
     RuntimeUnavailable,
+    DevonError,
     DatabaseUrlError,
     DocumentError,
     NatsServerError,

@@ -33,6 +33,15 @@ from kitt.events.states import (
 from kitt.events.tags import registry, tag_of
 
 
+class DevonFetch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """The test's model is a Devon model id: the agent fetches it through Devon before the run (its own
+    Devon API key, never carried here) and, with cleanup, removes it after."""
+
+    url: str | None = None  # Devon's API; None: the agent's own Devon (its setting, package or CLI)
+    source: str = "huggingface"
+    include: tuple[str, ...] = ()  # only files matching these globs
+
+
 class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     model: str
     engine: str
@@ -43,6 +52,7 @@ class TestSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auto_pull: bool = True
     cleanup_models: bool | None = None  # remove a model copied for it afterwards (None: the agent's setting)
     disk_reserve_gb: float | None = None  # not run when the agent has less free than this
+    devon: DevonFetch | None = None  # `model` is fetched through Devon first
 
 
 # --- agent -------------------------------------------------------------------------------------------

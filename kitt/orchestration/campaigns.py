@@ -27,6 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from kitt.campaigns.plan import devon_include
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import (
     CancelTest,
@@ -255,6 +256,7 @@ class CampaignManager:
             engine_profile=item.engine_profile,
             cleanup_models=campaign.spec.cleanup,
             disk_reserve_gb=campaign.spec.disk_reserve_gb,
+            devon=_devon(campaign.spec),
         )
         command = RequestTest(
             command_id=cs.test_command_id(campaign.campaign_id, item.key, state.attempt),
@@ -416,3 +418,9 @@ class CampaignManager:
 async def _retry_later(msg: Msg) -> None:
     with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
         await msg.nak(delay=1)
+
+
+def _devon(spec: ev.CampaignSpec) -> ev.DevonFetch | None:
+    if not spec.devon_managed:
+        return None
+    return ev.DevonFetch(url=spec.devon_url, include=devon_include(spec))

@@ -1,0 +1,1 @@
+"""The Devon client: Devon's model manager reached over its HTTP API, its Python package or its CLI."""
