@@ -1,7 +1,7 @@
-"""The docker runtime through the Docker Engine API, against tests/docker_daemon.py.
-
-No Docker daemon can run here; the fake daemon answers with the response shapes of the Docker Engine
-API v1.47 reference, and "runs" a container by starting a stub OpenAI server on the port in its command.
+"""The docker runtime through the Docker Engine API, against tests/docker_daemon.py: pulls of registry
+images (no registry is reachable here) and CUDA images (no GPU), recorded from the Docker Engine API v1.47
+reference; the fake daemon "runs" a container by starting a stub OpenAI server on the port in its command.
+The real daemon, building and running KITT's CPU llama.cpp image, is tests/test_docker_real.py.
 """
 
 import asyncio

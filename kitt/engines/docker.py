@@ -9,6 +9,7 @@ import asyncio
 import collections
 import contextlib
 import io
+import os
 import tarfile
 import time
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from typing import Any
 import aiodocker
 import structlog
 
-from kitt.engines import health
+from kitt.engines import builds, health
+from kitt.engines.native import UNKNOWN_BUILDS
 from kitt.engines.runtime import (
     Endpoint,
     EngineError,
@@ -56,13 +58,12 @@ async def ensure_image(
     log: Callable[[str], object] = print,
     url: str | None = None,
     pull: bool = True,
-) -> None:
-    """Pull IMAGE (or build it from docker/<build>.Dockerfile) unless the daemon already has it."""
+) -> str:
+    """Pull IMAGE (or build it from docker/<build>.Dockerfile) unless the daemon already has it; its id."""
     docker = _client(url)
     try:
         try:
-            await docker.images.inspect(image)
-            return
+            return _image_id(await docker.images.inspect(image))
         except aiodocker.DockerError as exc:
             if exc.status != 404:
                 raise DockerError(f"docker: {exc.message}") from None
@@ -76,8 +77,24 @@ async def ensure_image(
                     raise DockerError(f"pulling {image}: {item['error']}")
                 if item.get("status") and not item.get("progressDetail"):
                     log(f"{image}: {item['status']}")
+        return _image_id(await docker.images.inspect(image))
     except aiodocker.DockerError as exc:
         raise DockerError(f"docker: {exc.message}") from None
+    finally:
+        await docker.close()
+
+
+def _image_id(inspected: dict[str, Any]) -> str:
+    return str(inspected["Id"])
+
+
+async def image_label(image: str, label: str, url: str | None = None) -> str | None:
+    docker = _client(url)
+    try:
+        inspected = await docker.images.inspect(image)
+        return ((inspected.get("Config") or {}).get("Labels") or {}).get(label)
+    except aiodocker.DockerError:
+        return None
     finally:
         await docker.close()
 
@@ -86,11 +103,21 @@ async def _build(docker: aiodocker.Docker, image: str, build: str, log: Callable
     dockerfile = DOCKERFILES / f"{build}.Dockerfile"
     if not dockerfile.exists():
         raise DockerError(f"no Dockerfile for {image}: {dockerfile} is missing")
+    needs = await asyncio.to_thread(builds.inputs, build)
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         tar.add(dockerfile, arcname="Dockerfile")
+        for name, path in needs.files.items():
+            tar.add(path, arcname=name)
     context.seek(0)
-    async for item in docker.images.build(fileobj=context, tag=image, stream=True, encoding="identity"):
+    log(
+        f"building {image} from {dockerfile.name}"
+        + (f" on {needs.args['BASE']}" if "BASE" in needs.args else "")
+    )
+    stream = docker.images.build(
+        fileobj=context, tag=image, stream=True, encoding="identity", buildargs=needs.args or None
+    )
+    async for item in stream:
         if "error" in item:
             raise DockerError(f"building {image}: {item['error']}")
         if item.get("stream", "").strip():
@@ -132,18 +159,23 @@ class DockerRuntime:
         }
         if gpus.inventory().gpus:
             host["DeviceRequests"] = [{"Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]}]
-        return {
+        body: dict[str, Any] = {
             "Image": launch.image,
             "Cmd": self._command(launch),
             "Env": env,
             "Labels": {"kitt.engine": spec.name, "kitt.managed": "true"},
             "HostConfig": host,
         }
+        if launch.image_build is not None:
+            # A KITT-managed image runs as whoever runs KITT, so it reads the models they can read (its
+            # default user, for a plain `docker run`, is an unprivileged one). Others keep their own user.
+            body["User"] = f"{os.getuid()}:{os.getgid()}"
+        return body
 
     async def start(self, launch: Launch, logs: LogSink) -> Started:
         if launch.image is None:
             raise DockerError("the docker runtime needs an image")
-        await ensure_image(
+        image_id = await ensure_image(
             launch.image, build=launch.image_build, log=lambda line: None, url=self.url, pull=self.auto_pull
         )
         started = time.monotonic()
@@ -168,10 +200,13 @@ class DockerRuntime:
             await self.stop()
             raise
         version = await health.read_version(endpoint)
+        if version is None or version in UNKNOWN_BUILDS:  # a KITT-managed image knows what it holds
+            version = await image_label(launch.image, "kitt.engine_version", self.url) or version
         return Started(
             endpoint=endpoint,
             version=version,
             image=launch.image,
+            image_id=image_id,
             launch_s=time.monotonic() - started,
             args=args,
         )

@@ -33,7 +33,7 @@ def choose(
     if spec.name in overrides.image_overrides:
         return ImageChoice(image=overrides.image_overrides[spec.name], source="override")
     for candidate in spec.platform_images:
-        if candidate.arch != arch:
+        if candidate.arch != arch or (candidate.gpu is False and compute_capability is not None):
             continue
         if candidate.min_cc is not None and (
             compute_capability is None or compute_capability < candidate.min_cc

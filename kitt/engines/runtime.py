@@ -46,6 +46,7 @@ class Started(msgspec.Struct, frozen=True, kw_only=True):
     version: str | None
     image: str | None
     launch_s: float  # from launch to healthy
+    image_id: str | None = None  # the image's content digest (sha256:…) as the daemon ran it
     args: tuple[str, ...] = ()  # the engine's arguments as launched
 
 

@@ -20,6 +20,7 @@ class PlatformImage(msgspec.Struct, frozen=True, kw_only=True):
     arch: str  # "x86_64" | "aarch64"
     image: str
     min_cc: float | None = None
+    gpu: bool | None = None  # False: only for hosts without a GPU
     build: str | None = None  # a KITT-managed image: the Dockerfile under docker/ that builds it
 
 
@@ -103,6 +104,7 @@ ENGINES: dict[str, EngineSpec] = {
             archs=("x86_64", "aarch64"),
             default_image="ghcr.io/ggml-org/llama.cpp:server-cuda",
             platform_images=(
+                PlatformImage(arch="x86_64", gpu=False, image="kitt/llama-cpp:cpu", build="llama-cpp.cpu"),
                 PlatformImage(
                     arch="x86_64", min_cc=10.0, image="kitt/llama-cpp:spark", build="llama-cpp.spark"
                 ),

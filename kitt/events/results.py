@@ -85,6 +85,7 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     engine: str
     engine_version: str | None = None
     engine_image: str | None = None
+    engine_image_id: str | None = None  # the docker image's content digest (sha256:…) the run used
     runtime: RuntimeName | None = None
     engine_profile: str | None = None
     engine_args: tuple[str, ...] = ()  # the launch arguments, profile included

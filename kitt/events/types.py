@@ -169,6 +169,7 @@ class EngineReady(Event, frozen=True, tag="engine_ready"):
     engine_version: str | None = None
     engine_image: str | None = None
     engine_args: tuple[str, ...] = ()
+    engine_image_id: str | None = None  # the image's content digest (sha256:…)
 
 
 class BenchmarkStarted(Event, frozen=True, tag="benchmark_started"):

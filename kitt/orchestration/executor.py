@@ -215,6 +215,7 @@ class Executor:
                 runtime=request.runtime,
                 engine_version=started.version,
                 engine_image=started.image,
+                engine_image_id=started.image_id,
                 endpoint=started.endpoint.url,
                 launch_s=started.launch_s,
                 engine_args=started.args,

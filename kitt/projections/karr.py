@@ -136,6 +136,7 @@ def _fold(folded: _Folded, events: Sequence[StoredEvent]) -> None:
                 run.document.info,
                 engine_version=event.engine_version or run.document.info.engine_version,
                 engine_image=event.engine_image or run.document.info.engine_image,
+                engine_image_id=event.engine_image_id or run.document.info.engine_image_id,
                 runtime=event.runtime,
                 engine_args=event.engine_args or run.document.info.engine_args,
             )
