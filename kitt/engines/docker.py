@@ -19,7 +19,7 @@ from typing import Any
 import aiodocker
 import structlog
 
-from kitt.engines import builds, health
+from kitt.engines import builds, health, hostpaths
 from kitt.engines.native import UNKNOWN_BUILDS
 from kitt.engines.runtime import (
     Endpoint,
@@ -148,13 +148,12 @@ class DockerRuntime:
         )
         return [*args, *launch.extra_args]
 
-    def _config(self, launch: Launch) -> dict[str, Any]:  # the Docker Engine API's container body (JSON)
+    def _config(self, launch: Launch, model_dir: Path) -> dict[str, Any]:  # the Engine API's container body
         spec = launch.spec
-        model = Path(launch.model_path)
         env = [f"{k}={v}" for k, v in launch_env(launch).items()]
         host: dict[str, object] = {
             "NetworkMode": "host",
-            "Binds": [f"{model.parent}:{spec.model_mount}:ro"],
+            "Binds": [f"{model_dir}:{spec.model_mount}:ro"],
             "IpcMode": "host",
         }
         if gpus.inventory().gpus:
@@ -181,7 +180,8 @@ class DockerRuntime:
         started = time.monotonic()
         self.docker = _client(self.url)
         try:
-            self.container = await self.docker.containers.create(self._config(launch))
+            model_dir = await hostpaths.on_host(self.docker, Path(launch.model_path).parent)
+            self.container = await self.docker.containers.create(self._config(launch, model_dir))
             await self.container.start()
         except aiodocker.DockerError as exc:
             await self.stop()
