@@ -29,7 +29,7 @@ FROM ${BASE}
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --shell /usr/sbin/nologin kitt \
+    && useradd --create-home --uid 1000 --shell /usr/sbin/nologin kitt \
     && mkdir -p /app/kitt-results && chown kitt:kitt /app /app/kitt-results
 COPY --from=build /opt/kitt /opt/kitt
 COPY docker/entrypoint.sh /usr/local/bin/kitt-entrypoint

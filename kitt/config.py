@@ -26,6 +26,7 @@ class Settings:
     database_url: str
     test_timeout_s: float = 1800.0  # a running agent test with no result after this is failed as lost
     agent_nats_url: str | None = None  # distributed mode: the NATS URL agents are given (no credentials)
+    stream_replicas: int = 1  # copies of each JetStream stream (3 on a three-node cluster)
     public_url: str | None = None  # distributed mode: the server's base URL as agents see it
     callout: tuple[str, str, str] | None = (
         None  # distributed mode: (auth password, sys password, issuer seed)
@@ -69,16 +70,28 @@ def load() -> Settings:
     database_url = os.environ.get("KITT_DATABASE_URL") or f"sqlite:///{home / 'karr.db'}"
     return Settings(
         home=home,
-        nats_url=os.environ.get("KITT_NATS_URL") or None,
+        nats_url=_nats_url(),
         database_url=normalize_url(database_url),
         test_timeout_s=float(os.environ.get("KITT_TEST_TIMEOUT_S") or 1800.0),
         agent_nats_url=os.environ.get("KITT_AGENT_NATS_URL") or None,
+        stream_replicas=int(os.environ.get("KITT_STREAM_REPLICAS") or 1),
         public_url=os.environ.get("KITT_PUBLIC_URL") or None,
         callout=_callout(),
         nats_tls_cert=os.environ.get("KITT_NATS_TLS_CERT") or None,
         nats_tls_key=os.environ.get("KITT_NATS_TLS_KEY") or None,
         nats_tls_ca=os.environ.get("KITT_NATS_TLS_CA") or None,
     )
+
+
+def _nats_url() -> str | None:
+    """KITT_NATS_URL; with KITT_NATS_PASSWORD and no user in the URL, as user `kitt` with that password (so
+    a deployment's compose file and process list carry no password in a URL)."""
+    url = os.environ.get("KITT_NATS_URL") or None
+    password = os.environ.get("KITT_NATS_PASSWORD")
+    if url is None or not password or "@" in url.partition("://")[2].split("/")[0]:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://kitt:{password}@{rest}"
 
 
 def _callout() -> tuple[str, str, str] | None:

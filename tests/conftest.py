@@ -153,3 +153,11 @@ def agents(tmp_path):
     for agent in started:
         if agent.process is not None and agent.process.poll() is None:
             agent.stop(9)
+
+
+@pytest.fixture(scope="session")
+def kitt_image() -> str:
+    """KITT's image, built once a session from this checkout on the local Debian base (real dockerd)."""
+    from tests.dockerhost import build_kitt_image
+
+    return build_kitt_image()

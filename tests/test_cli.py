@@ -22,11 +22,11 @@ KITT = [sys.executable, "-m", "kitt.cli.main"]
 
 
 def kitt(
-    home: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
+    home: Path, *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "KITT_HOME": str(home), **(env or {})}
     full_env.pop("KITT_NATS_URL", None) if "KITT_NATS_URL" not in (env or {}) else None
-    result = subprocess.run([*KITT, *args], env=full_env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([*KITT, *args], env=full_env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"kitt {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result

@@ -7,40 +7,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.dockerhost import ROOT, base_image, docker, managed_containers
+from tests.dockerhost import ROOT, docker, managed_containers
 
 pytestmark = pytest.mark.slow
-EXTRAS = ROOT / "docker" / "build-extras"
-
-
-def _pip_cert() -> str | None:
-    """The CA bundle this host's pip trusts (a proxy's), which the build needs and the image must not keep."""
-    if os.environ.get("PIP_CERT"):
-        return os.environ["PIP_CERT"]
-    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
-    for line in listed.stdout.splitlines():
-        key, _, value = line.partition("=")
-        if key.endswith(".cert"):
-            return value.strip().strip("'\"")
-    return None
-
-
-@pytest.fixture(scope="module")
-def kitt_image():
-    base = base_image()
-    cert = _pip_cert()
-    if cert:
-        shutil.copy(cert, EXTRAS / "ca.crt")
-    try:
-        built = docker("build", "-q", "--build-arg", f"BASE={base}", "-t", "kitt", str(ROOT), check=False)
-    finally:
-        (EXTRAS / "ca.crt").unlink(missing_ok=True)
-    assert built.returncode == 0, built.stderr[-3000:]
-    return "kitt"
 
 
 @pytest.fixture

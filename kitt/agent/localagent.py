@@ -24,10 +24,11 @@ log = structlog.get_logger(__name__)
 
 
 class LocalAgent:
-    def __init__(self, home: Path, nc: Client, agent_url: str) -> None:
+    def __init__(self, home: Path, nc: Client, agent_url: str, tls_ca: str | None = None) -> None:
         self.home = home
         self.nc = nc
         self.agent_url = agent_url
+        self.tls_ca = tls_ca  # the CA a tls:// NATS is checked against (the runtime's own)
         self.task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -54,7 +55,9 @@ class LocalAgent:
         if not path(self.home).exists() or (self.task is not None and not self.task.done()):
             return
         spec = load(self.home)
-        config = AgentConfig(name=NAME, server=self.agent_url, token=spec.token, heartbeat_s=5.0)
+        config = AgentConfig(
+            name=NAME, server=self.agent_url, token=spec.token, heartbeat_s=5.0, tls_ca=self.tls_ca
+        )
         home = self.home
 
         def executor(reporter: RunReporter, _agent_home: Path) -> Executor:

@@ -45,10 +45,11 @@ def save(home: Path, spec: TestAgentFile) -> Path:
 class TestAgents:
     __test__ = False
 
-    def __init__(self, home: Path, nc: Client, agent_url: str) -> None:
+    def __init__(self, home: Path, nc: Client, agent_url: str, tls_ca: str | None = None) -> None:
         self.home = home
         self.nc = nc
         self.agent_url = agent_url
+        self.tls_ca = tls_ca  # the CA a tls:// NATS is checked against (the runtime's own)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
 
@@ -71,7 +72,9 @@ class TestAgents:
         name = spec.host.name
         if name in self.tasks and not self.tasks[name].done():
             return
-        config = AgentConfig(name=name, server=self.agent_url, token=spec.token, heartbeat_s=5.0)
+        config = AgentConfig(
+            name=name, server=self.agent_url, token=spec.token, heartbeat_s=5.0, tls_ca=self.tls_ca
+        )
 
         def executor(reporter: RunReporter, _agent_home: Path) -> SimulatedExecutor:
             return SimulatedExecutor(reporter, spec.host, self.home)  # the server's suites

@@ -18,6 +18,7 @@ from kitt.cli.report import report
 from kitt.cli.results import results_group
 from kitt.cli.run import run
 from kitt.cli.settings import settings_group
+from kitt.cli.stack import stack_group
 from kitt.cli.storage import storage
 from kitt.cli.streams import streams
 from kitt.cli.tests import test_group
@@ -38,6 +39,7 @@ def cli(log_level: str, json_logs: bool | None) -> None:
 
 
 cli.add_command(up)
+cli.add_command(stack_group)
 cli.add_command(serve)
 cli.add_command(web)
 cli.add_command(streams)

@@ -11,9 +11,17 @@ def streams() -> None:
 
 
 @streams.command("apply")
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 5),
+    default=None,
+    help="Copies of each stream on a NATS cluster (default: KITT_STREAM_REPLICAS, else 1).",
+)
 @async_command
-async def apply() -> None:
+async def apply(replicas: int | None) -> None:
     """Create or update every stream (idempotent; also done on start-up)."""
-    async with session(settings(), services=False) as s:
-        for line in await stream_defs.apply(s.nc.jetstream()):
+    cfg = settings()
+    limits = stream_defs.StreamLimits(replicas=replicas or cfg.stream_replicas)
+    async with session(cfg, services=False) as s:
+        for line in await stream_defs.apply(s.nc.jetstream(), limits):
             click.echo(line)

@@ -1,5 +1,6 @@
 """JetStream stream definitions (docs/architecture.md), and `apply`, which makes or updates each one."""
 
+import dataclasses
 from dataclasses import dataclass
 
 import nats.js.errors
@@ -37,9 +38,14 @@ class StreamLimits:
     heartbeat_ttl_s: float = 90.0
     max_event_size: int = 1024 * 1024  # raw per-request records travel on RECORDS, never in an event
     max_records_chunk: int = 1024 * 1024
+    replicas: int = 1  # 3 on a three-node NATS cluster (`kitt streams apply --replicas 3`)
 
 
 def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
+    return [dataclasses.replace(config, num_replicas=limits.replicas) for config in _definitions(limits)]
+
+
+def _definitions(limits: StreamLimits) -> list[StreamConfig]:
     return [
         StreamConfig(
             name=EVENTS,

@@ -6,6 +6,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,8 +29,16 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+MIGRATION_LOCK = 0x4B495454  # "KITT": PostgreSQL advisory lock that serialises concurrent upgrades
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade to REVISION. On PostgreSQL the upgrade holds an advisory lock for its transaction, so
+    processes starting together (`kitt serve` and `kitt project` in a stack) migrate one after the other
+    (the second finds the work done) instead of racing to create the same tables."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
 
 

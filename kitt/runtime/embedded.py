@@ -133,15 +133,18 @@ class Runtime:
 
     @property
     def local_agent_url(self) -> str:
-        """Where agents on this machine connect (the loopback client port, kept across restarts)."""
+        """Where agents beside the runtime connect (its local and test agents): the loopback client port
+        kept across restarts, or the external NATS as the runtime itself reaches it."""
         if self.server is not None:
             return self.server.url
-        return credentials.url_without(self.settings.agent_nats_url or self.settings.nats_url or "")
+        return credentials.url_without(self.settings.nats_url or "")
 
     @property
     def agent_url(self) -> str:
         """Where agents are told to connect: never with credentials in it (they bring their own token)."""
         remote = network.agent_url(self.network) if self.network is not None else None
+        if remote is None and self.settings.agent_nats_url:
+            remote = credentials.url_without(self.settings.agent_nats_url)
         return remote or self.local_agent_url
 
     @property
@@ -185,7 +188,7 @@ class Runtime:
         if self.settings.nats_url is None:
             await self._start_server(home)
         self.nc = await connect_nats(self.nats_url, tls_ca=self.settings.trusted_ca)
-        await streams.apply(self.nc.jetstream())
+        await streams.apply(self.nc.jetstream(), streams.StreamLimits(replicas=self.settings.stream_replicas))
         self.engine = await open_database(self.settings.database_url)
         if self._services:
             await self._start_services()
@@ -237,9 +240,13 @@ class Runtime:
                 issuer_seed=seed, kitt_password="", auth_password=auth_password, sys_password=sys_password
             )
             await self._start_callout(creds, self.settings.nats_url)
-        self._test_agents = TestAgents(self.settings.home, self.nc, self.local_agent_url)
+        self._test_agents = TestAgents(
+            self.settings.home, self.nc, self.local_agent_url, self.settings.trusted_ca
+        )
         await self._test_agents.start()
-        self._local_agent = LocalAgent(self.settings.home, self.nc, self.local_agent_url)
+        self._local_agent = LocalAgent(
+            self.settings.home, self.nc, self.local_agent_url, self.settings.trusted_ca
+        )
         await self._local_agent.start()
         manager = CampaignManager(self.nc)
         self._tasks.append(asyncio.create_task(manager.run(self._stop), name="campaign-manager"))

@@ -1,0 +1,140 @@
+"""`kitt stack`: a generated deployment (NATS with TLS and the auth callout, PostgreSQL from Debian's
+package built on the local base, `kitt serve`, `kitt project`) started on the real Docker daemon with
+docker-compose, a test run through it on a test agent, stopped and removed; and what a user gets wrong."""
+
+import json
+import socket
+import stat
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.dockerhost import base_image, docker
+from tests.test_cli import kitt
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env_file(folder: Path) -> dict[str, str]:
+    lines = (folder / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def test_generate_writes_a_secure_valid_stack(tmp_path):
+    home = tmp_path / "home"
+    out = kitt(home, "stack", "generate", "lab", "--postgres", "--web", "--port", str(_free_port()),
+               "--nats-port", str(_free_port()))  # fmt: skip
+    folder = home / "stacks" / "lab"
+    assert str(folder) in out.stdout
+    for secret in (".env", "nats-1.conf", "tls/nats.key"):
+        assert stat.S_IMODE((folder / secret).stat().st_mode) == 0o600, secret
+    assert not (folder / "tls" / "ca.key").exists()  # the stack's CA signs nothing more
+    env = _env_file(folder)
+    secrets = [env[k] for k in ("KITT_NATS_PASSWORD", "KITT_NATS_AUTH_PASSWORD", "KITT_NATS_SYS_PASSWORD",
+                                "POSTGRES_PASSWORD", "KITT_AUTH_TOKEN")]  # fmt: skip
+    assert len(set(secrets)) == len(secrets) and all(len(s) >= 32 for s in secrets)
+    compose = (folder / "docker-compose.yaml").read_text()
+    assert not any(s in compose for s in secrets)  # the compose file only names them
+    assert "postgresql://kitt@postgres:5432/kitt" in compose  # no password in the URL
+    conf = (folder / "nats-1.conf").read_text()
+    assert "tls {" in conf and "auth_callout" in conf and env["KITT_NATS_PASSWORD"] in conf
+    again = kitt(home, "stack", "generate", "lab", check=False)
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert json.loads(kitt(home, "stack", "list", "--json").stdout)[0]["name"] == "lab"
+
+
+def test_a_three_node_stack_is_a_cluster(tmp_path):
+    home = tmp_path / "home"
+    kitt(home, "stack", "generate", "c3", "--nats-replicas", "3", "--nats-port", str(_free_port()))
+    folder = home / "stacks" / "c3"
+    confs = [(folder / f"nats-{n}.conf").read_text() for n in (1, 2, 3)]
+    assert all("cluster {" in c for c in confs)
+    assert "nats-2:6222" in confs[0] and "nats-3:6222" in confs[0] and "nats-1:6222" not in confs[0]
+    assert 'KITT_STREAM_REPLICAS: "3"' in (folder / "docker-compose.yaml").read_text()
+
+
+def test_bad_stack_input_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    bad = kitt(home, "stack", "generate", "Not A Name", check=False)
+    assert bad.returncode == 1 and "a stack name is" in bad.stderr
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        taken = kitt(home, "stack", "generate", "p", "--nats-port", str(busy), check=False)
+    assert taken.returncode == 1 and f"port {busy} is in use" in taken.stderr
+    assert not (home / "stacks").exists() or list((home / "stacks").iterdir()) == []
+    missing = kitt(home, "stack", "start", "--name", "nope", check=False)
+    assert missing.returncode == 1 and "no stack 'nope'" in missing.stderr
+    kitt(home, "stack", "generate", "d", "--nats-port", str(_free_port()))
+    down = kitt(home, "stack", "start", "--name", "d", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"},
+                check=False)  # fmt: skip
+    assert down.returncode == 1 and "the Docker daemon is not answering" in down.stderr
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "docker").symlink_to(
+        "/usr/local/bin/docker" if Path("/usr/local/bin/docker").exists() else "/usr/bin/docker"
+    )
+    no_compose = kitt(home, "stack", "start", "--name", "d", env={"PATH": str(bare)}, check=False)
+    assert no_compose.returncode == 1 and "Docker Compose is missing" in no_compose.stderr
+    no_docker = kitt(
+        home, "stack", "start", "--name", "d", env={"PATH": str(tmp_path / "empty")}, check=False
+    )
+    assert no_docker.returncode == 1 and "docker is not installed" in no_docker.stderr
+
+
+def _api(port: int, path: str, token: str | None) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except OSError:
+        return 0, b""
+
+
+@pytest.mark.slow
+def test_a_stack_starts_runs_a_test_and_stops(tmp_path, kitt_image):
+    home = tmp_path / "home"
+    env = {"KITT_BASE_IMAGE": base_image()}
+    port = _free_port()
+    kitt(home, "stack", "generate", "e2e", "--postgres", "--web", "--port", str(port),
+         "--nats-port", str(_free_port()), env=env)  # fmt: skip
+    folder = home / "stacks" / "e2e"
+    token = _env_file(folder)["KITT_AUTH_TOKEN"]
+    try:
+        kitt(home, "stack", "start", "--name", "e2e", env=env, timeout=900)
+        deadline = time.monotonic() + 120
+        while _api(port, "/api/v1/runs", token)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _api(port, "/api/v1/runs", token)[0] == 200
+        assert _api(port, "/api/v1/runs", None)[0] == 401  # nothing answers without the token
+        kitt(home, "stack", "exec", "--name", "e2e", "agents", "create-test", "sim-1", "--speed", "0.05")
+        ran = kitt(home, "stack", "exec", "--name", "e2e", "quicktest", "run", "--agent", "sim-1",
+                   "-m", "/models/llama-8b", "-e", "vllm", "--wait", "--json", timeout=300)  # fmt: skip
+        test = json.loads(ran.stdout[ran.stdout.index("{") :])
+        assert test["status"] == "succeeded" and test["simulated"] is True, test
+        status, body = _api(port, "/api/v1/runs", token)
+        assert status == 200 and test["run_id"] in body.decode()  # in KARR, on PostgreSQL
+        services = json.loads(kitt(home, "stack", "status", "--name", "e2e", "--json").stdout)["services"]
+        assert {s["service"]: s["state"] for s in services} == {
+            "nats-1": "running", "postgres": "running", "serve": "running", "project": "running",
+        }  # fmt: skip
+        kitt(home, "stack", "stop", "--name", "e2e")
+        stopped = json.loads(kitt(home, "stack", "status", "--name", "e2e", "--json").stdout)["services"]
+        assert {s["state"] for s in stopped} == {"exited"}
+    finally:
+        kitt(home, "stack", "remove", "--name", "e2e", "--delete-files", check=False)
+    assert not folder.exists()
+    assert docker("ps", "-aq", "--filter", "label=com.docker.compose.project=kitt-e2e").stdout.strip() == ""
+    assert "kitt-e2e" not in docker("volume", "ls", "-q").stdout
