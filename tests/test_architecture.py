@@ -13,6 +13,7 @@ KITT = Path(__file__).resolve().parents[1] / "kitt"
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("api",),
+    ("stack",),
     ("runtime",),
     ("agent",),
     ("orchestration",),
@@ -25,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("campaigns",),
     ("models", "bench"),
     ("engines",),
-    ("hardware",),
+    ("hardware", "devon"),
     ("events",),
     ("yamlfile", "children", "stats", "logging", "suites"),
 ]
