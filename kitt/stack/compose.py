@@ -48,3 +48,17 @@ def compose(where: Path, project: str, *args: str, timeout: float = 900) -> str:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise StackError(f"compose {args[0]} failed: {lines[-1] if lines else 'no reason given'}")
     return done.stdout
+
+
+def validate(where: Path, project: str) -> bool:
+    """Check the stack's compose file with compose itself (no daemon needed); False when compose is
+    missing here (nothing to check it with), StackError with compose's words when it refuses the file."""
+    try:
+        tool = command()
+    except StackError:
+        return False
+    done = run([*tool, "-p", project, "-f", str(where / "docker-compose.yaml"), "config", "-q"], where, 60)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise StackError(f"compose refuses the generated file: {lines[-1] if lines else 'no reason given'}")
+    return True
