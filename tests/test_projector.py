@@ -15,7 +15,7 @@ from kitt.projections import admin
 from kitt.projections.campaigns import CampaignsProjection
 from kitt.projections.karr import KarrProjection
 from kitt.projections.models import BenchmarkRow, Checkpoint, DeadLetter, MetricRow, RunRow
-from kitt.projections.runner import Projector
+from kitt.projections.runner import Projector, StaleCheckpoint, advance_checkpoint, load_checkpoint
 from tests.conftest import eventually
 from tests.factories import document, run_events
 
@@ -148,3 +148,39 @@ def test_the_ack_subject_is_read_like_nats_py_reads_it():
         assert (meta.sequence.stream, meta.sequence.consumer, meta.num_pending) == (4821, 17, 93)
     with pytest.raises(DeliveryGap, match="not a JetStream delivery"):
         ack_position(b"_INBOX.abc")
+
+
+async def test_two_instances_of_a_projection_apply_each_event_once(nc, engine):
+    """Two projectors of the same projection on one database (two `kitt project` processes), with batches
+    of different sizes so they overlap: each batch moves the checkpoint only from where it began, so the
+    loser of a race rolls back and resumes, and every event is applied once."""
+    bus = EventBus(nc)
+    stop = asyncio.Event()
+    pair = [Projector(KarrProjection(), nc, engine, batch_size=size) for size in (3, 40)]
+    tasks = [asyncio.create_task(p.run(stop)) for p in pair]
+    try:
+        last = 0
+        for n in range(40):
+            last = (await bus.append(run_events(document(f"run-{n:02d}")), msg_id=f"import-{n}")).seq
+        await eventually(lambda: _reached(engine, last), timeout=60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+    assert await _count(engine, RunRow) == 40
+    assert await _count(engine, BenchmarkRow) == 80 and await _count(engine, MetricRow) == 320
+    assert await _count(engine, DeadLetter) == 0  # a second application would dead-letter a second start
+
+
+async def test_a_batch_moves_the_checkpoint_only_from_where_it_began(engine):
+    """The race the two instances run: A commits events up to 3; B's batch, read from 0 as well and
+    reaching 40, must not commit (it would apply A's three events again): it is told to start over."""
+    await load_checkpoint(engine, "karr")
+    async with engine.begin() as conn:
+        await advance_checkpoint(conn, "karr", 0, 3, unknown=0, dead=0)
+    with pytest.raises(StaleCheckpoint):
+        async with engine.begin() as conn:
+            await advance_checkpoint(conn, "karr", 0, 40, unknown=0, dead=0)
+    assert await _checkpoint(engine, "karr") == 3
+    async with engine.begin() as conn:
+        await advance_checkpoint(conn, "karr", 3, 40, unknown=0, dead=0)
+    assert await _checkpoint(engine, "karr") == 40

@@ -90,6 +90,7 @@ class Projector:
         self._delivery: OrderedDelivery | None = None
         self._wal = WalCheckpoints(engine)
         self.checkpoint = 0
+        self._prepared_through = 0  # the last sequence of the newest batch handed to the database
         self.pending = 0  # messages the server still holds for us after the last one delivered
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -123,6 +124,7 @@ class Projector:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         self.checkpoint = await load_checkpoint(self._engine, self.projection.name)
+        self._prepared_through = self.checkpoint
         if isinstance(self.projection, Pipelined):
             self.projection.restart()  # what it carried may belong to a write that failed
         wire = await connect(Address.of(self._nc), name=f"kitt-projector-{self.projection.name}")
@@ -206,7 +208,8 @@ class Projector:
                 dead.append(
                     _dead_letter(self.projection.name, item.seq, item.subject, item.reason, item.data)
                 )
-        last = batch[-1].seq
+        since, last = self._prepared_through, batch[-1].seq
+        self._prepared_through = last
         projection = self.projection
         if isinstance(projection, Pipelined):
             write: Write = await projection.prepare(self._engine, events)
@@ -221,7 +224,7 @@ class Projector:
                         | {"payload": codec.encode(stored.envelope)[0].decode()}
                     )
                 await sql.insert_missing(conn, _dead, dead)
-                await advance_checkpoint(conn, projection.name, last, unknown=unknown, dead=len(dead))
+                await advance_checkpoint(conn, projection.name, since, last, unknown=unknown, dead=len(dead))
             self.checkpoint = last
             self._wal.after_commit()
             if dead:
@@ -262,10 +265,18 @@ async def load_checkpoint(engine: AsyncEngine, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def advance_checkpoint(conn: AsyncConnection, name: str, last: int, *, unknown: int, dead: int) -> None:
+async def advance_checkpoint(
+    conn: AsyncConnection, name: str, since: int, last: int, *, unknown: int, dead: int
+) -> None:
+    """Move the checkpoint from SINCE (where this batch began) to LAST, in the batch's own transaction.
+
+    Only from SINCE: when another instance of the projection has moved it (two `kitt project` processes),
+    this batch's writes roll back with it and this instance starts again from the new checkpoint, so an
+    event is applied by one instance only. (`last_seq < last` would let a longer batch that overlaps a
+    shorter one, committed first, apply the shorter one's events a second time.)"""
     result = await conn.execute(
         update(_checkpoints)
-        .where(_checkpoints.c.name == name, _checkpoints.c.last_seq < last)
+        .where(_checkpoints.c.name == name, _checkpoints.c.last_seq == since)
         .values(
             last_seq=last,
             unknown_skipped=_checkpoints.c.unknown_skipped + unknown,
