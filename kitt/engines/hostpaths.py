@@ -14,16 +14,23 @@ from typing import Any
 
 import aiodocker
 
-_CONTAINER = re.compile(r"/containers/([0-9a-f]{64})/")
+_CONTAINER = re.compile(r"/containers/([0-9a-f]{64})/hostname$")
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 
 def own_container_id(mountinfo: Path = MOUNTINFO) -> str | None:
+    """The id of the container this process runs in: the source of the bind mount at /etc/hostname.
+    (Only that line: a host's mount table lists its containers' mounts too, under the same folder.)"""
     try:
-        found = _CONTAINER.search(mountinfo.read_text())
+        lines = mountinfo.read_text().splitlines()
     except OSError:
         return None
-    return found.group(1) if found else None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == "/etc/hostname":
+            found = _CONTAINER.search(fields[3])
+            return found.group(1) if found else None
+    return None
 
 
 def through_mounts(path: Path, mounts: list[dict[str, Any]]) -> Path:
