@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 
 from kitt.agent.config import AgentConfig
 from kitt.agent.daemon import AgentDaemon
+from kitt.agent.supervise import supervised
 from kitt.auth.localagent import NAME, load, path
 from kitt.events import codec, subjects
 from kitt.orchestration.executor import Executor
@@ -64,7 +65,7 @@ class LocalAgent:
             return Executor(reporter, home=home)  # this machine's suites and engine settings
 
         daemon = AgentDaemon(config, self.home / "local-agent", executors=executor)
-        self.task = asyncio.create_task(daemon.run(self._stop), name="local-agent")
+        self.task = asyncio.create_task(supervised(NAME, daemon.run, self._stop), name="local-agent")
         log.info("local_agent.started", agent=NAME)
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from kitt.agent.config import AgentConfig
 from kitt.agent.daemon import AgentDaemon
 from kitt.agent.simulated import SimulatedExecutor, SimulatedHost
+from kitt.agent.supervise import supervised
 from kitt.events import codec, subjects
 from kitt.orchestration.reporting import RunReporter
 
@@ -86,7 +87,8 @@ class TestAgents:
             simulated=True,
             hardware=spec.host.hardware(),
         )
-        self.tasks[name] = asyncio.create_task(daemon.run(self._stop), name=f"test-agent:{name}")
+        run = supervised(name, daemon.run, self._stop)
+        self.tasks[name] = asyncio.create_task(run, name=f"test-agent:{name}")
         log.info("test_agent.started", agent=name)
 
     async def stop(self) -> None:
