@@ -12,6 +12,7 @@ from pathlib import Path
 import structlog
 
 from kitt.projections.db import normalize_url
+from kitt.projections.influx import InfluxTarget
 
 # What KITT writes into its home: a folder holding any of these is KITT's to close to other users.
 KITT_FILES = frozenset(
@@ -34,6 +35,7 @@ class Settings:
     nats_tls_cert: str | None = None  # embedded NATS serves TLS with this certificate and key
     nats_tls_key: str | None = None
     nats_tls_ca: str | None = None  # what KITT's own clients trust (default: the certificate itself)
+    influxdb: InfluxTarget | None = None  # where the influxdb projection writes benchmark figures
 
     @property
     def trusted_ca(self) -> str | None:
@@ -80,6 +82,21 @@ def load() -> Settings:
         nats_tls_cert=os.environ.get("KITT_NATS_TLS_CERT") or None,
         nats_tls_key=os.environ.get("KITT_NATS_TLS_KEY") or None,
         nats_tls_ca=os.environ.get("KITT_NATS_TLS_CA") or None,
+        influxdb=_influxdb(),
+    )
+
+
+def _influxdb() -> InfluxTarget | None:
+    """KITT_INFLUXDB_URL (+ _DB, _USER, _PASSWORD, _CA): the InfluxDB 1.x the influxdb projection feeds."""
+    url = os.environ.get("KITT_INFLUXDB_URL")
+    if not url:
+        return None
+    return InfluxTarget(
+        url=url.rstrip("/"),
+        database=os.environ.get("KITT_INFLUXDB_DB") or "kitt",
+        user=os.environ.get("KITT_INFLUXDB_USER") or None,
+        password=os.environ.get("KITT_INFLUXDB_PASSWORD") or None,
+        ca=os.environ.get("KITT_INFLUXDB_CA") or None,
     )
 
 

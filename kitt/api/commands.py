@@ -4,6 +4,8 @@ The command's actor is stamped here from the request's authenticated principal; 
 client put there is replaced, so an event always records who really asked.
 """
 
+import time
+
 import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException, HTTPException, NotFoundException, PermissionDeniedException
@@ -39,10 +41,16 @@ async def execute(request: Request, command: Command, *, wait_for: str | None = 
     model has applied it."""
     context: ApiContext = request.app.state.kitt
     command = msgspec.structs.replace(command, actor=principal(request).actor)
+    timer = request.app.state.metrics.commands
+    started = time.perf_counter()
     try:
         reply = await send(context.nc, command)
     except CommandFailed as exc:
+        timer.labels(type(command).__name__, exc.reply.code or "failed").observe(
+            time.perf_counter() - started
+        )
         raise _STATUS.get(exc.reply.code or "", Unavailable)(detail=exc.reply.error or "refused") from None
+    timer.labels(type(command).__name__, "ok").observe(time.perf_counter() - started)
     if wait_for is not None:
         await wait_for_checkpoint(context.db, wait_for, reply.seq)
     return reply

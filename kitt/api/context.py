@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kitt.projections.influx import InfluxTarget
+
 
 @dataclass(frozen=True)
 class ApiContext:
@@ -21,6 +23,7 @@ class ApiContext:
     agent_ca: str | None = None  # the CA certificate agents check the server with (None: none needed)
     own_url: str = field(default="http://127.0.0.1:8080")  # where this API listens
     web_ca: bool = False  # the API serves a certificate from KITT's CA (install.sh then tells curl)
+    influxdb: InfluxTarget | None = None  # the deployment's InfluxDB: its projection's lag is reported too
 
     @property
     def base_url(self) -> str:

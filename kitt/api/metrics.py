@@ -1,5 +1,6 @@
 """`/metrics` in Prometheus' text format: projection lag, events appended and applied, agents online,
-tests by status, and the API's own request latencies.
+tests and runs by status, the latest headline figures per model x engine, and the API's own request and
+command latencies (what the Grafana dashboards of `kitt monitoring` plot).
 
 The gauges are read fresh at each scrape (JetStream's stream state, the checkpoints, the read models); the
 latency histogram is fed by a middleware. Each app has its own registry, so several apps in one process
@@ -17,7 +18,7 @@ from kitt.api.context import ApiContext
 from kitt.events import streams
 from kitt.projections import admin
 from kitt.projections.registry import all_projections
-from kitt.storage import fleet
+from kitt.storage import fleet, headlines
 
 
 class ApiMetrics:
@@ -46,6 +47,20 @@ class ApiMetrics:
         self.online = Gauge("kitt_agents_online", "Agents with a live heartbeat", registry=r)
         self.agents = Gauge("kitt_agents", "Agents by status", ["status"], registry=r)
         self.tests = Gauge("kitt_tests", "Tests by status", ["status"], registry=r)
+        self.runs = Gauge("kitt_runs", "KARR runs by status", ["status"], registry=r)
+        self.headline = Gauge(
+            "kitt_latest_figure",
+            "A headline figure of the latest succeeded run per model and engine",
+            ["model", "engine", "figure", "simulated"],
+            registry=r,
+        )
+        self.commands = Histogram(
+            "kitt_command_duration_seconds",
+            "Commands the API sent, from request to the handler's reply",
+            ["command", "outcome"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.latency = Histogram(
             "kitt_http_request_duration_seconds",
             "API and UI request latency",
@@ -55,7 +70,7 @@ class ApiMetrics:
         )
 
     async def refresh(self, kitt: ApiContext) -> None:
-        for s in await admin.status(kitt.nc, kitt.db, all_projections()):
+        for s in await admin.status(kitt.nc, kitt.db, all_projections(kitt.influxdb)):
             self.lag.labels(s.name).set(s.lag)
             self.applied.labels(s.name).set(s.last_seq)
             self.dead.labels(s.name).set(s.dead_letters)
@@ -79,6 +94,14 @@ class ApiMetrics:
         self.tests.clear()
         for status, count in (await fleet.count_by_status(kitt.db)).items():
             self.tests.labels(status).set(count)
+        self.runs.clear()
+        for status, count in (await headlines.runs_by_status(kitt.db)).items():
+            self.runs.labels(status).set(count)
+        self.headline.clear()
+        for latest in await headlines.latest(kitt.db):
+            for figure, value in latest.figures.items():
+                simulated = "true" if latest.simulated else "false"
+                self.headline.labels(latest.model, latest.engine, figure, simulated).set(value)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         async def timed(scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,6 +19,7 @@ from kitt.engines.preflight import PreflightError
 from kitt.engines.runtime import EngineError
 from kitt.events.bus import AppendError
 from kitt.projections.db import DatabaseUrlError
+from kitt.projections.influx import InfluxConfigError, InfluxUnavailable
 from kitt.projections.registry import UnknownProjection
 from kitt.runtime.embedded import RuntimeUnavailable
 from kitt.runtime.nats_server import NatsServerError
@@ -32,6 +33,8 @@ KNOWN_ERRORS = (
     RuntimeUnavailable,
     DevonError,
     DatabaseUrlError,
+    InfluxConfigError,
+    InfluxUnavailable,
     DocumentError,
     NatsServerError,
     AppendError,
@@ -49,7 +52,7 @@ KNOWN_ERRORS = (
 def settings() -> config.Settings:
     try:
         return config.load()
-    except DatabaseUrlError as exc:
+    except (DatabaseUrlError, InfluxConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -4,19 +4,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kitt.events.campaigns import CampaignSpec
 from kitt.projections.campaigns import SKIP_PREFIX
-from kitt.projections.models import CampaignItemRow, CampaignRow, MetricRow, RunRow, ScheduleRow, table
+from kitt.projections.models import CampaignItemRow, CampaignRow, RunRow, ScheduleRow, table
+from kitt.storage import headlines
 
 _campaigns = table(CampaignRow)
 _items = table(CampaignItemRow)
 _schedules = table(ScheduleRow)
 _runs = table(RunRow)
-_metrics = table(MetricRow)
-HEADLINES = (("output_throughput", None), ("ttft", "p99"), ("score", None))
 
 
 class Campaign(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,7 +114,7 @@ async def campaign(db: AsyncEngine, campaign_id: str) -> CampaignDetail | None:
                 select(_items).where(_items.c.campaign_id == campaign_id).order_by(_items.c.key)
             )
         )
-        figures = await _figures(conn, [r.run_id for r in rows if r.run_id])
+        figures = await headlines.figures(conn, [r.run_id for r in rows if r.run_id])
     items = [
         Item(
             **_fields(r, Item.__struct_fields__, "figures"),
@@ -128,34 +127,6 @@ async def campaign(db: AsyncEngine, campaign_id: str) -> CampaignDetail | None:
         items=tuple(i for i in items if not i.key.startswith(SKIP_PREFIX)),
         skipped=tuple(i for i in items if i.key.startswith(SKIP_PREFIX)),  # what planning left out
     )
-
-
-async def _figures(conn, run_ids: list[str]) -> dict[str, dict[str, float]]:
-    """Each run's headline figures: the best output throughput, the worst TTFT p99, the first accuracy."""
-    if not run_ids:
-        return {}
-    wanted = [
-        and_(_metrics.c.name == name, _metrics.c.percentile == p)
-        if p
-        else and_(_metrics.c.name == name, _metrics.c.percentile.is_(None))
-        for name, p in HEADLINES
-    ]
-    query = select(_metrics.c.run_id, _metrics.c.name, _metrics.c.percentile, _metrics.c.value).where(
-        _metrics.c.run_id.in_(run_ids), or_(*wanted)
-    )
-    out: dict[str, dict[str, float]] = {}
-    for run_id, name, percentile, value in await conn.execute(query):
-        if value is None:
-            continue
-        key = f"{name}_{percentile}" if percentile else name
-        figures = out.setdefault(run_id, {})
-        if key not in figures:
-            figures[key] = value
-        elif key == "output_throughput":
-            figures[key] = max(figures[key], value)
-        elif key == "ttft_p99":
-            figures[key] = max(figures[key], value)
-    return out
 
 
 async def schedules(db: AsyncEngine) -> list[Schedule]:

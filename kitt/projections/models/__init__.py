@@ -12,6 +12,7 @@ from kitt.projections.models.config import (
 )
 from kitt.projections.models.fleet import AgentRow, TestRow
 from kitt.projections.models.karr import BenchmarkRow, MetricRow, RunRow
+from kitt.projections.models.sinks import InfluxRunRow
 
 __all__ = [
     "AgentRow",
@@ -23,6 +24,7 @@ __all__ = [
     "DeadLetter",
     "EndedSessionRow",
     "EngineProfileRow",
+    "InfluxRunRow",
     "MetricRow",
     "RunRow",
     "ScheduleRow",
