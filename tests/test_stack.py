@@ -3,8 +3,10 @@ package built on the local base, `kitt serve`, `kitt project`) started on the re
 docker-compose, a test run through it on a test agent, stopped and removed; and what a user gets wrong."""
 
 import json
+import shutil
 import socket
 import stat
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dockerhost import base_image, docker
+from tests.dockerhost import LLAMA_IMAGE, base_image, docker, managed_containers
 from tests.test_cli import kitt
 
 
@@ -108,12 +110,13 @@ def test_a_stack_starts_runs_a_test_and_stops(tmp_path, kitt_image):
     home = tmp_path / "home"
     env = {"KITT_BASE_IMAGE": base_image()}
     port = _free_port()
-    kitt(home, "stack", "generate", "e2e", "--postgres", "--web", "--port", str(port),
-         "--nats-port", str(_free_port()), env=env)  # fmt: skip
+    kitt(home, "stack", "generate", "e2e", "--postgres", "--web", "--port", str(port), "--monitoring",
+         "--grafana-port", str(_free_port()), "--nats-port", str(_free_port()), env=env)  # fmt: skip
     folder = home / "stacks" / "e2e"
-    token = _env_file(folder)["KITT_AUTH_TOKEN"]
-    try:
-        kitt(home, "stack", "start", "--name", "e2e", env=env, timeout=900)
+    secrets = _env_file(folder)
+    token = secrets["KITT_AUTH_TOKEN"]
+    try:  # Grafana's image cannot be pulled here: the rest of the stack starts without it
+        kitt(home, "stack", "start", "--name", "e2e", "--without", "grafana", env=env, timeout=900)
         deadline = time.monotonic() + 120
         while _api(port, "/api/v1/runs", token)[0] != 200 and time.monotonic() < deadline:
             time.sleep(1)
@@ -126,9 +129,11 @@ def test_a_stack_starts_runs_a_test_and_stops(tmp_path, kitt_image):
         assert test["status"] == "succeeded" and test["simulated"] is True, test
         status, body = _api(port, "/api/v1/runs", token)
         assert status == 200 and test["run_id"] in body.decode()  # in KARR, on PostgreSQL
+        _in_influx_and_scraped(folder, test["run_id"], secrets["INFLUXDB_GRAFANA_PASSWORD"])
         services = json.loads(kitt(home, "stack", "status", "--name", "e2e", "--json").stdout)["services"]
         assert {s["service"]: s["state"] for s in services} == {
             "nats-1": "running", "postgres": "running", "serve": "running", "project": "running",
+            "prometheus": "running", "influxdb": "running",
         }  # fmt: skip
         kitt(home, "stack", "stop", "--name", "e2e")
         stopped = json.loads(kitt(home, "stack", "status", "--name", "e2e", "--json").stdout)["services"]
@@ -138,3 +143,88 @@ def test_a_stack_starts_runs_a_test_and_stops(tmp_path, kitt_image):
     assert not folder.exists()
     assert docker("ps", "-aq", "--filter", "label=com.docker.compose.project=kitt-e2e").stdout.strip() == ""
     assert "kitt-e2e" not in docker("volume", "ls", "-q").stdout
+
+
+def _in_influx_and_scraped(folder: Path, run_id: str, reader_password: str) -> None:
+    """The stack's projector wrote the run's figures into its InfluxDB, and its Prometheus scrapes serve."""
+    from tests.test_monitoring import _in
+
+    query = f"q=SELECT count(value) FROM kitt_metric WHERE run_id = '{run_id}' AND simulated = 'true'"
+    url = "http://127.0.0.1:8086/query?db=kitt"
+    deadline = time.monotonic() + 60
+    while '"values":[[' not in (
+        read := _in(
+            folder,
+            "kitt-e2e",
+            "influxdb",
+            "curl",
+            "-sS",
+            "-u",
+            f"grafana:{reader_password}",
+            "--data-urlencode",
+            query,
+            url,
+        )
+    ):
+        assert time.monotonic() < deadline, f"the run never reached InfluxDB: {read}"
+        time.sleep(1)
+    up = 'up{job="kitt"}'
+    while "=> 1 @" not in (
+        said := _in(
+            folder, "kitt-e2e", "prometheus", "promtool", "query", "instant", "http://127.0.0.1:9090", up
+        )
+    ):
+        assert time.monotonic() < deadline + 60, f"Prometheus never scraped serve: {said}"
+        time.sleep(2)
+
+
+def _readable_models(tiny_model: Path) -> Path:
+    """A model folder the stack's user (not root) can read: outside pytest's 0700 temp folders."""
+    folder = Path(tempfile.mkdtemp(prefix="kitt-stack-models-"))
+    folder.chmod(0o755)
+    shutil.copy(tiny_model, folder / "tiny.gguf")
+    (folder / "tiny.gguf").chmod(0o644)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_stack_agent_runs_a_real_engine_beside_it(tmp_path, kitt_image, tiny_model):
+    """`--agent`: a kitt-agent container on this host, provisioned by its token's SHA-256 at start, runs
+    a quick test on the real llama.cpp image as a sibling container reading the stack's model folder."""
+    home = tmp_path / "home"
+    env = {"KITT_BASE_IMAGE": base_image()}
+    if docker("image", "inspect", LLAMA_IMAGE, check=False).returncode != 0:
+        kitt(home, "engines", "setup", "llama_cpp", env=env, timeout=900)
+    models = _readable_models(tiny_model)
+    nats_port = str(_free_port())
+    kitt(
+        home, "stack", "generate", "ag", "--agent", "--models", str(models), "--nats-port", nats_port, env=env
+    )
+    folder = home / "stacks" / "ag"
+    assert stat.S_IMODE((folder / "agent" / "agent.yaml").stat().st_mode) == 0o600
+    try:
+        kitt(home, "stack", "start", "--name", "ag", env=env, timeout=900)
+        deadline = time.monotonic() + 120
+        while True:
+            listed = kitt(home, "stack", "exec", "--name", "ag", "agents", "list", "--json", check=False)
+            agents = (
+                json.loads(listed.stdout[listed.stdout.find("[") :] or "[]") if listed.returncode == 0 else []
+            )
+            if any(a["name"] == "stack-agent" and a["online"] for a in agents):
+                break
+            assert time.monotonic() < deadline, f"the stack's agent never came online: {listed.stderr}"
+            time.sleep(2)
+        ran = kitt(home, "stack", "exec", "--name", "ag", "quicktest", "run", "--agent", "stack-agent",
+                   "-m", "/models/tiny.gguf", "-e", "llama_cpp", "--runtime", "docker", "--wait", "--json",
+                   timeout=600)  # fmt: skip
+        test = json.loads(ran.stdout[ran.stdout.index("{") :])
+        assert test["status"] == "succeeded" and test["simulated"] is False, ran.stdout[-3000:]
+        assert managed_containers() == []  # the engine's container is gone
+        again = kitt(
+            home, "stack", "start", "--name", "ag", env=env, timeout=300
+        )  # provisioned already: fine
+        assert "started" in again.stdout
+    finally:
+        kitt(home, "stack", "remove", "--name", "ag", "--delete-files", check=False)
+        shutil.rmtree(models, ignore_errors=True)
+    assert docker("ps", "-aq", "--filter", "label=com.docker.compose.project=kitt-ag").stdout.strip() == ""

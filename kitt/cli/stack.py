@@ -1,18 +1,17 @@
 """`kitt stack`: generate, start, stop, inspect and remove docker-compose deployments of KITT."""
 
 import shutil
+import time
 from pathlib import Path
 
 import click
 
+from kitt.cli import compose_project
 from kitt.cli.common import print_json, settings
+from kitt.cli.compose_project import failure
 from kitt.stack import compose
-from kitt.stack.generate import generate, load, stacks
-from kitt.stack.options import StackError, StackOptions, check_ports
-
-
-def _fail(exc: StackError) -> click.ClickException:
-    return click.ClickException(str(exc))
+from kitt.stack.generate import agent_token_hash, generate, load, stacks, user_of
+from kitt.stack.options import AGENT_NAME, StackError, StackOptions, check_ports
 
 
 @click.group("stack")
@@ -24,6 +23,11 @@ def stack_group() -> None:
 @click.argument("name")
 @click.option("--web", is_flag=True, help="Publish the API and web UI on --port (behind a generated token).")
 @click.option("--postgres", is_flag=True, help="PostgreSQL for KARR (else SQLite in the stack's volume).")
+@click.option("--monitoring", is_flag=True, help="Prometheus, InfluxDB (fed by the projector) and Grafana.")
+@click.option("--grafana-port", default=3000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--agent", is_flag=True, help="A kitt-agent for this host (engines as sibling containers).")
+@click.option("--models", type=click.Path(exists=True, file_okay=False, resolve_path=True),
+              help="The host folder the agent sees as /models (read-only).")  # fmt: skip
 @click.option("--nats-replicas", type=click.Choice(["1", "3"]), default="1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--nats-port", default=4222, show_default=True, type=click.IntRange(1, 65535))
@@ -33,6 +37,10 @@ def stack_generate(
     name: str,
     web: bool,
     postgres: bool,
+    monitoring: bool,
+    grafana_port: int,
+    agent: bool,
+    models: str | None,
     nats_replicas: str,
     port: int,
     nats_port: int,
@@ -44,16 +52,13 @@ def stack_generate(
     try:
         options = StackOptions(
             name=name, web=web, postgres=postgres, nats_replicas=int(nats_replicas), port=port,
-            nats_port=nats_port, public_url=public_url,
+            nats_port=nats_port, public_url=public_url, monitoring=monitoring, grafana_port=grafana_port,
+            agent=agent, models=models,
         )  # fmt: skip
         where = generate(home, options, force=force)
     except StackError as exc:
-        raise _fail(exc) from None
-    try:
-        checked = compose.validate(where, options.project)
-    except StackError as exc:
-        shutil.rmtree(where, ignore_errors=True)  # a file compose refuses is not left behind
-        raise _fail(exc) from None
+        raise failure(exc) from None
+    checked = compose_project.validated(where, options.project)
     click.echo(
         f"stack {name}: {where}" + ("" if checked else " (unchecked: Docker Compose is not installed)")
     )
@@ -64,28 +69,55 @@ def _loaded(name: str) -> tuple[StackOptions, Path]:
     try:
         return load(settings().prepare_home(), name)
     except StackError as exc:
-        raise _fail(exc) from None
+        raise failure(exc) from None
 
 
 @stack_group.command("start")
 @click.option("--name", required=True)
-def stack_start(name: str) -> None:
+@click.option("--without", multiple=True, metavar="SERVICE", help="Leave this service out (e.g. grafana).")
+def stack_start(name: str, without: tuple[str, ...]) -> None:
     """Start the stack (PostgreSQL's image is built the first time)."""
     options, where = _loaded(name)
     try:
         compose.docker_ready()
+        compose.command()  # compose missing is said before a missing image
         if not compose.image_present("kitt"):
             raise StackError("the kitt image is missing: `docker build -t kitt .` in a KITT checkout")
-        if not _running(options):
+        if not compose.running(options.project):
             check_ports(options)
-        compose.compose(where, options.project, "up", "-d", "--remove-orphans", timeout=1800)
+        compose.up(where, options.project, without)
+        if options.agent and "agent" not in without:
+            _provision_agent(options, where)
     except StackError as exc:
-        raise _fail(exc) from None
+        raise failure(exc) from None
     click.echo(f"stack {name} started")
+    if options.monitoring and "grafana" not in without:
+        click.echo(
+            f"Grafana: http://localhost:{options.grafana_port} (admin; GRAFANA_ADMIN_PASSWORD in .env)"
+        )
     if options.web:
         click.echo(
             f"web UI and API: http://localhost:{options.port} (the admin token is KITT_AUTH_TOKEN in .env)"
         )
+
+
+def _provision_agent(options: StackOptions, where: Path, wait_s: float = 180) -> None:
+    """Provision the stack's agent by its token's SHA-256 once serve answers (again on a later start: an
+    agent already provisioned is left as it is)."""
+    args = ["agents", "provision", AGENT_NAME, "--token-hash", agent_token_hash(where)]
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            compose.compose(
+                where, options.project, "exec", "-T", "--user", user_of(where), "serve", "kitt", *args
+            )
+            return
+        except StackError as exc:
+            if "already provisioned" in str(exc):
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"the stack's agent could not be provisioned: {exc}") from None
+        time.sleep(2)
 
 
 @stack_group.command("stop")
@@ -93,23 +125,7 @@ def stack_start(name: str) -> None:
 def stack_stop(name: str) -> None:
     """Stop the stack's containers (they, and its data, stay)."""
     options, where = _loaded(name)
-    try:
-        compose.compose(where, options.project, "stop", timeout=300)
-    except StackError as exc:
-        raise _fail(exc) from None
-    click.echo(f"stack {name} stopped")
-
-
-def _services(options: StackOptions) -> list[dict[str, str]]:
-    fields = '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
-    label = f"label=com.docker.compose.project={options.project}"
-    listed = compose.run(["docker", "ps", "-a", "--filter", label, "--format", fields], timeout=30)
-    rows = [line.split("\t") for line in listed.stdout.splitlines() if line.count("\t") == 2]
-    return [{"service": service, "state": state, "status": status} for service, state, status in rows]
-
-
-def _running(options: StackOptions) -> bool:
-    return any(s["state"] == "running" for s in _services(options))
+    compose_project.stop("stack", name, where, options.project)
 
 
 @stack_group.command("status")
@@ -118,17 +134,7 @@ def _running(options: StackOptions) -> bool:
 def stack_status(name: str, as_json: bool) -> None:
     """The stack's services and their state."""
     options, where = _loaded(name)
-    try:
-        compose.docker_ready()
-        services = sorted(_services(options), key=lambda s: s["service"])
-    except StackError as exc:
-        raise _fail(exc) from None
-    if as_json:
-        print_json({"name": name, "folder": str(where), "options": options, "services": services})
-        return
-    click.echo(f"stack {name} ({where})")
-    for service in services or [{"service": "(no containers)", "state": "", "status": ""}]:
-        click.echo(f"  {service['service']:<10} {service['state']:<10} {service['status']}")
+    compose_project.status(f"stack {name} ({where})", name, where, options.project, options, as_json=as_json)
 
 
 @stack_group.command("list")
@@ -139,7 +145,7 @@ def stack_list(as_json: bool) -> None:
     rows = []
     for name in stacks(home):
         options, where = load(home, name)
-        running = _running(options) if shutil.which("docker") else False
+        running = compose.running(options.project) if shutil.which("docker") else False
         rows.append({"name": name, "folder": str(where), "running": running, "postgres": options.postgres,
                      "web": options.web, "nats_replicas": options.nats_replicas})  # fmt: skip
     if as_json:
@@ -155,13 +161,7 @@ def stack_list(as_json: bool) -> None:
 def stack_remove(name: str, delete_files: bool) -> None:
     """Remove the stack's containers and network (its data too, with --delete-files)."""
     options, where = _loaded(name)
-    try:
-        compose.compose(where, options.project, "down", *(["-v"] if delete_files else []), timeout=300)
-    except StackError as exc:
-        raise _fail(exc) from None
-    if delete_files:
-        shutil.rmtree(where)
-    click.echo(f"stack {name} removed" + (" with its files and data" if delete_files else ""))
+    compose_project.remove("stack", name, where, options.project, delete_files=delete_files)
 
 
 @stack_group.command("exec", context_settings={"ignore_unknown_options": True})
@@ -171,20 +171,11 @@ def stack_exec(name: str, args: tuple[str, ...]) -> None:
     """Run `kitt ARGS` in the stack's serve container, as the stack's user (`agents create-test sim`,
     `quicktest run …`, `storage list`)."""
     options, where = _loaded(name)
-    owner = _stack_user(where)
+    owner = user_of(where)
     try:
         out = compose.compose(
             where, options.project, "exec", "-T", "--user", owner, "serve", "kitt", *args, timeout=3600
         )
     except StackError as exc:
-        raise _fail(exc) from None
+        raise failure(exc) from None
     click.echo(out, nl=False)
-
-
-def _stack_user(where: Path) -> str:
-    values = dict(
-        line.split("=", 1)
-        for line in (where / ".env").read_text().splitlines()
-        if "=" in line and line[0] != "#"
-    )
-    return f"{values.get('KITT_UID', '1000')}:{values.get('KITT_GID', '1000')}"

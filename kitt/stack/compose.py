@@ -6,7 +6,17 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import msgspec
+
 from kitt.stack.options import StackError
+
+
+class Service(msgspec.Struct, frozen=True):
+    """A container of a compose project: its service, state (running, exited…) and docker's status line."""
+
+    service: str
+    state: str
+    status: str
 
 
 def run(args: list[str], cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -45,8 +55,7 @@ def compose(where: Path, project: str, *args: str, timeout: float = 900) -> str:
     docker_ready()
     done = run([*command(), "-p", project, "-f", str(where / "docker-compose.yaml"), *args], where, timeout)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise StackError(f"compose {args[0]} failed: {lines[-1] if lines else 'no reason given'}")
+        raise StackError(f"compose {args[0]} failed: {_last_line(done.stderr)}")
     return done.stdout
 
 
@@ -59,6 +68,45 @@ def validate(where: Path, project: str) -> bool:
         return False
     done = run([*tool, "-p", project, "-f", str(where / "docker-compose.yaml"), "config", "-q"], where, 60)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise StackError(f"compose refuses the generated file: {lines[-1] if lines else 'no reason given'}")
+        raise StackError(f"compose refuses the generated file: {_last_line(done.stderr)}")
     return True
+
+
+def _last_line(said: str) -> str:
+    lines = [line for line in said.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no reason given"
+
+
+def services(project: str) -> list[Service]:
+    """The containers of a compose project, by service name."""
+    fields = '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
+    label = f"label=com.docker.compose.project={project}"
+    listed = run(["docker", "ps", "-a", "--filter", label, "--format", fields], timeout=30)
+    rows = [line.split("\t") for line in listed.stdout.splitlines() if line.count("\t") == 2]
+    return sorted((Service(*row) for row in rows), key=lambda s: s.service)
+
+
+def running(project: str) -> bool:
+    return any(s.state == "running" for s in services(project))
+
+
+def stop(where: Path, project: str) -> None:
+    """Stop a project's containers; they, and their volumes, stay."""
+    compose(where, project, "stop", timeout=300)
+
+
+def down(where: Path, project: str, *, volumes: bool) -> None:
+    """Remove a project's containers and network, and its named volumes too with `volumes`."""
+    compose(where, project, "down", *(["-v"] if volumes else []), timeout=300)
+
+
+def up(where: Path, project: str, without: tuple[str, ...] = ()) -> None:
+    """Start a project's services, all but `without` (e.g. Grafana where its image cannot be pulled)."""
+    chosen: list[str] = []
+    if without:
+        defined = compose(where, project, "config", "--services", timeout=60).split()
+        unknown = sorted(set(without) - set(defined))
+        if unknown:
+            raise StackError(f"no service {', '.join(unknown)} here (services: {', '.join(defined)})")
+        chosen = [s for s in defined if s not in without]
+    compose(where, project, "up", "-d", "--remove-orphans", *chosen, timeout=1800)

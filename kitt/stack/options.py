@@ -17,6 +17,12 @@ class StackOptions(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     web: bool = False  # publish the API and UI on `port` (always behind KITT_AUTH_TOKEN)
     postgres: bool = False  # else SQLite in the stack's volume
+    monitoring: bool = (
+        False  # Prometheus scraping serve, InfluxDB fed by the projector, Grafana on grafana_port
+    )
+    grafana_port: int = 3000
+    agent: bool = False  # a kitt-agent for this host, running engines as sibling containers
+    models: str | None = None  # the host folder the agent sees as /models (read-only)
     nats_replicas: int = 1  # 1, or 3: a three-node cluster with every stream on all three
     port: int = 8080
     nats_port: int = 4222  # where agents on other hosts reach NATS (TLS)
@@ -30,8 +36,11 @@ class StackOptions(msgspec.Struct, frozen=True, kw_only=True):
             )
         if self.nats_replicas not in (1, 3):
             raise StackError(f"--nats-replicas is 1 or 3, not {self.nats_replicas}")
-        if self.port == self.nats_port:
-            raise StackError(f"the web port and the NATS port are both {self.port}")
+        if self.models is not None and not self.models.startswith("/"):
+            raise StackError(f"--models is an absolute host folder, not {self.models!r}")
+        ports = self.published_ports()
+        if len(set(ports)) != len(ports):
+            raise StackError(f"two of the stack's services would publish the same port: {ports}")
 
     @property
     def project(self) -> str:
@@ -39,7 +48,11 @@ class StackOptions(msgspec.Struct, frozen=True, kw_only=True):
         return f"kitt-{self.name}"
 
     def published_ports(self) -> list[int]:
-        return [self.nats_port, *([self.port] if self.web else [])]
+        return [
+            self.nats_port,
+            *([self.port] if self.web else []),
+            *([self.grafana_port] if self.monitoring else []),
+        ]
 
 
 def folder(home: Path, name: str) -> Path:
@@ -60,3 +73,6 @@ def check_ports(options: StackOptions) -> None:
     for port in options.published_ports():
         if port_in_use(port):
             raise StackError(f"port {port} is in use on this host: choose another (--port / --nats-port)")
+
+
+AGENT_NAME = "stack-agent"
