@@ -2,7 +2,8 @@
 
 Repacking the importable `kitt` package (plus its distribution metadata and entry points) works the same
 for a regular and an editable install, needs no build tools, and gives agents exactly the server's code.
-The offline datasets travel too, so quality benchmarks run on agents.
+The offline datasets travel too, so quality benchmarks run on agents, and the migrations and Dockerfiles,
+so `kitt remote setup` installs a whole KITT from it.
 """
 
 import base64
@@ -27,13 +28,16 @@ class Package(msgspec.Struct, frozen=True):
 def _files() -> list[tuple[str, Path]]:
     root = Path(kitt.__file__).resolve().parent
     found = [(f"kitt/{p.relative_to(root)}", p) for p in sorted(root.rglob("*")) if p.is_file()]
-    datasets = root.parent / "datasets"
-    if not (root / "_datasets").exists() and datasets.is_dir():  # an editable install: the source tree's copy
-        found += [
-            (f"kitt/_datasets/{p.relative_to(datasets)}", p)
-            for p in sorted(datasets.rglob("*"))
-            if p.is_file()
-        ]
+    # An editable install: the source tree's copies of what a wheel force-includes (pyproject.toml), so a
+    # remote host's KITT can migrate its database and build engine images too.
+    for folder, packaged in (("datasets", "_datasets"), ("migrations", "_migrations"), ("docker", "_docker")):
+        source = root.parent / folder
+        if not (root / packaged).exists() and source.is_dir():
+            found += [
+                (f"kitt/{packaged}/{p.relative_to(source)}", p)
+                for p in sorted(source.rglob("*"))
+                if p.is_file() and "build-extras" not in p.parts  # never a build's private CA or pip settings
+            ]
     return [(arc, p) for arc, p in found if "__pycache__" not in arc and not arc.endswith(".pyc")]
 
 

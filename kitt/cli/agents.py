@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 
 import click
 from rich.table import Table
@@ -70,13 +71,22 @@ def _show_token(name: str, token: str, nats_url: str, ca: str | None) -> None:
 
 @agents_group.command("provision")
 @click.argument("name")
+@click.option(
+    "--token-hash", default=None, metavar="SHA256", help="The SHA-256 (hex) of a token made elsewhere."
+)
 @async_command
-async def provision(name: str) -> None:
-    """Create agent NAME and print its token once."""
-    token = tokens.new()
+async def provision(name: str, token_hash: str | None) -> None:
+    """Create agent NAME and print its token once (with --token-hash: no token is made or shown)."""
+    if token_hash is not None and not re.fullmatch(r"[0-9a-f]{64}", token_hash):
+        raise click.ClickException("--token-hash is a SHA-256 in 64 lowercase hex digits")
+    token = tokens.new() if token_hash is None else None
     async with session(settings()) as s:
-        await _apply(s, ProvisionAgent(name=_name(name), token_hash=tokens.digest(token)))
+        digest = token_hash or tokens.digest(token or "")
+        await _apply(s, ProvisionAgent(name=_name(name), token_hash=digest))
         url, ca = _agent_url(s)
+    if token is None:
+        click.echo(f"agent {name} provisioned with the token whose SHA-256 was given")
+        return
     _show_token(name, token, url, ca)
 
 

@@ -1,0 +1,1 @@
+"""KITT on other hosts over SSH: `kitt remote`."""
