@@ -2,6 +2,7 @@
 auth callout on, both databases), running tests on the real llama.cpp server with the tiny GGUF."""
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -351,3 +352,21 @@ async def test_a_report_delivered_twice_is_applied_once(runtime, tiny_model):
     kinds = [type(s.envelope.event).__name__ for s in stored]
     assert kinds.count("TestStarted") == 1 and kinds.count("TestFinished") == 1
     assert await fleet.refused_reports(runtime.engine) == []  # a duplicate is not an error
+
+
+def test_provision_by_token_hash_shows_no_token(tmp_path):
+    """A token made elsewhere (`kitt stack generate --agent`): provisioned by its SHA-256, nothing shown;
+    a malformed hash is refused in one line."""
+    from kitt.auth import tokens
+    from tests.test_cli import kitt
+
+    home = tmp_path / "home"
+    token = tokens.new()
+    done = kitt(home, "agents", "provision", "gpu-h", "--token-hash", tokens.digest(token))
+    assert "provisioned" in done.stdout and token not in done.stdout
+    shown = json.loads(kitt(home, "agents", "show", "gpu-h", "--json").stdout)
+    assert shown["agent"]["status"] == "provisioned"
+    bad = kitt(home, "agents", "provision", "gpu-i", "--token-hash", "not-a-hash", check=False)
+    assert bad.returncode == 1 and "64 lowercase hex digits" in bad.stderr
+    again = kitt(home, "agents", "provision", "gpu-h", "--token-hash", tokens.digest(token), check=False)
+    assert again.returncode == 1 and "already provisioned" in again.stderr

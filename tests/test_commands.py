@@ -87,3 +87,18 @@ async def test_malformed_and_unknown_commands_get_clear_errors(nc, service):
 async def test_no_command_service_is_a_clear_error(nc):
     with pytest.raises(CommandFailed, match="no command service"):
         await send(nc, m.ChangeSetting(key="model_dir", value="/models"))
+
+
+async def test_a_command_service_that_never_answers_is_a_clear_error(nc):
+    """As during a cluster's leader election: the request is taken but no reply comes in time."""
+
+    async def take(_msg) -> None:
+        return None  # taken, never answered
+
+    silent = await nc.subscribe("kitt.cmd.change_setting", cb=take)
+    try:
+        with pytest.raises(CommandFailed, match="no reply from the command service within 1 s") as failed:
+            await send(nc, m.ChangeSetting(key="model_dir", value="/models"), timeout=1.0)
+        assert failed.value.reply.code == "unavailable"
+    finally:
+        await silent.unsubscribe()

@@ -3,8 +3,8 @@
 Each test is reported started, its model staged (copied from the share when configured), run, reported
 finished with the run's outcome, and its model copy cleaned up. While it runs the agent tells JetStream it
 is still working (`in_progress`); it acks once the finish has been reported. A redelivered test this agent
-had already started (it died mid-test) is reported failed rather than run again. A message that is not a
-dispatch is acknowledged and skipped.
+had already started (it died mid-test) is reported failed rather than run again; one it had finished (its
+ack was lost) is acknowledged and skipped. A message that is not a dispatch is acknowledged and skipped.
 """
 
 import asyncio
@@ -102,15 +102,19 @@ class TestRunner:
         test_id = event.test_id
         await asyncio.sleep(0)  # let the control queue land a cancel that was queued before the test
         marker = self.state / f"{test_id}.started"
+        done = self.state / f"{test_id}.finished"
         reporter = AgentReporter(nc, self.config().name, test_id)
         if test_id in self.tests.cancelled:
             log.info("agent.skipped", test=test_id, why="cancelled before it started")
+        elif done.exists():
+            log.info("agent.skipped", test=test_id, why="finished and reported already (the ack was lost)")
         elif marker.exists():
             error = "the agent restarted while running this test"
             await reporter.report(reports.TestFinishedReport(test_id=test_id, status="failed", error=error))
         else:
             marker.write_text(envelope.event_id)
             status = await self._guarded(msg, reporter, event, stop)
+            done.write_text(status)
             log.info("agent.test_done", test=test_id, status=status)
         await msg.ack()
 

@@ -7,7 +7,8 @@ import click
 from rich.table import Table
 
 from kitt.cli.common import async_command, console, print_json, settings
-from kitt.projections import admin
+from kitt.projections import admin, shadow
+from kitt.projections.lease import Lease
 from kitt.projections.registry import all_projections, by_name
 from kitt.projections.runner import Projector
 from kitt.runtime import instance
@@ -25,7 +26,7 @@ def projections() -> None:
 async def status(as_json: bool) -> None:
     """Checkpoint, lag, skipped and dead-lettered events of each projection."""
     async with session(settings(), services=False) as s:
-        rows = await admin.status(s.nc, s.engine, all_projections())
+        rows = await admin.status(s.nc, s.engine, all_projections(settings().influxdb))
     if as_json:
         print_json(rows)
         return
@@ -36,14 +37,16 @@ async def status(as_json: bool) -> None:
 
 
 def _selected(names: tuple[str, ...]):
-    return [by_name(n) for n in names] if names else all_projections()
+    influx = settings().influxdb
+    return [by_name(n, influx) for n in names] if names else all_projections(influx)
 
 
 def _refuse_if_running() -> None:
     running = instance.find_running(settings().instance_file)
     if running is not None:
         raise click.ClickException(
-            f"KITT is running (pid {running.pid}): stop `kitt up` before resetting or rebuilding projections"
+            f"KITT is running (pid {running.pid}): stop `kitt up` before resetting projections "
+            "(`kitt projections rebuild` works while it runs)"
         )
 
 
@@ -64,11 +67,13 @@ async def reset(names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1)
 @async_command
 async def rebuild(names: tuple[str, ...]) -> None:
-    """Replay the streams into empty read models (all, or the NAMES given)."""
-    _refuse_if_running()
-    async with session(settings(), services=False) as s:
+    """Replay the streams into fresh read models and switch them in (all, or the NAMES given). KITT may
+    keep running: the live tables answer until the rebuilt ones replace them in one transaction."""
+    cfg = settings()
+    async with session(cfg, services=False) as s:
         for projection in _selected(names):
-            seq = await admin.rebuild(s.nc, s.engine, projection)
+            scratch = cfg.prepare_home() / f"rebuild-{projection.name}.db"
+            seq = await shadow.rebuild(s.nc, s.engine, projection, scratch)
             click.echo(f"{projection.name}: rebuilt up to event {seq}")
 
 
@@ -90,8 +95,10 @@ async def project(only: tuple[str, ...], batch_size: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     projectors = [Projector(p, nc, engine, batch_size=batch_size) for p in _selected(only)]
+    # One process writes each projection at a time (a lease in JetStream KV); the others stand by.
+    leases = [Lease(nc, p.projection.name, replicas=cfg.stream_replicas) for p in projectors]
     try:
-        await asyncio.gather(*(p.run(stop) for p in projectors))
+        await asyncio.gather(*(lease.hold(stop, p.run) for lease, p in zip(leases, projectors, strict=True)))
     finally:
         await nc.close()
         await engine.dispose()

@@ -219,6 +219,7 @@ async def _serve(runtime: Runtime, host: str, port: int, tls_cert: str | None, t
         agent_ca=runtime.agent_ca,
         own_url=f"{scheme}://{_dialable(host)}:{port}",
         web_ca=tls_cert is not None and _issued_by(tls_cert, kitt_ca),
+        influxdb=runtime.settings.influxdb,
     )
     server = ApiServer(create_app(context), host, port, tls_cert=tls_cert, tls_key=tls_key)
     try:

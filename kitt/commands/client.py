@@ -29,6 +29,12 @@ async def send(nc: Client, command: Command, *, timeout: float = 30.0) -> Comman
                 ok=False, code="unavailable", error="no command service is running (start `kitt up`)"
             )
         ) from None
+    except (nats.errors.TimeoutError, TimeoutError):
+        why = (
+            f"no reply from the command service within {timeout:.0f} s; it may or may not have been applied "
+            "(a NATS cluster may be electing a leader): check, then try again"
+        )
+        raise CommandFailed(CommandReply(ok=False, code="unavailable", error=why)) from None
     reply = _decoder.decode(msg.data)
     if not reply.ok:
         raise CommandFailed(reply)

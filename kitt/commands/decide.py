@@ -299,6 +299,9 @@ def finish_test(cmd: m.FinishTest, test_id: str, history: Sequence[ev.Event]) ->
     _open_test(history, test_id)
     if cmd.status not in FINAL_STATUSES:
         raise Rejected("invalid", f"status must be one of {sorted(FINAL_STATUSES)}, not {cmd.status!r}")
+    started = _last(history, ev.TestStarted)
+    if cmd.run_id is not None and (started is None or started.run_id != cmd.run_id):
+        raise Rejected("conflict", f"run {cmd.run_id} is not the run of test {test_id}")
     return [ev.TestFinished(status=cmd.status, run_id=cmd.run_id, error=cmd.error, skipped=cmd.skipped)]
 
 

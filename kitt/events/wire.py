@@ -19,7 +19,7 @@ import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import ParseResult, unquote, urlparse
+from urllib.parse import ParseResult, quote, unquote, urlparse
 
 from nats.aio.client import Client
 
@@ -51,7 +51,12 @@ class Address:
         """Where an open nats-py client is connected, with its credentials and TLS settings."""
         if nc.connected_url is None:
             raise WireError("the NATS client is not connected")
-        return cls(nc.connected_url.geturl(), nc.options.get("tls"), nc.options.get("tls_hostname"))
+        url = nc.connected_url
+        user, password, token = (str(nc.options.get(k) or "") for k in ("user", "password", "token"))
+        if not url.username and (user or token):  # credentials passed as options reach every server
+            secret = f"{quote(user, safe='')}:{quote(password, safe='')}" if user else quote(token, safe="")
+            url = url._replace(netloc=f"{secret}@{url.netloc}")
+        return cls(url.geturl(), nc.options.get("tls"), nc.options.get("tls_hostname"))
 
 
 class Wire(asyncio.Protocol):

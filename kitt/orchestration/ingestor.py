@@ -5,11 +5,18 @@ started); its name comes from the subject it published on, which its credentials
 that fails a check, does not decode, or is refused by the command it becomes, is dead-lettered with the
 reason and the ingestor moves on. Commands take their ids from the report's id, so a report delivered
 twice is applied once. One ingestor runs per deployment: AGENT_IN is a work queue read in stream order.
+
+Order matters (a run's facts follow its test's start), so a report the system cannot take now (NATS or
+JetStream unavailable, a cluster electing a leader) is tried again in place, holding back the reports
+behind it. A report can still arrive before the one it follows, when a delivery was lost in flight and
+comes back after the ack wait: a run fact whose test (or run) has not started yet waits for it, for up to
+`NOT_YET_S`, and is refused only then.
 """
 
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import msgspec
 import nats.errors
@@ -41,10 +48,16 @@ DURABLE = "ingestor"
 BATCH = 64
 MAX_PAYLOAD_KEPT = 64 * 1024
 COMMAND_TIMEOUT_S = 10.0
+NOT_YET_S = 300.0  # longer than a lost delivery's ack wait (120 s), so the report it follows comes back
+NOT_YET_DELAY_S = 2.0
 
 
 class Refused(Exception):
     """A report that must not become a fact; the message is the dead letter's reason."""
+
+
+class NotYet(Exception):
+    """A report that came before the fact it follows (its test's or its run's start): it waits for it."""
 
 
 def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Event]) -> list[Command]:
@@ -80,6 +93,8 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
         )
         return [start]
     if isinstance(report, reports.TestFinishedReport):
+        if report.run_id is not None:  # none: it ended before a run began (a model it could not stage, say)
+            _check_run(agent, test_id, report.run_id, history)
         return [
             FinishTest(
                 command_id=cid,
@@ -91,10 +106,8 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
                 skipped=report.skipped,
             )
         ]
-    started = [e for e in history if isinstance(e, types.TestStarted)]
     run_id = report.run_id
-    if not started or started[-1].run_id != run_id:
-        raise Refused(f"agent {agent} reported run {run_id}, which is not the run of test {test_id}")
+    _check_run(agent, test_id, run_id, history)
     if isinstance(report, reports.RunStartedReport):
         info = msgspec.structs.replace(report.info, agent=agent)  # the subject says who, not the payload
         return [StartRun(command_id=cid, actor=actor, run_id=run_id, info=info)]
@@ -119,6 +132,15 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
     raise Refused(f"unhandled report {type(report).__name__}")
 
 
+def _check_run(agent: str, test_id: str, run_id: str, history: Sequence[types.Event]) -> None:
+    """A run's fact must name the run its test started; before the start it waits (NotYet)."""
+    started = [e for e in history if isinstance(e, types.TestStarted)]
+    if not started and not any(isinstance(e, types.TestFinished) for e in history):
+        raise NotYet(f"test {test_id} has not started run {run_id} yet")
+    if not started or started[-1].run_id != run_id:
+        raise Refused(f"agent {agent} reported run {run_id}, which is not the run of test {test_id}")
+
+
 class Ingestor:
     def __init__(self, nc: Client, db: AsyncEngine) -> None:
         self.nc = nc
@@ -140,13 +162,32 @@ class Ingestor:
         subscription = await self._consumer()
         async for messages in pull.batches(subscription, stop, size=BATCH):
             for msg in messages:
-                try:
-                    await self.handle(msg)
-                except Exception:  # a bug must not take the runtime down: log it, the report comes back
-                    log.exception("ingestor.failed", subject=msg.subject)
-                    await _retry_later(msg)
+                if stop.is_set():
+                    break  # the rest are redelivered to the next ingestor, in order
+                await self._settle(msg, stop)
 
-    async def handle(self, msg: Msg) -> None:
+    async def _settle(self, msg: Msg, stop: asyncio.Event) -> None:
+        """Handle one report; while the system cannot take it, the same one again, so that the reports
+        behind it (its test's later facts among them) wait their turn."""
+        delay = 0.2
+        while True:
+            try:
+                if await self.handle(msg):
+                    return
+            except Exception:  # a bug must not take the runtime down: log it, the report comes back
+                log.exception("ingestor.failed", subject=msg.subject)
+                await _retry_later(msg)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return  # unacknowledged: JetStream delivers it to the next ingestor
+            with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+                await msg.in_progress()
+            delay = min(delay * 2, 5.0)
+
+    async def handle(self, msg: Msg) -> bool:
+        """Apply, refuse or postpone one report: True when it is settled, False to try it again now."""
         try:
             agent = reports.agent_of(msg.subject)
             report = reports.decode(msg.data)
@@ -161,28 +202,42 @@ class Ingestor:
             if isinstance(report, reports.Registered) and report.capacity > 1:
                 await ensure_consumers(self.nc, agent, report.capacity)  # it may hold that many tests
             self.applied += 1
+        except NotYet as exc:
+            if await self._postponed(msg, str(exc)):
+                return True
+            refusal = f"{exc} after {NOT_YET_S:g} s"
         except (Refused, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             refusal = str(exc)
         except CommandFailed as exc:
             if exc.reply.code in ("internal", "unavailable"):
-                await _retry_later(msg)  # an outage, not a bad report: try again
-                return
+                return False  # an outage, not a bad report: try again
+            if exc.reply.code == "not_found" and not isinstance(report, reports.RunStartedReport):
+                if await self._postponed(msg, exc.reply.error or "its run has not started"):
+                    return True  # a run fact before its run's start (see the module's docstring)
             refusal = f"{exc.reply.code}: {exc.reply.error}"
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             # NATS restarting or JetStream not ready yet: the report is fine, try it again shortly.
             log.info("ingestor.retrying", subject=msg.subject, error=str(exc) or type(exc).__name__)
-            await _retry_later(msg)
-            return
+            return False
         else:
             await msg.ack()
-            return
+            return True
         try:
             await self._dead_letter(msg, refusal)
         except (CommandFailed, nats.errors.Error, TimeoutError, OSError) as exc:
             log.info("ingestor.retrying", subject=msg.subject, error=str(exc) or type(exc).__name__)
-            await _retry_later(msg)
-            return
+            return False
         await msg.ack()
+        return True
+
+    async def _postponed(self, msg: Msg, why: str) -> bool:
+        """Put back a report that came early, unless it has waited `NOT_YET_S` since it was stored."""
+        stored = msg.metadata.timestamp if msg.metadata else None
+        if stored is not None and (datetime.now(UTC) - stored).total_seconds() > NOT_YET_S:
+            return False
+        log.info("ingestor.waiting", subject=msg.subject, why=why)
+        await _retry_later(msg, NOT_YET_DELAY_S)
+        return True
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         """Record the refusal as an event: the agents projector writes the dead letter, exactly once."""
@@ -208,6 +263,6 @@ def _reporter(subject: str) -> str:
         return "unknown"  # AGENT_IN holds only `in.<agent>.…`; this is for a stream edited by hand
 
 
-async def _retry_later(msg: Msg) -> None:
+async def _retry_later(msg: Msg, delay_s: float = 1.0) -> None:
     with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
-        await msg.nak(delay=1)
+        await msg.nak(delay=delay_s)

@@ -3,6 +3,7 @@
 from kitt.projections.campaigns import CampaignsProjection
 from kitt.projections.config import SettingsProjection
 from kitt.projections.fleet import AgentsProjection, TestsProjection
+from kitt.projections.influx import InfluxProjection, InfluxTarget
 from kitt.projections.karr import KarrProjection
 from kitt.projections.profiles import EngineProfilesProjection
 from kitt.projections.projection import Projection
@@ -11,7 +12,8 @@ from kitt.projections.sessions import SessionsProjection
 from kitt.projections.users import UsersProjection
 
 
-def all_projections() -> list[Projection]:
+def all_projections(influx: InfluxTarget | None = None) -> list[Projection]:
+    """KITT's read models, and the InfluxDB projection where a deployment names an InfluxDB."""
     return [
         KarrProjection(),
         AgentsProjection(),
@@ -22,6 +24,7 @@ def all_projections() -> list[Projection]:
         EngineProfilesProjection(),
         SchedulesProjection(),
         SessionsProjection(),
+        *([InfluxProjection(influx)] if influx is not None else []),
     ]
 
 
@@ -29,9 +32,9 @@ class UnknownProjection(LookupError):
     pass
 
 
-def by_name(name: str) -> Projection:
-    for projection in all_projections():
+def by_name(name: str, influx: InfluxTarget | None = None) -> Projection:
+    for projection in all_projections(influx):
         if projection.name == name:
             return projection
-    names = ", ".join(p.name for p in all_projections())
+    names = ", ".join(p.name for p in all_projections(influx))
     raise UnknownProjection(f"unknown projection {name!r} (known: {names})")

@@ -90,6 +90,7 @@ class Projector:
         self._delivery: OrderedDelivery | None = None
         self._wal = WalCheckpoints(engine)
         self.checkpoint = 0
+        self.active = False  # projecting now (not stopped, failed or standing by for another process)
         self._prepared_through = 0  # the last sequence of the newest batch handed to the database
         self.pending = 0  # messages the server still holds for us after the last one delivered
 
@@ -124,6 +125,7 @@ class Projector:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         self.checkpoint = await load_checkpoint(self._engine, self.projection.name)
+        self.active = True  # `checkpoint` is this read model's position until this run ends
         self._prepared_through = self.checkpoint
         if isinstance(self.projection, Pipelined):
             self.projection.restart()  # what it carried may belong to a write that failed
@@ -136,6 +138,7 @@ class Projector:
             watch = asyncio.ensure_future(delivery.watch())
             await self._consume(stop, watch)
         finally:
+            self.active = False  # stopped, failed, or another process holds the lease: position unknown
             if watch is not None:
                 watch.cancel()
             await delivery.close()
@@ -164,10 +167,15 @@ class Projector:
             while True:
                 arrived = asyncio.ensure_future(self._arrived.wait())
                 waits: set[asyncio.Future[Any]] = {arrived, stopping, watch}
+                if writing is not None:
+                    waits.add(writing)  # a failed last write must start over even if nothing more comes
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 arrived.cancel()
                 if watch.done():
                     watch.result()  # the delivery broke (gap, lost connection): start over
+                if writing is not None and writing.done():
+                    written, writing = writing, None
+                    written.result()  # the write failed (database, or a projection's sink): start over
                 if stop.is_set() and not self._buffer:
                     break
                 if self.pending and len(self._buffer) < self._batch_size and not stop.is_set():

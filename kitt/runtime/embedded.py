@@ -11,7 +11,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import nats
 import nats.errors
@@ -34,6 +34,7 @@ from kitt.orchestration.ingestor import Ingestor
 from kitt.orchestration.scheduler import Scheduler
 from kitt.projections import migrate
 from kitt.projections.db import create_engine
+from kitt.projections.lease import Lease
 from kitt.projections.registry import all_projections
 from kitt.projections.runner import Projector
 from kitt.runtime import instance, network
@@ -51,30 +52,54 @@ def tls_context(ca: str | None) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=ca) if ca else None
 
 
+def _servers(url: str) -> tuple[list[str], dict[str, str]]:
+    """A URL, or a comma-separated list of a cluster's URLs, as servers without credentials and the
+    credentials as options: nats-py sends options to every server, the ones a cluster announces included,
+    but a URL's user and password only to that URL's server, so a failover would connect unauthenticated."""
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    first = urlparse(servers[0])
+    auth: dict[str, str] = {}
+    if first.username and first.password is not None:
+        auth = {"user": unquote(first.username), "password": unquote(first.password)}
+    elif first.username:
+        auth = {"token": unquote(first.username)}
+    return [credentials.url_without(u) for u in servers], auth
+
+
+async def _reachable(servers: list[str]) -> None:
+    # A plain TCP probe first: nats-py retries an unreachable server for a long time before failing.
+    failure: BaseException | None = None
+    for server in servers:
+        parsed = urlparse(server)
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222), 3
+            )
+            writer.close()
+            return
+        except (OSError, TimeoutError) as exc:
+            failure = exc
+    raise RuntimeUnavailable(f"cannot reach NATS at {', '.join(servers)}: {failure or 'no server'}")
+
+
 async def connect_nats(url: str, *, tls_ca: str | None = None) -> Client:
     async def _quiet(_exc: Exception) -> None:
         return None
 
-    parsed = urlparse(url)
-    shown = credentials.url_without(url)  # errors and logs never carry a password
-    try:
-        # A plain TCP probe first: nats-py retries an unreachable server for a long time before failing.
-        _reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222), 3
-        )
-        writer.close()
-    except (OSError, TimeoutError) as exc:
-        raise RuntimeUnavailable(f"cannot reach NATS at {shown}: {exc or type(exc).__name__}") from None
-    secure = url.startswith(("tls://", "wss://"))
+    servers, auth = _servers(url)
+    shown = ", ".join(servers)  # errors and logs never carry a password
+    await _reachable(servers)
+    secure = servers[0].startswith(("tls://", "wss://"))
     try:
         return await nats.connect(
-            url,
+            servers,
             tls=tls_context(tls_ca) if secure else None,
             connect_timeout=3,
             max_reconnect_attempts=-1,
             allow_reconnect=True,
             error_cb=_quiet,
             reconnect_time_wait=0.5,
+            **auth,
         )
     except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
         raise RuntimeUnavailable(f"cannot reach NATS at {shown}: {exc or type(exc).__name__}") from None
@@ -137,7 +162,8 @@ class Runtime:
         kept across restarts, or the external NATS as the runtime itself reaches it."""
         if self.server is not None:
             return self.server.url
-        return credentials.url_without(self.settings.nats_url or "")
+        first = (self.settings.nats_url or "").split(",")[0].strip()  # a cluster's nodes announce the rest
+        return credentials.url_without(first)
 
     @property
     def agent_url(self) -> str:
@@ -218,20 +244,31 @@ class Runtime:
         )
         await asyncio.to_thread(self.server.start)
 
+    @property
+    def commands(self) -> CommandService | None:
+        """This process's command service (None before services start, or with services off)."""
+        return self._commands
+
     def position(self, projection: str) -> int | None:
-        """The last sequence this process's projector for `projection` committed (None: not run here)."""
-        return next((p.checkpoint for p in self.projectors if p.projection.name == projection), None)
+        """The last sequence this process's projector for `projection` committed; None where it does not
+        project it now (not run here, restarting, or another process holds its lease)."""
+        return next(
+            (p.checkpoint for p in self.projectors if p.projection.name == projection and p.active), None
+        )
 
     async def _start_services(self) -> None:
         assert self.nc is not None and self.engine is not None
         self._commands = CommandService(self.nc)
         await self._commands.start()
-        for projection in all_projections():
+        for projection in all_projections(self.settings.influxdb):
             projector = Projector(projection, self.nc, self.engine, batch_size=self._batch_size)
             self.projectors.append(projector)
-            self._tasks.append(
-                asyncio.create_task(projector.run(self._stop), name=f"projector:{projection.name}")
-            )
+            if self.settings.nats_url is not None:  # `kitt serve`: other processes may project it too
+                lease = Lease(self.nc, projection.name, replicas=self.settings.stream_replicas)
+                running = lease.hold(self._stop, projector.run)
+            else:
+                running = projector.run(self._stop)
+            self._tasks.append(asyncio.create_task(running, name=f"projector:{projection.name}"))
         if self._credentials is not None and self.server is not None:
             await self._start_callout(self._credentials, self.server.url)
         elif self.settings.nats_url is not None and self.settings.callout is not None:

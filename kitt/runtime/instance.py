@@ -55,12 +55,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _reachable(url: str) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 4222), timeout=1.0):
-            return True
-    except OSError:
-        return False
+    """Whether any server of the URL (a cluster's comma-separated list, or one) answers."""
+    for server in (u.strip() for u in url.split(",") if u.strip()):
+        parsed = urlparse(server)
+        try:
+            with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 4222), timeout=1.0):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def find_running(path: Path) -> InstanceRecord | None:

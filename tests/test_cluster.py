@@ -1,0 +1,186 @@
+"""Clustered distributed mode, for real: a three-node NATS cluster with every stream on all three nodes,
+PostgreSQL, `kitt serve` and two `kitt project` processes. Quick tests run through it on a test agent
+(simulated) while the EVENTS stream's leader node is killed and so is the `kitt project` holding KARR's
+lease: every test completes, and KARR equals a clean rebuild from EVENTS (nothing lost, nothing twice)."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from kitt.children import free_port
+from kitt.projections import admin, migrate
+from kitt.projections.db import create_engine
+from kitt.projections.karr import KarrProjection
+from kitt.projections.lease import BUCKET
+from kitt.projections.models import BenchmarkRow, MetricRow, RunRow
+from kitt.runtime.embedded import connect_nats
+from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.natscluster import NatsCluster
+from tests.test_cli import KITT, kitt
+
+pytestmark = pytest.mark.slow
+TOKEN = "cluster-admin-token-0123456789abcdef"
+TESTS = 6
+
+
+def _spawn(home, env, *args) -> subprocess.Popen:
+    log = (home.parent / f"{home.name}.log").open("ab")
+    home.mkdir(parents=True, exist_ok=True)
+    full = {**os.environ, **env, "KITT_HOME": str(home)}
+    return subprocess.Popen([*KITT, *args], env=full, stdout=log, stderr=log)
+
+
+async def _karr(engine) -> dict[str, tuple[str, int, int]]:
+    """Each run's status, benchmark count and metric count."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(RunRow.run_id, RunRow.status, RunRow.simulated))
+        runs = {r.run_id: r.status if r.simulated else f"{r.status}, not simulated" for r in rows}
+        benches = dict(
+            (
+                await conn.execute(select(BenchmarkRow.run_id, func.count()).group_by(BenchmarkRow.run_id))
+            ).all()
+        )
+        metrics = dict(
+            (await conn.execute(select(MetricRow.run_id, func.count()).group_by(MetricRow.run_id))).all()
+        )
+    return {run: (status, benches.get(run, 0), metrics.get(run, 0)) for run, status in runs.items()}
+
+
+async def _lease_holder(nc, name: str) -> str | None:
+    try:
+        return (await (await nc.jetstream().key_value(BUCKET)).get(name)).value.decode()
+    except Exception:
+        return None
+
+
+def _print_logs(tmp_path) -> None:
+    """On a failure, the tail of every process's log (pytest shows it with the failure)."""
+    for log in sorted(tmp_path.rglob("*.log")):
+        print(f"==== {log.relative_to(tmp_path)}\n{log.read_text(errors='replace')[-4000:]}")
+
+
+async def _request(client: httpx.AsyncClient, method: str, path: str, **kw) -> httpx.Response:
+    """An API call that rides out an election: 503s and timeouts are retried for a while."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            answer = await client.request(method, path, **kw)
+            if answer.status_code < 500:
+                return answer
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{method} {path} kept failing"
+        await asyncio.sleep(0.5)
+
+
+async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
+    database = await _create_pg_database()
+    cluster = NatsCluster(tmp_path / "cluster")
+    cluster.start()
+    env = {**cluster.environment(), "KITT_DATABASE_URL": database, "KITT_STREAM_REPLICAS": "3",
+           "KITT_AUTH_TOKEN": TOKEN}  # fmt: skip
+    processes: list[subprocess.Popen] = []
+    nc = None
+    try:
+        kitt(tmp_path / "admin", "streams", "apply", "--replicas", "3", env=env, timeout=120)
+        projects = [_spawn(tmp_path / f"project-{n}", env, "project") for n in (1, 2)]
+        processes += projects
+        nc = await connect_nats(f"nats://kitt:{cluster.creds.kitt_password}@{cluster.nodes[0].url[7:]}")
+        deadline = time.monotonic() + 60
+        while (holder := await _lease_holder(nc, "karr")) is None:
+            assert time.monotonic() < deadline, "no kitt project took KARR's lease"
+            await asyncio.sleep(0.5)
+        port = free_port()
+        serve_home = tmp_path / "serve"
+        processes.append(_spawn(serve_home, env, "serve", "--host", "127.0.0.1", "--port", str(port)))
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=10) as api:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if (await api.get("/api/v1/runs")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+                await asyncio.sleep(0.5)
+            await asyncio.to_thread(
+                kitt, serve_home, "agents", "create-test", "sim-c", "--speed", "0.3", env=env
+            )
+            ids = []
+            for n in range(TESTS):
+                body = {"agent": "sim-c", "model": f"/models/m-{n}", "engine": "vllm"}
+                created = await _request(api, "POST", "/api/v1/tests", json=body)
+                assert created.status_code == 201, created.text
+                ids.append(created.json()["id"])
+            # Mid-run: the EVENTS leader node dies, and so does the kitt project writing KARR.
+            deadline = time.monotonic() + 60
+            while not any(
+                t["status"] == "succeeded" for t in (await _request(api, "GET", "/api/v1/tests")).json()
+            ):
+                assert time.monotonic() < deadline, "no test finished"
+                await asyncio.sleep(0.5)
+            leader = (await nc.jetstream().stream_info("EVENTS")).cluster.leader
+            victim = next(p for p in projects if holder.endswith(f":{p.pid}"))
+            victim.send_signal(signal.SIGKILL)
+            cluster.nodes[int(leader.rsplit("-", 1)[1]) - 1].kill()
+            await nc.close()
+            nc = None
+            deadline = time.monotonic() + 240
+            while True:
+                tests = {t["test_id"]: t for t in (await _request(api, "GET", "/api/v1/tests")).json()}
+                if all(tests.get(i, {}).get("status") in ("succeeded", "failed", "cancelled") for i in ids):
+                    break
+                assert time.monotonic() < deadline, (
+                    f"tests did not finish: {[tests.get(i, {}).get('status') for i in ids]}"
+                )
+                await asyncio.sleep(1)
+        assert [tests[i]["status"] for i in ids] == ["succeeded"] * TESTS
+        assert all(tests[i]["simulated"] for i in ids)  # each test's start landed, in its order
+        for process in processes:
+            assert process.poll() is None or process is victim, f"a process exited: {process.args}"
+        # KARR (written by whichever projector held the lease) equals a clean rebuild from EVENTS.
+        alive = next(node for node in cluster.nodes if node.process and node.process.poll() is None)
+        nc = await connect_nats(f"nats://kitt:{cluster.creds.kitt_password}@{alive.url[7:]}")
+        live = create_engine(database)
+        fresh = create_engine(f"sqlite:///{tmp_path / 'rebuild.db'}")
+        await migrate.upgrade(fresh)
+        try:
+            run_ids = {tests[i]["run_id"] for i in ids}
+            deadline = time.monotonic() + 60
+            while not run_ids <= set(await _karr(live)):
+                assert time.monotonic() < deadline, "KARR did not catch up"
+                await asyncio.sleep(0.5)
+            await admin.catch_up(nc, fresh, KarrProjection())
+            await admin.catch_up(nc, live, KarrProjection())  # wait for the live one's last batch too
+            rebuilt, projected = await _karr(fresh), await _karr(live)
+            assert projected == rebuilt and len(projected) == TESTS
+            assert all(
+                status == "succeeded" and benches > 0 and metrics > 0
+                for status, benches, metrics in projected.values()
+            )
+        finally:
+            await live.dispose()
+            await fresh.dispose()
+    except BaseException:
+        _print_logs(tmp_path)
+        raise
+    finally:
+        if nc is not None:
+            await nc.close()
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        cluster.stop()
+        await _drop_pg_database(database)
