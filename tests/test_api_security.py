@@ -16,7 +16,7 @@ from kitt.commands.messages import CancelTest, RequestTest
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.storage import fleet
-from tests.agenthosts import RawAgent, provision, token_owner
+from tests.agenthosts import RawAgent, provision, test_status, token_owner
 from tests.apiserver import TOKEN, app_for, serving
 from tests.conftest import eventually
 from tests.httpservice import LocalService
@@ -216,6 +216,7 @@ async def test_garbage_on_an_agents_own_subjects_breaks_no_page(runtime):
     await eventually(lambda: token_owner(runtime.engine, token), timeout=10)
     spec = TestSpec(model="/models/m.gguf", engine="llama_cpp", runtime="native")
     test_id = (await send(runtime.nc, RequestTest(spec=spec, agent="babbler"))).ids[0]
+    await test_status(runtime, test_id, "dispatched")  # projected: its page exists
     agent = await RawAgent().connect(runtime.local_agent_url, token, "babbler")
     js = agent.nc.jetstream()
     await js.publish("hb.babbler", b"\xff not json")

@@ -13,7 +13,7 @@ KITT = Path(__file__).resolve().parents[1] / "kitt"
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("api",),
-    ("stack",),
+    ("stack", "remote"),
     ("runtime",),
     ("agent",),
     ("orchestration",),

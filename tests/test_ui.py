@@ -264,11 +264,17 @@ async def test_devon_proxy_injects_the_key_and_never_shows_it(runtime):
 
 
 async def test_metrics_in_prometheus_format(runtime):
-    await imported(runtime, factories.sweep_document("run-m"))
+    later = factories.T0 + timedelta(hours=1)
+    await imported(runtime, factories.sweep_document("run-m", started_at=later))
+    await imported(runtime, factories.sweep_document("run-old", scale=2.0))  # older: not the latest
+    await imported(runtime, factories.sweep_document("run-tgi", engine="tgi", scale=0.5))
     async with serving(app_for(runtime, token=TOKEN)) as client:
         assert (await client.get("/metrics")).status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}
         await client.get("/api/v1/runs", headers=auth)
+        assert (
+            await client.put("/api/v1/settings/devon_tab_visible", json={"value": True}, headers=auth)
+        ).is_success
         text = (await client.get("/metrics", headers=auth)).text
     assert 'kitt_projection_lag_events{projection="karr"} 0.0' in text
     assert re.search(r'kitt_stream_last_sequence\{stream="EVENTS"\} [1-9]', text)
@@ -276,6 +282,14 @@ async def test_metrics_in_prometheus_format(runtime):
     assert (
         'kitt_http_request_duration_seconds_count{method="GET",route="/api/v1/runs",status="200"} 1.0' in text
     )
+    assert 'kitt_runs{status="succeeded"} 3.0' in text
+    assert 'kitt_command_duration_seconds_count{command="ChangeSetting",outcome="ok"} 1.0' in text
+    figure = 'kitt_latest_figure{engine="%s",figure="%s",model="llama-8b",simulated="false"} '
+    # The latest vLLM run is run-m (scale 1): 90·16^0.8 tok/s and a TTFT p99 of 40·2·3 ms.
+    assert figure % ("vllm", "output_throughput") + str(90.0 * 16**0.8) in text
+    assert figure % ("vllm", "ttft_p99") + "240.0" in text
+    assert figure % ("vllm", "score") + "0.6" in text
+    assert figure % ("tgi", "ttft_p99") + "480.0" in text
 
 
 async def _sse_events(client, path: str, count: int, headers=None) -> list[dict[str, str]]:
@@ -331,7 +345,9 @@ async def test_live_feeds_share_one_upstream_and_resume(runtime):
 
 
 async def _feeds(hub, *subjects: str) -> bool:
-    return all(s in hub.feeds for s in subjects)
+    """Each subject's feed has subscribed upstream. Asked of the latest feed, not the open ones: a feed
+    whose browser already has its events (the agent's own registration can supply them) is gone again."""
+    return all(s in hub.last and hub.last[s].started.done() for s in subjects)
 
 
 async def _is_registered(client, name: str) -> bool:

@@ -11,9 +11,11 @@ from kitt.cli.compare import compare
 from kitt.cli.engines import engines, fingerprint_cmd
 from kitt.cli.events import events
 from kitt.cli.models import models
+from kitt.cli.monitoring import monitoring_group
 from kitt.cli.nats import nats_group
 from kitt.cli.projections import project, projections
 from kitt.cli.quicktest import quicktest_group
+from kitt.cli.remote import remote_group
 from kitt.cli.report import report
 from kitt.cli.results import results_group
 from kitt.cli.run import run
@@ -40,6 +42,8 @@ def cli(log_level: str, json_logs: bool | None) -> None:
 
 cli.add_command(up)
 cli.add_command(stack_group)
+cli.add_command(monitoring_group)
+cli.add_command(remote_group)
 cli.add_command(serve)
 cli.add_command(web)
 cli.add_command(streams)

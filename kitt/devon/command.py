@@ -82,13 +82,7 @@ class CliDevon:
         path = found[-1].strip()
         for model in await self.models(source):
             if model.model_id == model_id:
-                return Downloaded(
-                    model_id=model_id,
-                    source=source,
-                    path=model.path,
-                    files=model.files,
-                    size_bytes=model.size_bytes,
-                )
+                return model.downloaded()
         return Downloaded(model_id=model_id, source=source, path=path)
 
     async def models(self, source: str | None = None) -> tuple[LocalModel, ...]:

@@ -110,14 +110,7 @@ class PackageDevon:
                 files = impl.download_model(model_id, str(dest), **self._patterns(impl, include))
                 store.register_model(source=source, model_id=model_id, metadata=_plain(info), files=files)
                 entry = store.get_model_entry(source, model_id)
-            local = _local(entry)
-            return Downloaded(
-                model_id=model_id,
-                source=source,
-                path=local.path,
-                files=local.files,
-                size_bytes=local.size_bytes,
-            )
+            return _local(entry).downloaded()
 
         return await self._run(call)
 

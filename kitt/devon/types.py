@@ -33,6 +33,16 @@ class LocalModel(msgspec.Struct, frozen=True, kw_only=True):
     last_used: str | None = None
     files: tuple[str, ...] = ()
 
+    def downloaded(self) -> "Downloaded":
+        """This model, as a download's answer."""
+        return Downloaded(
+            model_id=self.model_id,
+            source=self.source,
+            path=self.path,
+            files=self.files,
+            size_bytes=self.size_bytes,
+        )
+
 
 class SearchResults(msgspec.Struct, frozen=True, kw_only=True):
     query: str | None = None

@@ -30,6 +30,7 @@ from kitt.orchestration.launching import launch, plan_campaign
 from kitt.storage import campaigns as stored
 from kitt.storage import fleet
 from kitt.storage import settings as stored_settings
+from kitt.storage.checkpoints import wait_for_checkpoint
 
 SUITES = ("quick", "standard", "quality-quick", "performance", "slo")
 
@@ -139,7 +140,8 @@ class CampaignPages(Controller):
             planned = await plan_campaign(kitt.nc, kitt.home, parsed.name, parsed.spec())
         except (msgspec.ValidationError, PlanError) as exc:
             return await self._step(request, kitt, draft, 6, str(exc))
-        campaign_id, _ = await launch(kitt.nc, planned, actor=principal(request).actor)
+        campaign_id, seq = await launch(kitt.nc, planned, actor=principal(request).actor)
+        await wait_for_checkpoint(kitt.db, "campaigns", seq)  # the page it redirects to reads its own write
         return Redirect(f"/campaigns/{campaign_id}", status_code=303)
 
     @get("/campaigns/{campaign_id:str}")
