@@ -59,6 +59,14 @@ async def _lease_holder(nc, name: str) -> str | None:
         return None
 
 
+_T0 = [0.0]
+
+
+def _phase(name: str) -> None:
+    """Each phase's start, shown with a failure (which phase is slow on a busy machine)."""
+    print(f"{time.monotonic() - _T0[0]:6.1f} s  {name}")
+
+
 def _print_logs(tmp_path) -> None:
     """On a failure, the tail of every process's log (pytest shows it with the failure)."""
     for log in sorted(tmp_path.rglob("*.log")):
@@ -80,6 +88,7 @@ async def _request(client: httpx.AsyncClient, method: str, path: str, **kw) -> h
 
 
 async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
+    _T0[0] = time.monotonic()
     database = await _create_pg_database()
     cluster = NatsCluster(tmp_path / "cluster")
     cluster.start()
@@ -89,6 +98,7 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
     nc = None
     try:
         kitt(tmp_path / "admin", "streams", "apply", "--replicas", "3", env=env, timeout=120)
+        _phase("streams applied")
         projects = [_spawn(tmp_path / f"project-{n}", env, "project") for n in (1, 2)]
         processes += projects
         nc = await connect_nats(f"nats://kitt:{cluster.creds.kitt_password}@{cluster.nodes[0].url[7:]}")
@@ -96,6 +106,7 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
         while (holder := await _lease_holder(nc, "karr")) is None:
             assert time.monotonic() < deadline, "no kitt project took KARR's lease"
             await asyncio.sleep(0.5)
+        _phase(f"KARR's lease taken by {holder}")
         port = free_port()
         serve_home = tmp_path / "serve"
         processes.append(_spawn(serve_home, env, "serve", "--host", "127.0.0.1", "--port", str(port)))
@@ -110,6 +121,7 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
                     pass
                 assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
                 await asyncio.sleep(0.5)
+            _phase("serve answers")
             await asyncio.to_thread(
                 kitt, serve_home, "agents", "create-test", "sim-c", "--speed", "0.3", env=env
             )
@@ -119,6 +131,7 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
                 created = await _request(api, "POST", "/api/v1/tests", json=body)
                 assert created.status_code == 201, created.text
                 ids.append(created.json()["id"])
+            _phase("tests created")
             # Mid-run: the EVENTS leader node dies, and so does the kitt project writing KARR.
             deadline = time.monotonic() + 60
             while not any(
@@ -128,6 +141,7 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
                 await asyncio.sleep(0.5)
             leader = (await nc.jetstream().stream_info("EVENTS")).cluster.leader
             victim = next(p for p in projects if holder.endswith(f":{p.pid}"))
+            _phase(f"killing {victim.pid} and the EVENTS leader {leader}")
             victim.send_signal(signal.SIGKILL)
             cluster.nodes[int(leader.rsplit("-", 1)[1]) - 1].kill()
             await nc.close()
@@ -141,6 +155,7 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
                     f"tests did not finish: {[tests.get(i, {}).get('status') for i in ids]}"
                 )
                 await asyncio.sleep(1)
+        _phase("tests finished")
         assert [tests[i]["status"] for i in ids] == ["succeeded"] * TESTS
         assert all(tests[i]["simulated"] for i in ids)  # each test's start landed, in its order
         for process in processes:
@@ -157,6 +172,7 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
             while not run_ids <= set(await _karr(live)):
                 assert time.monotonic() < deadline, "KARR did not catch up"
                 await asyncio.sleep(0.5)
+            _phase("KARR has every run")
             await admin.catch_up(nc, fresh, KarrProjection())
             await admin.catch_up(nc, live, KarrProjection())  # wait for the live one's last batch too
             rebuilt, projected = await _karr(fresh), await _karr(live)

@@ -2,9 +2,10 @@
 
 Each test is reported started, its model staged (copied from the share when configured), run, reported
 finished with the run's outcome, and its model copy cleaned up. While it runs the agent tells JetStream it
-is still working (`in_progress`); it acks once the finish has been reported. A redelivered test this agent
-had already started (it died mid-test) is reported failed rather than run again; one it had finished (its
-ack was lost) is acknowledged and skipped. A message that is not a dispatch is acknowledged and skipped.
+is still working (`in_progress`); it acks once the finish has been reported, again until JetStream confirms
+the ack (events/acks.py). A redelivered test this agent had already started (it died mid-test) is reported
+failed rather than run again; one it had finished (its ack was lost) is acknowledged and skipped. A message
+that is not a dispatch is acknowledged and skipped.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from kitt.agent.config import AgentConfig
 from kitt.agent.reporter import AgentReporter
 from kitt.devon.protocol import DevonError
 from kitt.events import codec, reports, types
+from kitt.events.acks import confirmed_ack
 from kitt.events.ids import uuid7
 from kitt.events.states import FinalStatus
 from kitt.orchestration.executor import Executor, RunOutcome, RunRequest
@@ -93,11 +95,11 @@ class TestRunner:
             envelope = codec.decode(msg.data, msg.headers)
         except (codec.MalformedEvent, codec.UnknownEventType) as exc:
             log.warning("agent.dispatch_skipped", subject=msg.subject, reason=str(exc))
-            await msg.ack()
+            await confirmed_ack(msg)
             return
         event = envelope.event
         if not isinstance(event, types.DispatchRequested):
-            await msg.ack()
+            await confirmed_ack(msg)
             return
         test_id = event.test_id
         await asyncio.sleep(0)  # let the control queue land a cancel that was queued before the test
@@ -116,7 +118,7 @@ class TestRunner:
             status = await self._guarded(msg, reporter, event, stop)
             done.write_text(status)
             log.info("agent.test_done", test=test_id, status=status)
-        await msg.ack()
+        await confirmed_ack(msg)  # a lost ack would hold this slot for the consumer's whole ack_wait
 
     async def _guarded(
         self, msg: Msg, reporter: AgentReporter, event: types.DispatchRequested, stop: asyncio.Event
