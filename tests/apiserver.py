@@ -15,7 +15,7 @@ from kitt.agent.simulated import SimulatedHost
 from kitt.api.app import create_app
 from kitt.api.context import ApiContext
 from kitt.api.server import ApiServer
-from kitt.auth import tokens
+from kitt.auth import localtoken, tokens
 from kitt.children import free_port
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent
@@ -25,7 +25,8 @@ TOKEN = "s3cret-api-token"
 
 
 def app_for(rt: Runtime, token: str | None = None, **changes: Any) -> Litestar:
-    """The app on a port of its own (`own_url`): what install scripts and Host checks go by."""
+    """The app on a port of its own (`own_url`): what install scripts and Host checks go by. Without a
+    token, as `kitt up` serves it with KITT_AUTH_TOKEN unset: behind the owner's KITT_HOME/api-token."""
     context = ApiContext(
         nc=rt.nc,
         db=rt.engine,
@@ -36,6 +37,7 @@ def app_for(rt: Runtime, token: str | None = None, **changes: Any) -> Litestar:
         agent_ca=rt.agent_ca,
         public_url=rt.public_url,
         own_url=f"http://127.0.0.1:{free_port()}",
+        local_token=None if token else localtoken.load_or_create(rt.settings.home),
     )
     return create_app(dataclasses.replace(context, **changes))
 
@@ -45,12 +47,20 @@ def server_for(app: Litestar) -> ApiServer:
     return ApiServer(app, own.hostname or "127.0.0.1", own.port or 8080)
 
 
+def owner_headers(app: Litestar) -> dict[str, str]:
+    """What the owner's tools send to an app without KITT_AUTH_TOKEN: the local token as a bearer."""
+    local = app.state.kitt.local_token
+    return {"Authorization": f"Bearer {local}"} if local else {}
+
+
 @contextlib.asynccontextmanager
-async def serving(app: Litestar):
+async def serving(app: Litestar, *, as_owner: bool = True):
+    """A client for the app; without KITT_AUTH_TOKEN it is the owner's unless `as_owner=False`."""
     server = server_for(app)
     await server.start()
+    headers = owner_headers(app) if as_owner else {}
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=headers) as client:
             yield client
     finally:
         await server.stop()
@@ -66,3 +76,10 @@ async def test_agent(rt: Runtime, name: str, speed: float = 0.05) -> None:
 
 
 test_agent.__test__ = False  # a helper, not a test
+
+
+async def log_in(client: httpx.AsyncClient, token: str) -> None:
+    """Log the client's cookie jar in through the login form, as a browser does (no bearer after it)."""
+    client.headers.pop("Authorization", None)
+    answer = await client.post("/login", data={"token": token, "next": "/"})
+    assert answer.status_code == 303, answer.text

@@ -138,3 +138,10 @@ def sweep_document(
         finished_at=started_at + timedelta(seconds=120),
         benchmarks=(performance, quality),
     )
+
+
+def measured(status: str, error: str | None) -> bool:
+    """A level that ran: succeeded, or "invalid" because the load generator's self-check found its own
+    worker saturated (CPU or event-loop lag), which it must say on a busy machine with other tests beside
+    it; the engine and the whole measurement path still ran."""
+    return status == "succeeded" or (status == "invalid" and "worker" in (error or ""))

@@ -1,13 +1,12 @@
 """The scoring test server (`kitt.bench.quality.scoringserver`, written to vLLM's documented scoring
 contract; it is not vLLM) as the quality tests start it."""
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from kitt.children import free_port
+from tests.waiting import port_open, until
 
 SOURCE = Path(__file__).resolve().parents[1] / "datasets"
 
@@ -17,11 +16,14 @@ def serve(*flags: str) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "kitt.bench.quality.scoringserver", "--port", str(port), *flags]
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process, port
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the scoring test server did not start")
+
+    def listening() -> bool:
+        assert process.poll() is None, f"the scoring test server exited ({process.returncode})"
+        return port_open(port)
+
+    try:
+        until(listening, 20, what=f"the scoring test server on port {port}")
+    except AssertionError:
+        process.kill()
+        raise
+    return process, port

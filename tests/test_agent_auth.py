@@ -21,7 +21,7 @@ from kitt.events.types import TestSpec
 from kitt.runtime.embedded import Runtime
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.agenthosts import RawAgent, provision, registered, settings_for, token_owner
-from tests.conftest import eventually
+from tests.waiting import eventually
 
 
 async def _refused(url: str, token: str) -> str:

@@ -2,6 +2,10 @@
 layout that could delete the share, `/` or a model that was already local is refused, on the server (the
 settings command) and on the agent."""
 
+import ipaddress
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -97,3 +101,48 @@ def test_an_agent_config_never_holds_a_service_password():
     with pytest.raises(ValueError, match="must not carry a user or password"):
         AgentConfig(name="gpu", server="nats://kitt:secret@server:4222", token=TOKEN)
     assert AgentConfig(name="gpu", server="wss://server:4443", token=TOKEN).server == "wss://server:4443"
+
+
+def _this_hosts_address() -> str:
+    """A non-loopback address of this machine (no packet is sent: a UDP socket's route lookup)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))
+        return probe.getsockname()[0]
+
+
+def test_an_update_over_plain_http_from_another_host_is_refused_before_anything_is_sent():
+    """A fake update server (on this machine, reached by its network address as another host would be)
+    offers a wheel with a matching checksum: the agent refuses plain http beyond loopback and sends it
+    nothing, not even its token. On loopback it asks (and here refuses a checksum that does not match)."""
+    heard: list[str] = []
+    wheel = b"PK not really a wheel"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            heard.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.send_header("X-Checksum-Sha256", "0" * 64)
+            self.send_header("Content-Disposition", 'attachment; filename="kitt-9.9.9-py3-none-any.whl"')
+            self.end_headers()
+            self.wfile.write(wheel)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = tokens.new()
+    try:
+        address = _this_hosts_address()
+        assert not ipaddress.ip_address(address).is_loopback
+        for api in (f"http://{address}:{port}", f"http://kitt.lab:{port}", f"ftp://127.0.0.1:{port}"):
+            with pytest.raises(updating.UpdateError, match="plain http is refused beyond this machine"):
+                updating.install_from(api, token)
+        assert heard == []
+        with pytest.raises(updating.UpdateError, match="the server said 0000"):
+            updating.install_from(f"http://127.0.0.1:{port}", token)
+        assert heard == [f"Bearer {token}"]
+    finally:
+        server.shutdown()
+        server.server_close()

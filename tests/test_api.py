@@ -9,6 +9,7 @@ import re
 import subprocess
 
 import msgspec
+import pytest
 
 from kitt.agent import config as agent_config
 from kitt.commands.client import send
@@ -16,7 +17,8 @@ from kitt.commands.messages import ImportResult
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests import factories
 from tests.apiserver import TOKEN, app_for, serving, test_agent
-from tests.conftest import eventually
+from tests.pipcache import pip_cache_env
+from tests.waiting import eventually
 
 
 async def test_runs_are_listed_filtered_and_served_whole(runtime):
@@ -139,6 +141,8 @@ async def test_agents_are_provisioned_once_and_oversized_bodies_refused(runtime)
         assert huge.status_code == 413
 
 
+@pytest.mark.slow  # a fresh venv with KITT installed into it
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # an install, not a projection
 async def test_the_install_script_installs_a_working_agent_in_a_fresh_home(runtime, tmp_path):
     """The script, as an agent host runs it: it fetches the package with the agent's own token, checks its
     SHA-256, makes a venv, installs, and writes agent.yaml (0600). pip takes the dependencies from PyPI."""
@@ -162,6 +166,7 @@ async def test_the_install_script_installs_a_working_agent_in_a_fresh_home(runti
             "PATH": os.environ["PATH"],
             "KITT_AGENT_TOKEN": agent_token,
             "KITT_AGENT_NAME": "gpu-inst",
+            **pip_cache_env(),
         }
         tampered = re.sub(r'echo "[0-9a-f]{64}', 'echo "' + "0" * 64, script.text)
         refused = await asyncio.to_thread(

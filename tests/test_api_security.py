@@ -5,22 +5,30 @@ server-side logout and hostile cookies. Each test here failed before its fix."""
 import asyncio
 import base64
 import hashlib
+import json
+import os
 import re
+import socket
+import stat
 import subprocess
 
 import httpx
+import pytest
 from aiohttp import web
 
+from kitt.auth import localtoken, tokens
+from kitt.cli.agents import install_lines
 from kitt.commands.client import send
 from kitt.commands.messages import CancelTest, RequestTest
+from kitt.events import logs
 from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.storage import fleet
 from tests.agenthosts import RawAgent, provision, test_status, token_owner
-from tests.apiserver import TOKEN, app_for, serving
-from tests.conftest import eventually
+from tests.apiserver import TOKEN, app_for, owner_headers, serving
 from tests.httpservice import LocalService
-from tests.test_ui import csrf_of
+from tests.test_ui import Devon, csrf_of
+from tests.waiting import eventually
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
@@ -124,7 +132,8 @@ async def test_the_devon_proxy_goes_only_where_an_admin_pointed_it(runtime):
 
 
 async def test_writes_from_other_sites_are_refused_when_auth_is_off(runtime):
-    """Without KITT_AUTH_TOKEN the local user is an admin; another site's page must not act as them."""
+    """Without KITT_AUTH_TOKEN the owner's browser session is an admin's; another site's page must not act
+    as them (the client here is the owner's)."""
     async with serving(app_for(runtime)) as client:
         plain = await client.post(
             "/api/v1/agents", content=b'{"name": "csrf"}', headers={"Content-Type": "text/plain"}
@@ -229,3 +238,127 @@ async def test_garbage_on_an_agents_own_subjects_breaks_no_page(runtime):
         await send(runtime.nc, CancelTest(test_id=test_id, reason="done"))
         live = await asyncio.wait_for(client.get(f"/api/v1/tests/{test_id}/logs"), 30)
         assert live.status_code == 200 and "event: end" in live.text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user (setpriv) needs root")
+async def test_without_kitt_auth_token_another_user_on_this_machine_is_refused(runtime):
+    """KITT_AUTH_TOKEN unset, as `kitt up` runs by default: another UID (nobody, through setpriv) reaches
+    the loopback port but not the owner's token, so it mints nothing; the owner, with KITT_HOME/api-token,
+    does."""
+    app = app_for(runtime)
+    token_file = localtoken.path(runtime.settings.home)
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and token_file.stat().st_uid == os.geteuid()
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    async with serving(app, as_owner=False) as client:
+        url = f"{client.base_url}/api/v1/users"
+        minted = await _run(
+            *as_nobody, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+            "Content-Type: application/json", "-d", '{"name": "m", "role": "admin"}', url,
+        )  # fmt: skip
+        assert minted == (0, "401")
+        read = await _run(*as_nobody, "cat", str(token_file))
+        assert read[0] != 0 and "Permission denied" in read[1]
+        anonymous = await client.post("/api/v1/users", json={"name": "m", "role": "admin"})
+        assert anonymous.status_code == 401 and "api-token" in anonymous.text
+        owner = await client.post(
+            "/api/v1/users", json={"name": "m2", "role": "viewer"}, headers=owner_headers(app)
+        )
+        assert owner.status_code == 201, owner.text
+        users = (await client.get("/api/v1/users", headers=owner_headers(app))).json()
+    assert [u["name"] for u in users] == ["m2"]
+
+
+async def _run(*argv: str) -> tuple[int, str]:
+    """A command's exit status and output, without blocking the loop the server answers in."""
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(errors="replace").strip()
+
+
+async def test_only_the_assigned_agent_writes_a_tests_log(runtime):
+    """Another agent may publish on its own `log.OTHER.<test id>` (its subjects allow it); the test's page,
+    its live log and `logs.history` show the assigned agent's lines only."""
+    owner, other = await provision(runtime, "owner-1"), await provision(runtime, "other-1")
+    await eventually(lambda: token_owner(runtime.engine, other), timeout=10)
+    spec = TestSpec(model="/models/m.gguf", engine="llama_cpp", runtime="native")
+    test_id = (await send(runtime.nc, RequestTest(spec=spec, agent="owner-1"))).ids[0]
+    await test_status(runtime, test_id, "dispatched")
+    at = "2026-12-06T00:00:00Z"
+    for name, token, line in (("other-1", other, "FORGED by other-1"), ("owner-1", owner, "real line")):
+        agent = await RawAgent().connect(runtime.local_agent_url, token, name)
+        body = json.dumps({"run_id": "r", "source": "engine", "line": line, "at": at}).encode()
+        await agent.nc.jetstream().publish(f"log.{name}.{test_id}", body)
+        await agent.nc.close()
+    assert [e.line for e in await logs.history(runtime.nc, test_id, "owner-1")] == ["real line"]
+    async with serving(app_for(runtime)) as client:
+        page = await client.get(f"/tests/{test_id}")
+        assert page.status_code == 200 and "real line" in page.text and "FORGED" not in page.text
+        await send(runtime.nc, CancelTest(test_id=test_id, reason="done"))
+        live = await asyncio.wait_for(client.get(f"/api/v1/tests/{test_id}/logs"), 30)
+        assert "data: real line" in live.text and "FORGED" not in live.text
+
+
+class InstallServer(LocalService):
+    """Serves an install script that does nothing, recording each request's headers."""
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/api/v1/agent/install.sh", self.script)
+
+    async def script(self, request: web.Request) -> web.Response:
+        self.seen.append(dict(request.headers))
+        return web.Response(text="exit 0\n")
+
+
+async def test_the_printed_install_line_keeps_the_token_off_every_command_line():
+    """`kitt agents provision`'s install lines, run by a real shell against a server that records what it
+    was sent: the header arrives; the token is only in shell builtins (`export`, `printf`), never in the
+    arguments of a program (curl, sh) that another user's `ps` would show."""
+    token = tokens.new()
+    server = InstallServer()
+    url = await server.start()
+    try:
+        lines = install_lines(token, url)
+        assert (await _run("sh", "-c", "\n".join(lines)))[0] == 0
+    finally:
+        await server.stop()
+    assert [seen.get("Authorization") for seen in server.seen] == [f"Bearer {token}"]
+    for stage in (stage.strip() for line in lines for stage in line.split("|")):
+        if not stage.startswith(("export ", "printf ")):
+            assert token not in stage and "$KITT_AGENT_TOKEN" not in stage, stage
+
+
+async def test_the_devon_proxy_connects_to_the_address_it_checked(runtime, monkeypatch):
+    """DNS rebinding: a name that resolves to this machine when checked and to the metadata address on any
+    later lookup. The proxy connects to the address it checked (the name as Host), so it reaches Devon and
+    never looks the name up again. The lookups are the event loop's own resolver, answered here."""
+    devon = Devon()
+    url = await devon.start()
+    port = url.rsplit(":", 1)[1]
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+    answers = {"checked": False, "lookups": 0}
+
+    async def rebinding(host, *args, **kwargs):
+        if host != "devon.rebind.test":
+            return await real(host, *args, **kwargs)
+        answers["lookups"] += 1
+        first = not answers["checked"] or answers["lookups"] == 1
+        address = "127.0.0.1" if first else "169.254.169.254"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", rebinding)
+    try:
+        async with serving(app_for(runtime)) as client:
+            saved = await client.put(
+                "/api/v1/settings/devon_url", json={"value": f"http://devon.rebind.test:{port}"}
+            )
+            assert saved.status_code == 200, saved.text
+            answers.update(checked=True, lookups=0)  # from now on only the first lookup is honest
+            echoed = await client.get("/devon-app/echo")
+        assert echoed.status_code == 200, echoed.text
+        assert answers["lookups"] == 1 and devon.seen[-1]["Host"] == f"devon.rebind.test:{port}"
+    finally:
+        await devon.stop()

@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
+from kitt.auth import localtoken
+from kitt.cli import weblogin
 from kitt.storage import fleet
 from tests.apiserver import TOKEN, app_for, server_for, test_agent
-from tests.conftest import eventually
 from tests.test_ui import _three_runs, imported
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.slow  # a real Chromium
 
 CHROMIUM = os.environ.get("KITT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("KITT_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
@@ -110,6 +114,7 @@ async def _agent_registered(rt, name: str) -> bool:
 
 
 async def test_pages_read_without_javascript(runtime, browser, request):
+    """KITT_AUTH_TOKEN unset: the owner logs in with the token from KITT_HOME/api-token, no script needed."""
     await imported(runtime, *_three_runs())
     server = server_for(app_for(runtime))
     await server.start()
@@ -117,11 +122,41 @@ async def test_pages_read_without_javascript(runtime, browser, request):
         context = await browser.new_context(java_script_enabled=False)
         page = await context.new_page()
         await page.goto(f"{server.url}/runs/run-fast")
+        await expect(page).to_have_url(f"{server.url}/login?next=/runs/run-fast")
+        await page.get_by_label("API token").fill(localtoken.read(runtime.settings.home) or "")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page).to_have_url(f"{server.url}/runs/run-fast")
         await expect(page.locator("svg.chart").first).to_be_visible()
         await expect(page.get_by_role("heading", name="Benchmarks")).to_be_visible()
         await page.goto(f"{server.url}/")
         await expect(page.get_by_role("link", name="run-slow")).to_be_visible()
         await _shot(page, "dashboard-no-js", request)
+        await context.close()
+    finally:
+        await server.stop()
+
+
+async def test_kitt_web_logs_the_browser_in_without_the_token_in_a_url(runtime, browser):
+    """What `kitt web` opens with KITT_AUTH_TOKEN unset: a 0600 page in KITT_HOME that posts the owner's
+    token; the browser lands on the dashboard, logged in, and no URL it asked for carries the token."""
+    await imported(runtime, *_three_runs())
+    app = app_for(runtime)
+    server = server_for(app)
+    await server.start()
+    try:
+        token = app.state.kitt.local_token
+        login_page = weblogin.write(runtime.settings.home, server.url, token)
+        assert login_page.stat().st_mode & 0o077 == 0
+        context = await browser.new_context()
+        page = await context.new_page()
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url))
+        await page.goto(login_page.as_uri())
+        await expect(page).to_have_url(f"{server.url}/")
+        await expect(page.get_by_role("link", name="run-slow")).to_be_visible()
+        await page.goto(f"{server.url}/settings")  # a page behind the login, on the session alone
+        await expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+        assert asked and not [url for url in asked if token in url]
         await context.close()
     finally:
         await server.stop()

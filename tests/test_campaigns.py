@@ -16,8 +16,9 @@ from kitt.storage import campaigns as stored
 from kitt.storage import fleet
 from tests.apiserver import TOKEN, app_for, serving
 from tests.campaignhelpers import ended, planned, requested_per_item, started, test_agent
-from tests.conftest import eventually
+from tests.httpservice import LocalService
 from tests.snapshots import snapshot
+from tests.waiting import eventually
 
 MATRIX = """
 name: nightly
@@ -212,6 +213,43 @@ async def test_the_webhook_hears_how_it_ended(runtime):
         await runner.cleanup()
 
 
+class Hook(LocalService):
+    """A webhook that records every request reaching it."""
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/hook", self.hear)
+
+    async def hear(self, request: web.Request) -> web.Response:
+        self.seen.append(dict(request.headers))
+        return web.Response(text="ok")
+
+
+async def test_a_webhook_with_credentials_in_its_url_is_not_called(runtime):
+    """notify.webhook passes Devon's address checks: here a URL with a password in it, to a live hook that
+    would hear any request; the campaign's log says why it was not told."""
+    hook = Hook()
+    port = (await hook.start()).rsplit(":", 1)[1]
+    try:
+        await test_agent(runtime, "sim-wc")
+        text = (
+            "name: wc\nagent: sim-wc\nmodels: [/m/a]\nengines: [vllm]\n"
+            f"notify: {{webhook: 'http://u:secret@127.0.0.1:{port}/hook', on: [completed]}}\n"
+        )
+        _, campaign_id = await started(runtime, text)
+        await ended(runtime, campaign_id)
+
+        async def refused():
+            lines = [e.line for e in await logs.read(runtime.nc, subjects.campaign_log(campaign_id))]
+            return [line for line in lines if line.startswith("webhook not told")] or None
+
+        told = await eventually(refused, timeout=15)
+        assert "no credentials" in told[0] and "secret" not in told[0]
+        assert hook.seen == []
+    finally:
+        await hook.stop()
+
+
+@pytest.mark.slow  # a whole campaign, then a rebuild of its read model
 async def test_the_campaigns_read_model_rebuilds_identically(runtime):
     await test_agent(runtime, "sim-r", fail_on=("bad",))
     text = "name: r\nagent: sim-r\nmodels: [/m/a, /m/bad, /m/c.gguf]\nengines: [vllm]\nmax_retries: 1\n"

@@ -6,7 +6,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from kitt.projections.db import create_engine
 from kitt.storage.documents import dumps
 from tests.factories import document
 from tests.snapshots import snapshot
+from tests.waiting import until
 
 KITT = [sys.executable, "-m", "kitt.cli.main"]
 
@@ -35,6 +35,16 @@ def kitt(
 def _nats_children(home: Path) -> list[str]:
     out = subprocess.run(["pgrep", "-f", str(home / "nats")], capture_output=True, text=True)
     return out.stdout.split()
+
+
+def _until_up(up: subprocess.Popen, home: Path) -> None:
+    """`kitt up` has written its instance record, or has exited (its stderr says why)."""
+
+    def started() -> bool:
+        assert up.poll() is None, up.stderr.read() if up.stderr else up.returncode
+        return (home / "instance.json").exists()
+
+    until(started, 30, 0.1, what="kitt up's instance.json")
 
 
 @pytest.fixture
@@ -69,11 +79,7 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path, docs_fi
     env.pop("KITT_DATABASE_URL", None)
     up = subprocess.Popen([*KITT, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not (home / "instance.json").exists():
-            assert up.poll() is None, up.stderr.read()
-            assert time.monotonic() < deadline, "kitt up did not start"
-            time.sleep(0.1)
+        _until_up(up, home)
         record = json.loads((home / "instance.json").read_text())
         assert record["pid"] == up.pid and record["nats_url"].startswith("nats://127.0.0.1:")
         assert not record["nats_url"].endswith(":4222")
@@ -93,10 +99,7 @@ def test_up_serves_other_commands_and_stops_cleanly_on_sigterm(tmp_path, docs_fi
     # Started again, it listens where it did: agents on this machine find it after a restart.
     again = subprocess.Popen([*KITT, "up", "--no-api"], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not (home / "instance.json").exists():
-            assert again.poll() is None and time.monotonic() < deadline, again.stderr.read()
-            time.sleep(0.1)
+        _until_up(again, home)
         assert json.loads((home / "instance.json").read_text())["nats_url"] == record["nats_url"]
     finally:
         again.send_signal(signal.SIGTERM)
@@ -222,14 +225,37 @@ def test_web_serves_https_on_kitts_own_ca_and_serve_wants_external_services(tmp_
         authority = home / "tls" / "ca.crt"  # the pair is issued by KITT's own CA, the one agents get
         assert (home / "tls" / "kitt-web.key").stat().st_mode & 0o777 == 0o600
         assert (home / "tls" / "ca.key").stat().st_mode & 0o777 == 0o600
-        page = httpx.get(
-            f"https://127.0.0.1:{port}/runs", verify=ssl.create_default_context(cafile=str(authority))
-        )
+        trusted = ssl.create_default_context(cafile=str(authority))
+        anonymous = httpx.get(f"https://127.0.0.1:{port}/api/v1/runs", verify=trusted)
+        assert anonymous.status_code == 401  # KITT_AUTH_TOKEN unset: the owner's token, still
+        token = (home / "api-token").read_text().strip()
+        assert (home / "api-token").stat().st_mode & 0o777 == 0o600
+        owner = {"Authorization": f"Bearer {token}"}
+        page = httpx.get(f"https://127.0.0.1:{port}/runs", verify=trusted, headers=owner)
         assert page.status_code == 200 and "Results" in page.text
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://127.0.0.1:{port}/", verify=True)  # self-signed: not trusted by default
-        again = kitt(home, "web", "--no-open")
-        assert again.stdout.strip() == f"KITT web UI: https://127.0.0.1:{port}"  # the running one
+        again = kitt(home, "web", "--no-open").stdout.splitlines()
+        assert again[0] == f"KITT web UI: https://127.0.0.1:{port}"  # the running one
+        assert str(home / "api-token") in again[1] and token not in "".join(again)
+        login_page = home / "web-login.html"  # what a browser would open: it posts the token
+        assert login_page.stat().st_mode & 0o777 == 0o600 and token in login_page.read_text()
     finally:
         web.send_signal(signal.SIGTERM)
         assert web.wait(30) == 0
+
+
+def test_users_get_tokens_by_role_and_lose_them_on_revoke(tmp_path):
+    issued = kitt(tmp_path, "users", "issue", "grafana", "--role", "viewer").stdout
+    token = issued.splitlines()[-1].strip()
+    assert token.startswith("kuser_") and "grafana (viewer)" in issued
+    by_hash = kitt(tmp_path, "users", "issue", "ci", "--role", "admin", "--token-hash", "a" * 64).stdout
+    assert "whose SHA-256 was given" in by_hash and "kuser_" not in by_hash
+    bad = kitt(tmp_path, "users", "issue", "x", "--token-hash", "not-a-hash", check=False)
+    assert bad.returncode != 0 and "64 lowercase hex digits" in bad.stderr
+    reserved = kitt(tmp_path, "users", "issue", "local", check=False)
+    assert reserved.returncode == 1 and "not admin, agent or local" in reserved.stderr
+    listed = json.loads(kitt(tmp_path, "users", "list", "--json").stdout)
+    assert [(u["name"], u["role"]) for u in listed] == [("ci", "admin"), ("grafana", "viewer")]
+    kitt(tmp_path, "users", "revoke", "grafana")
+    assert [u["name"] for u in json.loads(kitt(tmp_path, "users", "list", "--json").stdout)] == ["ci"]

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from kitt.api.fanout import FeedUnavailable, Hub
+from tests.waiting import eventually
 
 
 async def _publish(nc, subject: str, count: int) -> None:
@@ -33,7 +34,11 @@ async def test_a_slow_browser_is_let_go_and_the_others_carry_on(nc):
     reader = asyncio.create_task(keep_up())
     for n in range(20):
         await nc.jetstream().publish(subject, str(n).encode())
-        await asyncio.sleep(0.01)  # the fast one reads as they come; the slow one reads nothing
+
+        async def read(n: int = n) -> bool:  # the fast one reads each as it comes; the slow one reads nothing
+            return len(got) > n
+
+        await eventually(read, 10, 0.005, what=f"the fast browser to read message {n}")
     await asyncio.wait_for(reader, 10)
     assert got == list(range(20))
     held = [item async for item in slow if item is not None]  # what it held when let go, then the end

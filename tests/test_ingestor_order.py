@@ -17,9 +17,9 @@ from kitt.events.ids import uuid7
 from kitt.events.results import RunInfo
 from kitt.storage import fleet, queries
 from tests import factories
-from tests.agenthosts import provision, test_status
-from tests.conftest import eventually
+from tests.agenthosts import projected, provision, test_status
 from tests.test_agents import _request
+from tests.waiting import eventually
 
 
 async def _publish(runtime, agent: str, *sent: reports.Report) -> None:
@@ -106,7 +106,7 @@ async def test_a_fact_that_can_never_follow_is_refused_at_once(runtime):
         f"agent strict reported run {other}, which is not the run of test {ended}",
         f"agent strict reported run {other}, which is not the run of test {running}",
     ]
-    await asyncio.sleep(0.5)
+    await projected(runtime, "tests")  # everything committed so far is in the read model
     assert (await fleet.test(runtime.engine, running)).status == "running"  # the wrong finish did nothing
 
 
@@ -132,7 +132,14 @@ async def test_reports_met_by_an_outage_wait_in_place_and_land_in_order(runtime)
         ),
         reports.TestFinishedReport(test_id=test_id, run_id=run_id, status="succeeded"),
     )
-    await asyncio.sleep(3)  # the first report meets the outage several times
+    ingestor = runtime.ingestor
+    assert ingestor is not None
+    tried = ingestor.retries
+
+    async def met_the_outage() -> bool:
+        return ingestor.retries >= tried + 3
+
+    await eventually(met_the_outage, 30, what="the first report to meet the outage three times")
     assert (await fleet.test(runtime.engine, test_id)).status == "dispatched"
     await service.start()
     test = await test_status(runtime, test_id, "succeeded", "failed", timeout=30)
@@ -169,7 +176,7 @@ async def test_a_finished_tests_dispatch_delivered_again_is_skipped(runtime, tmp
         await runner.take(runtime.nc, msg, asyncio.Event())
     test = await test_status(runtime, test_id, "succeeded", "failed", timeout=30)
     assert test.status == "succeeded" and test.simulated
-    await asyncio.sleep(1)
+    await projected(runtime, "tests")  # the second delivery's reports, had it sent any, are in by now
     assert await fleet.refused_reports(runtime.engine) == []
     with pytest.raises((TimeoutError, nats.errors.TimeoutError)):
         await queue.fetch(1, timeout=0.5)  # both were acknowledged

@@ -10,7 +10,6 @@ import re
 import socket
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,13 @@ from kitt.projections.runner import Projector, load_checkpoint
 from kitt.stack.monitoring import GRAFANA
 from tests import factories
 from tests.apiserver import TOKEN, app_for, serving
-from tests.conftest import eventually
 from tests.dockerhost import base_image, docker
 from tests.test_cli import kitt
 from tests.test_stack import _env_file, _free_port
 from tests.test_ui import imported
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.xdist_group("docker")  # one worker runs every test of the Docker daemon's
 
 
 def _generate(home: Path, name: str, *targets: str, **env: str):
@@ -181,10 +182,11 @@ async def test_a_monitoring_stack_scrapes_kitt_and_takes_its_figures(runtime, tm
         async with serving(app):
             await asyncio.to_thread(kitt, home, "monitoring", "start", "--name", name, "--without", "grafana",
                                     env=env, timeout=900)  # fmt: skip
-            deadline = time.monotonic() + 90
-            while "=> 1 @" not in (said := await asyncio.to_thread(_prometheus_up, folder, project)):
-                assert time.monotonic() < deadline, f"Prometheus never scraped KITT: {said}"
-                await asyncio.sleep(2)
+
+            async def scraped() -> bool:
+                return "=> 1 @" in await asyncio.to_thread(_prometheus_up, folder, project)
+
+            await eventually(scraped, 90, 2, what="Prometheus scraping KITT")
             target = InfluxTarget(url=f"http://127.0.0.1:{influx_port}", user="kitt",
                                   password=secrets["INFLUXDB_KITT_PASSWORD"])  # fmt: skip
             stop = asyncio.Event()

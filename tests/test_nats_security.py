@@ -32,7 +32,7 @@ from kitt.storage import fleet
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests import factories
 from tests.agenthosts import RawAgent, provision, test_status, token_owner
-from tests.conftest import eventually
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,6 @@ completions schema (see test_quality.py); it is not vLLM.
 
 import asyncio
 import json
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from kitt.children import free_port
 from kitt.engines.runtime import Endpoint
 from kitt.engines.specs import get as get_spec
 from kitt.yamlfile import YamlError
+from tests.engineprocs import own_processes
 from tests.scoring import SOURCE
 from tests.test_cli import kitt
 
@@ -171,6 +171,7 @@ async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     await reader.read()  # accept, read, never answer
 
 
+@pytest.mark.slow  # waits out an evaluation deadline
 async def test_a_hung_evaluation_is_stopped_at_its_deadline(tmp_path):
     port = free_port()
     server = await asyncio.start_server(_silent, "127.0.0.1", port)
@@ -182,9 +183,7 @@ async def test_a_hung_evaluation_is_stopped_at_its_deadline(tmp_path):
     finally:
         server.close()
     assert result.status == "failed" and result.error == "lm-eval did not finish within 20 s and was stopped"
-    pgrep = ["pgrep", "-f", "kitt.bench.quality.worker"]
-    left = await asyncio.to_thread(subprocess.run, pgrep, capture_output=True, text=True)
-    assert left.stdout == ""
+    assert own_processes("kitt.bench.quality.worker") == []  # this worker's, not another's evaluation
 
 
 def test_kitt_test_new_list_and_validate(tmp_path):

@@ -5,9 +5,9 @@ process, as a user would run it.
 """
 
 import asyncio
-import time
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from kitt.projections.models import BenchmarkRow
 from kitt.storage import queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.stubprocess import running_stub
+from tests.waiting import eventually
 
 LOAD_SUITE = """
 name: load
@@ -153,9 +154,15 @@ async def test_a_cancelled_run_is_recorded_and_the_cancellation_goes_on(runtime,
     suite.write_text(LOAD_SUITE.format(requests=200_000))
     request = stub_request(stub_process, suite)
     task = asyncio.create_task(Executor(CommandReporter(runtime.nc), home=runtime.settings.home).run(request))
-    await asyncio.sleep(3)
+
+    async def under_way() -> bool:  # the stub has answered requests: the benchmark is mid-run
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{stub_process}/truth")).json()["completed"] >= 200
+
+    await eventually(under_way, 60, 0.1, what="the stub to complete 200 requests")
     task.cancel()
-    await asyncio.sleep(0.05)
+    for _ in range(3):
+        await asyncio.sleep(0)  # a yield, not a wait: the task is now inside its wind-up
     task.cancel()  # a second cancel while the run is being wound up must not lose its record
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -164,7 +171,4 @@ async def test_a_cancelled_run_is_recorded_and_the_cancellation_goes_on(runtime,
         found = await queries.documents(runtime.engine, [request.run_id])
         return found and found[0].status == "cancelled"
 
-    deadline = time.monotonic() + 15
-    while not await recorded():
-        assert time.monotonic() < deadline, "the cancelled run was never recorded"
-        await asyncio.sleep(0.1)
+    await eventually(recorded, 15, 0.1, what="the cancelled run in KARR")

@@ -7,21 +7,23 @@ import shutil
 import socket
 import stat
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from kitt.children import free_port
+from tests import workers
 from tests.dockerhost import LLAMA_IMAGE, base_image, docker, managed_containers
 from tests.test_cli import kitt
+from tests.waiting import until
 
+pytestmark = pytest.mark.xdist_group("docker")  # one worker runs every test of the Docker daemon's
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port = free_port  # from this worker's band: a stack's published ports never meet another worker's
+E2E = workers.project("e2e", workers.number())  # stacks (compose projects kitt-NAME) named by worker
+AG = workers.project("ag", workers.number())
 
 
 def _env_file(folder: Path) -> dict[str, str]:
@@ -31,7 +33,8 @@ def _env_file(folder: Path) -> dict[str, str]:
 
 def test_generate_writes_a_secure_valid_stack(tmp_path):
     home = tmp_path / "home"
-    out = kitt(home, "stack", "generate", "lab", "--postgres", "--web", "--port", str(_free_port()),
+    port = _free_port()
+    out = kitt(home, "stack", "generate", "lab", "--postgres", "--web", "--port", str(port),
                "--nats-port", str(_free_port()))  # fmt: skip
     folder = home / "stacks" / "lab"
     assert str(folder) in out.stdout
@@ -45,11 +48,25 @@ def test_generate_writes_a_secure_valid_stack(tmp_path):
     compose = (folder / "docker-compose.yaml").read_text()
     assert not any(s in compose for s in secrets)  # the compose file only names them
     assert "postgresql://kitt@postgres:5432/kitt" in compose  # no password in the URL
+    assert f'"127.0.0.1:{port}:8080"' in compose  # plain HTTP: published on this machine only
     conf = (folder / "nats-1.conf").read_text()
     assert "tls {" in conf and "auth_callout" in conf and env["KITT_NATS_PASSWORD"] in conf
     again = kitt(home, "stack", "generate", "lab", check=False)
     assert again.returncode == 1 and "exists" in again.stderr
     assert json.loads(kitt(home, "stack", "list", "--json").stdout)[0]["name"] == "lab"
+
+
+def test_prometheus_scrapes_with_a_viewer_token_and_a_public_url_publishes_on_every_interface(tmp_path):
+    home = tmp_path / "home"
+    port = _free_port()
+    kitt(home, "stack", "generate", "pub", "--web", "--port", str(port), "--monitoring",
+         "--public-url", "https://kitt.lab", "--nats-port", str(_free_port()),
+         "--grafana-port", str(_free_port()))  # fmt: skip
+    folder = home / "stacks" / "pub"
+    scraper = (folder / "prometheus" / "kitt-token").read_text().strip()
+    assert scraper.startswith("kuser_") and scraper != _env_file(folder)["KITT_AUTH_TOKEN"]
+    assert stat.S_IMODE((folder / "prometheus" / "kitt-token").stat().st_mode) == 0o600
+    assert f'"{port}:8080"' in (folder / "docker-compose.yaml").read_text()
 
 
 def test_a_three_node_stack_is_a_cluster(tmp_path):
@@ -110,39 +127,38 @@ def test_a_stack_starts_runs_a_test_and_stops(tmp_path, kitt_image):
     home = tmp_path / "home"
     env = {"KITT_BASE_IMAGE": base_image()}
     port = _free_port()
-    kitt(home, "stack", "generate", "e2e", "--postgres", "--web", "--port", str(port), "--monitoring",
+    kitt(home, "stack", "generate", E2E, "--postgres", "--web", "--port", str(port), "--monitoring",
          "--grafana-port", str(_free_port()), "--nats-port", str(_free_port()), env=env)  # fmt: skip
-    folder = home / "stacks" / "e2e"
+    folder = home / "stacks" / E2E
     secrets = _env_file(folder)
     token = secrets["KITT_AUTH_TOKEN"]
     try:  # Grafana's image cannot be pulled here: the rest of the stack starts without it
-        kitt(home, "stack", "start", "--name", "e2e", "--without", "grafana", env=env, timeout=900)
-        deadline = time.monotonic() + 120
-        while _api(port, "/api/v1/runs", token)[0] != 200 and time.monotonic() < deadline:
-            time.sleep(1)
-        assert _api(port, "/api/v1/runs", token)[0] == 200
+        kitt(home, "stack", "start", "--name", E2E, "--without", "grafana", env=env, timeout=900)
+        until(lambda: _api(port, "/api/v1/runs", token)[0] == 200, 120, 1, what="the stack's API")
         assert _api(port, "/api/v1/runs", None)[0] == 401  # nothing answers without the token
-        kitt(home, "stack", "exec", "--name", "e2e", "agents", "create-test", "sim-1", "--speed", "0.05")
-        ran = kitt(home, "stack", "exec", "--name", "e2e", "quicktest", "run", "--agent", "sim-1",
+        kitt(home, "stack", "exec", "--name", E2E, "agents", "create-test", "sim-1", "--speed", "0.05")
+        ran = kitt(home, "stack", "exec", "--name", E2E, "quicktest", "run", "--agent", "sim-1",
                    "-m", "/models/llama-8b", "-e", "vllm", "--wait", "--json", timeout=300)  # fmt: skip
         test = json.loads(ran.stdout[ran.stdout.index("{") :])
         assert test["status"] == "succeeded" and test["simulated"] is True, test
         status, body = _api(port, "/api/v1/runs", token)
         assert status == 200 and test["run_id"] in body.decode()  # in KARR, on PostgreSQL
         _in_influx_and_scraped(folder, test["run_id"], secrets["INFLUXDB_GRAFANA_PASSWORD"])
-        services = json.loads(kitt(home, "stack", "status", "--name", "e2e", "--json").stdout)["services"]
+        services = json.loads(kitt(home, "stack", "status", "--name", E2E, "--json").stdout)["services"]
         assert {s["service"]: s["state"] for s in services} == {
             "nats-1": "running", "postgres": "running", "serve": "running", "project": "running",
             "prometheus": "running", "influxdb": "running",
         }  # fmt: skip
-        kitt(home, "stack", "stop", "--name", "e2e")
-        stopped = json.loads(kitt(home, "stack", "status", "--name", "e2e", "--json").stdout)["services"]
+        kitt(home, "stack", "stop", "--name", E2E)
+        stopped = json.loads(kitt(home, "stack", "status", "--name", E2E, "--json").stdout)["services"]
         assert {s["state"] for s in stopped} == {"exited"}
     finally:
-        kitt(home, "stack", "remove", "--name", "e2e", "--delete-files", check=False)
+        kitt(home, "stack", "remove", "--name", E2E, "--delete-files", check=False)
     assert not folder.exists()
-    assert docker("ps", "-aq", "--filter", "label=com.docker.compose.project=kitt-e2e").stdout.strip() == ""
-    assert "kitt-e2e" not in docker("volume", "ls", "-q").stdout
+    assert (
+        docker("ps", "-aq", "--filter", f"label=com.docker.compose.project=kitt-{E2E}").stdout.strip() == ""
+    )
+    assert f"kitt-{E2E}" not in docker("volume", "ls", "-q").stdout
 
 
 def _in_influx_and_scraped(folder: Path, run_id: str, reader_password: str) -> None:
@@ -151,31 +167,22 @@ def _in_influx_and_scraped(folder: Path, run_id: str, reader_password: str) -> N
 
     query = f"q=SELECT count(value) FROM kitt_metric WHERE run_id = '{run_id}' AND simulated = 'true'"
     url = "http://127.0.0.1:8086/query?db=kitt"
-    deadline = time.monotonic() + 60
-    while '"values":[[' not in (
-        read := _in(
-            folder,
-            "kitt-e2e",
-            "influxdb",
-            "curl",
-            "-sS",
-            "-u",
-            f"grafana:{reader_password}",
-            "--data-urlencode",
-            query,
-            url,
-        )
-    ):
-        assert time.monotonic() < deadline, f"the run never reached InfluxDB: {read}"
-        time.sleep(1)
+
+    def in_influx() -> str | None:
+        read = _in(folder, f"kitt-{E2E}", "influxdb", "curl", "-sS", "-u", f"grafana:{reader_password}",
+                   "--data-urlencode", query, url)  # fmt: skip
+        return read if '"values":[[' in read else None
+
+    until(in_influx, 60, 1, what="the run in the stack's InfluxDB")
     up = 'up{job="kitt"}'
-    while "=> 1 @" not in (
-        said := _in(
-            folder, "kitt-e2e", "prometheus", "promtool", "query", "instant", "http://127.0.0.1:9090", up
+
+    def scraped() -> bool:
+        said = _in(
+            folder, f"kitt-{E2E}", "prometheus", "promtool", "query", "instant", "http://127.0.0.1:9090", up
         )
-    ):
-        assert time.monotonic() < deadline + 60, f"Prometheus never scraped serve: {said}"
-        time.sleep(2)
+        return "=> 1 @" in said
+
+    until(scraped, 120, 2, what="Prometheus scraping serve")
 
 
 def _readable_models(tiny_model: Path) -> Path:
@@ -197,34 +204,29 @@ def test_a_stack_agent_runs_a_real_engine_beside_it(tmp_path, kitt_image, tiny_m
         kitt(home, "engines", "setup", "llama_cpp", env=env, timeout=900)
     models = _readable_models(tiny_model)
     nats_port = str(_free_port())
-    kitt(
-        home, "stack", "generate", "ag", "--agent", "--models", str(models), "--nats-port", nats_port, env=env
-    )
-    folder = home / "stacks" / "ag"
+    kitt(home, "stack", "generate", AG, "--agent", "--models", str(models), "--nats-port", nats_port, env=env)
+    folder = home / "stacks" / AG
     assert stat.S_IMODE((folder / "agent" / "agent.yaml").stat().st_mode) == 0o600
     try:
-        kitt(home, "stack", "start", "--name", "ag", env=env, timeout=900)
-        deadline = time.monotonic() + 120
-        while True:
-            listed = kitt(home, "stack", "exec", "--name", "ag", "agents", "list", "--json", check=False)
+        kitt(home, "stack", "start", "--name", AG, env=env, timeout=900)
+
+        def agent_online() -> bool:
+            listed = kitt(home, "stack", "exec", "--name", AG, "agents", "list", "--json", check=False)
             agents = (
                 json.loads(listed.stdout[listed.stdout.find("[") :] or "[]") if listed.returncode == 0 else []
             )
-            if any(a["name"] == "stack-agent" and a["online"] for a in agents):
-                break
-            assert time.monotonic() < deadline, f"the stack's agent never came online: {listed.stderr}"
-            time.sleep(2)
-        ran = kitt(home, "stack", "exec", "--name", "ag", "quicktest", "run", "--agent", "stack-agent",
+            return any(a["name"] == "stack-agent" and a["online"] for a in agents)
+
+        until(agent_online, 120, 2, what="the stack's agent online")
+        ran = kitt(home, "stack", "exec", "--name", AG, "quicktest", "run", "--agent", "stack-agent",
                    "-m", "/models/tiny.gguf", "-e", "llama_cpp", "--runtime", "docker", "--wait", "--json",
                    timeout=600)  # fmt: skip
         test = json.loads(ran.stdout[ran.stdout.index("{") :])
         assert test["status"] == "succeeded" and test["simulated"] is False, ran.stdout[-3000:]
         assert managed_containers() == []  # the engine's container is gone
-        again = kitt(
-            home, "stack", "start", "--name", "ag", env=env, timeout=300
-        )  # provisioned already: fine
+        again = kitt(home, "stack", "start", "--name", AG, env=env, timeout=300)  # provisioned already: fine
         assert "started" in again.stdout
     finally:
-        kitt(home, "stack", "remove", "--name", "ag", "--delete-files", check=False)
+        kitt(home, "stack", "remove", "--name", AG, "--delete-files", check=False)
         shutil.rmtree(models, ignore_errors=True)
-    assert docker("ps", "-aq", "--filter", "label=com.docker.compose.project=kitt-ag").stdout.strip() == ""
+    assert docker("ps", "-aq", "--filter", f"label=com.docker.compose.project=kitt-{AG}").stdout.strip() == ""

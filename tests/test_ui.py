@@ -18,9 +18,9 @@ from kitt.events.types import EVENT_TYPES
 from kitt.storage import compare
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests import factories
-from tests.apiserver import TOKEN, app_for, serving, test_agent
-from tests.conftest import eventually
+from tests.apiserver import TOKEN, app_for, log_in, serving, test_agent
 from tests.httpservice import LocalService
+from tests.waiting import elapse, eventually
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -232,7 +232,7 @@ class Devon(LocalService):
         await response.prepare(request)
         for part in (b"before " + key[:5], key[5:] + b" after"):  # the key straddles two chunks
             await response.write(part)
-            await asyncio.sleep(0.05)
+            await elapse(0.05)  # two chunks on the wire, not one
         return response
 
     async def create(self, request: web.Request) -> web.Response:
@@ -328,7 +328,7 @@ async def test_live_feeds_share_one_upstream_and_resume(runtime):
             asyncio.create_task(_sse_events(client, f"/api/v1/tests/{test_id}/logs", 3)) for _ in range(3)
         ]
         lines = await asyncio.gather(*followers)
-        subject = f"log.*.{test_id}"
+        subject = f"log.sim-feed.{test_id}"  # its agent's lines only
         assert hub.opened[subject] == 1 and hub.last[subject].peak == 3  # one upstream, three browsers
         assert lines[0] == lines[1] == lines[2] and lines[0][0]["data"].startswith("simulated vllm")
         headlines = await activity
@@ -374,7 +374,9 @@ async def test_engine_profiles_and_engines_through_the_api(runtime):
 async def test_agents_managed_from_the_ui_forms(runtime):
     """Create a test agent, change its settings, rotate and revoke its token, provision another: each a
     form with the session's CSRF token, each landing as an event the agents projection shows."""
-    async with serving(app_for(runtime)) as client:
+    app = app_for(runtime)
+    async with serving(app, as_owner=False) as client:
+        await log_in(client, app.state.kitt.local_token)  # the owner's browser: a session, no bearer
         token = csrf_of((await client.get("/agents")).text)
         form = {"csrf_token": token, "name": "sim-form", "gpu": "GH200", "gpus": "2", "arch": "arm64"}
         made = await client.post("/agents/test", data=form)

@@ -206,8 +206,11 @@ class TestRunner:
         if not (spec.cleanup_models if spec.cleanup_models is not None else config.cleanup_models):
             return
         try:
-            await devonfetch.release(spec, config, fetched)
-            await reporter.log(run_id, "kitt", f"removed {spec.model} through {fetched.where}")
+            if await devonfetch.release(spec, config, fetched):
+                await reporter.log(run_id, "kitt", f"removed {spec.model} through {fetched.where}")
+            else:
+                kept = f"kept {spec.model}: {fetched.where} had it before this test"
+                await reporter.log(run_id, "kitt", kept)
         except DevonError as exc:
             await reporter.log(run_id, "kitt", f"could not remove {spec.model}: {exc}")
 

@@ -1,6 +1,11 @@
-"""`kitt-agent update`: fetch the server's agent package, check its SHA-256, reinstall it here."""
+"""`kitt-agent update`: fetch the server's agent package, check its SHA-256, reinstall it here.
+
+The package and its SHA-256 come in one response, so the checksum is only as trustworthy as the channel:
+https (the server's certificate checked against the public CAs and KITT's own), or plain http from this
+machine. Plain http to another host is refused before anything is sent (not even the token)."""
 
 import hashlib
+import ipaddress
 import os
 import re
 import signal
@@ -11,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -37,7 +43,31 @@ def safe_wheel_name(offered: str) -> str:
     return name
 
 
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def check_api(api: str) -> None:
+    """Updates come over https (the server's certificate checked), or plain http only from this machine:
+    over the network a package and its checksum from an unauthenticated server could be anyone's, and the
+    request carries this agent's token."""
+    parts = urlsplit(api)
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
+        return
+    raise UpdateError(
+        f"not updating from {parts.scheme}://{parts.hostname}: plain http is refused beyond this machine "
+        "(the package, its checksum and the agent's token would travel unauthenticated); set agent.yaml's "
+        "`api` to the server's https:// URL (`kitt up --tls`)"
+    )
+
+
 def install_from(api: str, token: str, *, ca: str | None = None) -> Installed:
+    check_api(api)
     request = urllib.request.Request(
         f"{api}/api/v1/agent/package", headers={"Authorization": f"Bearer {token}"}
     )

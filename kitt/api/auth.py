@@ -1,17 +1,18 @@
 """Who is asking, and may they: principals, roles, and the checks every request passes first.
 
-With KITT_AUTH_TOKEN set, every route but the login page and static files needs a principal — a bearer
-token (KITT_AUTH_TOKEN: the `admin`; or a user's token, with its role) or the browser's session cookie.
-Roles: an admin may do everything; a viewer reads everything and changes nothing (every write answers
-403). The cookie opens pages and reads only: writes through `/api/` need a bearer token (a browser's
-cookie rides along on a forged cross-site request; a bearer header never does), and the UI's own forms post
-to UI routes that check the session's CSRF token. An agent's token opens only `/api/v1/agent/*` reads (its
-install script and package).
+Every route but the login page and static files needs a principal — a bearer token or the browser's
+session cookie; nothing is answered anonymously. The tokens: KITT_AUTH_TOKEN (the `admin`); without it,
+the local owner's token from KITT_HOME/api-token, a 0600 file only the user who owns KITT_HOME can read
+(`local`, an admin: kitt/auth/localtoken.py); a user's token, with its role. Roles: an admin may do
+everything; a viewer reads everything and changes nothing (every write answers 403). The cookie opens pages
+and reads only: writes through `/api/` need a bearer token (a browser's cookie rides along on a forged
+cross-site request; a bearer header never does), and the UI's own forms post to UI routes that check the
+session's CSRF token. An agent's token opens only `/api/v1/agent/*` reads (its install script and package).
 
-Without KITT_AUTH_TOKEN (loopback only: `kitt up` refuses another --host then) the local user is an admin,
-so the browser itself must be kept out of reach of other sites: the Host header must name this machine
-(or the configured public URL), a write's Origin must be this site, and API writes must be JSON, which a
-cross-site form or simple request cannot send.
+Without KITT_AUTH_TOKEN (loopback only: `kitt up` refuses another --host then) the browser is also kept
+out of reach of other sites: the Host header must name this machine (or the configured public URL), a
+write's Origin must be this site (but for the login form, which `kitt web` posts from a local file), and
+API writes must be JSON, which a cross-site form or simple request cannot send.
 
 Every command the API sends carries the principal as its actor (`admin`, `user:NAME`, `local`); nothing a
 client sends can set it.
@@ -39,10 +40,14 @@ from kitt.storage import fleet, users
 
 AGENT_ROUTES = "/api/v1/agent/"
 ADMIN = "admin"
+LOCAL = "local"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-BEARER_NEEDED = "a valid bearer token is required (KITT_AUTH_TOKEN or a user token)"
+BEARER_NEEDED = (
+    "a valid bearer token is required (KITT_AUTH_TOKEN, a user token, or, without KITT_AUTH_TOKEN, "
+    "the owner's KITT_HOME/api-token)"
+)
 
 
 class UnsupportedMediaType(HTTPException):
@@ -56,7 +61,7 @@ class Principal:
     name: str
     role: Role | None  # None: an agent (its own routes only)
     session: Session | None = None
-    kind: str = "user"  # admin (KITT_AUTH_TOKEN) | user | local (auth off) | agent
+    kind: str = "user"  # admin (KITT_AUTH_TOKEN) | user | local (KITT_HOME's owner) | agent
     bearer: bool = False  # vouched for by an Authorization header (which no cross-site form can carry)
 
     @property
@@ -69,10 +74,17 @@ class Principal:
         return self.role == "admin"
 
 
+def _same(presented: str, secret: str | None) -> bool:
+    return bool(secret) and hmac.compare_digest(presented.encode(), str(secret).encode())
+
+
 async def token_principal(context: ApiContext, presented: str) -> Principal | None:
-    """The principal a bearer token stands for: the admin for KITT_AUTH_TOKEN, else a live user token's."""
-    if context.auth_token and hmac.compare_digest(presented.encode(), context.auth_token.encode()):
+    """The principal a bearer token stands for: the admin for KITT_AUTH_TOKEN, the owner for the local
+    token, else a live user token's."""
+    if _same(presented, context.auth_token):
         return Principal(ADMIN, "admin", kind="admin", bearer=True)
+    if _same(presented, context.local_token):
+        return Principal(LOCAL, "admin", kind="local", bearer=True)
     if presented.startswith(users.PREFIX):
         found = await users.owner(context.db, presented)
         if found is not None:
@@ -84,15 +96,12 @@ async def session_principal(context: ApiContext, signer: Signer, session: Sessio
     """A session counts while it was not logged out and the token it was opened with is still live."""
     if session is None or await users.session_ended(context.db, session.sid):
         return None
-    if context.auth_token is None:
-        return Principal("local", "admin", session, kind="local")
-    if session.user == ADMIN:
-        live = signer.tag(token_hash(context.auth_token))
-        return (
-            Principal(ADMIN, "admin", session, kind="admin")
-            if hmac.compare_digest(session.tok, live)
-            else None
-        )
+    for name, secret in ((ADMIN, context.auth_token), (LOCAL, context.local_token)):
+        if session.user == name:
+            live = signer.tag(token_hash(secret)) if secret else None
+            if live is None or not hmac.compare_digest(session.tok, live):
+                return None  # that token was rotated (or is not this server's): the session ended with it
+            return Principal(name, "admin", session, kind=name)
     found = await users.live_token(context.db, session.user)
     if found is None or not hmac.compare_digest(session.tok, signer.tag(found[0])):
         return None
@@ -107,9 +116,10 @@ def _host_name(value: str) -> str:
     return (urlsplit(f"//{value}").hostname or "").lower()
 
 
-def check_host(connection: ASGIConnection, context: ApiContext) -> None:
-    """With auth off: a page reached through another name (DNS rebinding) or written from another site is
-    refused before it can read or change anything."""
+def check_host(connection: ASGIConnection, context: ApiContext, *, login: bool = False) -> None:
+    """Without KITT_AUTH_TOKEN: a page reached through another name (DNS rebinding) or written from another
+    site is refused before it can read or change anything. The login form is the one write that may come
+    from elsewhere (`kitt web` posts it from a local file): it changes nothing without the token."""
     host = _host_name(connection.headers.get("host", ""))
     allowed = LOOPBACK_HOSTS | context.public_hosts
     if host not in allowed:
@@ -117,7 +127,7 @@ def check_host(connection: ASGIConnection, context: ApiContext) -> None:
             f"Host {host or '(none)'!r} is not this server: with KITT_AUTH_TOKEN unset KITT answers only "
             "to localhost (or its --public-url)"
         )
-    if _method(connection) in SAFE_METHODS:
+    if _method(connection) in SAFE_METHODS or login:
         return
     origin = connection.headers.get("origin")
     site = connection.headers.get("sec-fetch-site")
@@ -139,8 +149,6 @@ def check_json_write(connection: ASGIConnection) -> None:
 async def _resolve(connection: ASGIConnection, context: ApiContext, signer: Signer) -> Principal:
     session: Session | None = connection.state.session
     scheme, _, presented = connection.headers.get("authorization", "").partition(" ")
-    if context.auth_token is None:
-        return Principal("local", "admin", session, kind="local")
     if scheme.lower() == "bearer" and presented:
         found = await token_principal(context, presented)
         if found is not None:
@@ -166,7 +174,7 @@ async def require_principal(connection: ASGIConnection, handler: BaseRouteHandle
     signer: Signer = connection.app.state.signer
     connection.state.session = signer.read(connection.cookies.get(COOKIE))
     if context.auth_token is None:
-        check_host(connection, context)
+        check_host(connection, context, login=bool(handler.opt.get("login")))
     if handler.opt.get("public"):
         return
     principal = await _resolve(connection, context, signer)

@@ -7,15 +7,13 @@ cannot borrow a logged-in browser to drive Devon. When Devon is down the user ge
 
 It goes only to the Devon an admin configured (the `devon_url` setting, which only an admin may change, or
 DEVON_URL), never to a link-local or cloud-metadata address (checked again at every request, so a name
-that starts resolving there is refused too), and never follows a redirect with the key. What Devon sends
-back cannot act as KITT: its cookies are dropped and its pages are served under a sandboxing CSP, so
-they run in an origin of their own and cannot read or drive KITT's pages.
+that starts resolving there is refused too, and the request goes to the very address that was checked:
+no second lookup for a rebinding name to answer differently), and never follows a redirect with the key.
+What Devon sends back cannot act as KITT: its cookies are dropped and its pages are served under a
+sandboxing CSP, so they run in an origin of their own and cannot read or drive KITT's pages.
 """
 
-import asyncio
-import ipaddress
 import os
-import socket
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -25,6 +23,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.response import Response, Stream
 
 from kitt.api.context import ApiContext
+from kitt.devon.address import UpstreamRefused, pinned
 from kitt.storage import settings as stored_settings
 
 HOP_BY_HOP = {
@@ -50,31 +49,6 @@ DROPPED_FROM_UPSTREAM = HOP_BY_HOP | {
 SAFE = {"GET", "HEAD", "OPTIONS"}
 MASK = "[hidden]"
 SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-downloads; frame-ancestors 'self'"
-METADATA = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")}
-
-
-class UpstreamRefused(ValueError):
-    pass
-
-
-async def check_upstream(url: str) -> str:
-    """The Devon base URL, once it is shown to be an ordinary http(s) address; raises UpstreamRefused."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UpstreamRefused(f"devon_url {url!r}: expected http(s)://HOST[:PORT][/PATH]")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise UpstreamRefused("devon_url: no credentials, query or fragment (the key goes in devon_api_key)")
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or 80, type=socket.SOCK_STREAM
-        )
-    except (OSError, UnicodeError) as exc:
-        raise UpstreamRefused(f"devon_url: cannot resolve {parts.hostname}: {exc}") from None
-    for *_, address in found:
-        ip = ipaddress.ip_address(address[0])
-        if ip in METADATA or ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-            raise UpstreamRefused(f"devon_url: {parts.hostname} is {ip}, a link-local or metadata address")
-    return url.strip().rstrip("/")
 
 
 async def upstream(kitt: ApiContext) -> tuple[str | None, str | None]:
@@ -128,9 +102,10 @@ async def devon_proxy(request: Request, kitt: ApiContext, path: str = "/") -> Re
     if url is None:
         raise NotFoundException(detail="Devon is not configured: set devon_url in settings or DEVON_URL")
     try:
-        url = await check_upstream(url)
+        checked = await pinned(url)
     except UpstreamRefused as exc:
         raise PermissionDeniedException(detail=str(exc)) from None
+    url = checked.url
     if request.method not in SAFE and not _same_origin(request):
         raise PermissionDeniedException("changes through the Devon proxy must come from KITT's own pages")
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -140,6 +115,7 @@ async def devon_proxy(request: Request, kitt: ApiContext, path: str = "/") -> Re
     target = f"{url}/{path.lstrip('/')}"
     if urlsplit(target).netloc != urlsplit(url).netloc:
         raise PermissionDeniedException(detail="the Devon proxy goes to Devon only")
+    headers["host"] = urlsplit(url).netloc
     client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
     try:
         upstream_request = client.build_request(
@@ -148,7 +124,10 @@ async def devon_proxy(request: Request, kitt: ApiContext, path: str = "/") -> Re
             params=request.url.query or None,
             headers=headers,
             content=await request.body(),
+            extensions={"sni_hostname": checked.host} if target.startswith("https:") else None,
         )
+        # To the address that was checked, not to a second lookup of the name (DNS rebinding).
+        upstream_request.url = upstream_request.url.copy_with(host=checked.address)
         answer = await client.send(upstream_request, stream=True)
     except httpx.HTTPError as exc:
         await client.aclose()

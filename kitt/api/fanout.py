@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 QUEUE_SIZE = 2000
-CATCH_UP_WAIT_S = 0.3
+CATCH_UP_STALL_S = 30.0  # a catch-up read that gets nothing this long while messages are pending fails
 
 
 class Item:
@@ -207,14 +207,20 @@ class Hub:
             await self._leave(feed, subscriber)
 
     async def _catch_up(self, subject: str, after: int) -> AsyncIterator[Item]:
+        """What the stream holds after `after`, read to its end as of now. The end is a fact (the
+        consumer's pending count reaching 0), not a pause: under load a pause is no proof of an end, and a
+        follower that stopped early would miss what came between (the shared feed has only newer ones)."""
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
         sub = await self.nc.jetstream().subscribe(subject, ordered_consumer=True, config=config)
         try:
+            info = await sub.consumer_info()
+            if info.num_pending == 0 and not (info.delivered and info.delivered.consumer_seq):
+                return  # nothing after `after`: the stream ends there
             while True:
                 try:
-                    msg = await sub.next_msg(timeout=CATCH_UP_WAIT_S)
+                    msg = await sub.next_msg(timeout=CATCH_UP_STALL_S)
                 except TimeoutError:
-                    return
+                    raise FeedUnavailable(f"{subject}: the catch-up after {after} stalled") from None
                 yield Item(seq=msg.metadata.sequence.stream, subject=msg.subject, data=msg.data)
                 if msg.metadata.num_pending == 0:
                     return

@@ -28,7 +28,7 @@ class Session(msgspec.Struct, frozen=True):
     user: str
     sid: str
     exp: int
-    tok: str  # HMAC tag of the login token's SHA-256 ("" when auth is off)
+    tok: str  # HMAC tag of the login token's SHA-256
 
 
 def load_secret(home: Path) -> bytes:

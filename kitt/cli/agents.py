@@ -50,16 +50,22 @@ def _agent_url(s: Session) -> tuple[str, str | None]:
     return (credentials.url_without(connected.geturl()) if connected else "nats://HOST:PORT"), None
 
 
+def install_lines(token: str, api_url: str) -> list[str]:
+    """The shell lines that install an agent from the API. `export` and `printf` are the shell's own, so
+    the token reaches curl on its stdin and is on no command line another user's `ps` shows."""
+    return [
+        f"export KITT_AGENT_TOKEN={token}",
+        """printf 'Authorization: Bearer %s\\n' "$KITT_AGENT_TOKEN" | curl -fsSL -H @- """
+        f"{api_url}/api/v1/agent/install.sh | sh",
+    ]
+
+
 def _show_token(name: str, token: str, nats_url: str, ca: str | None) -> None:
     click.echo(f"agent {name}: token (shown once; only its SHA-256 is stored):\n  {token}")
     running = instance.find_running(settings().instance_file)
     if running is not None and running.api_url:
-        click.echo(
-            "install it on the agent's host:\n"
-            f"  export KITT_AGENT_TOKEN={token}\n"
-            '  curl -fsSL -H "Authorization: Bearer $KITT_AGENT_TOKEN" '
-            f"{running.api_url}/api/v1/agent/install.sh | sh"
-        )
+        lines = install_lines(token, running.api_url)
+        click.echo("install it on the agent's host:\n" + "".join(f"  {line}\n" for line in lines), nl=False)
     tls = f" --tls-ca {ca}" if ca else ""
     click.echo(
         "or, with KITT installed there (the token from KITT_AGENT_TOKEN):\n"

@@ -25,6 +25,7 @@ from kitt.cli.storage import storage
 from kitt.cli.streams import streams
 from kitt.cli.tests import test_group
 from kitt.cli.up import serve, up, web
+from kitt.cli.users import users_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,6 +63,7 @@ cli.add_command(models)
 cli.add_command(settings_group)
 cli.add_command(test_group)
 cli.add_command(agents_group)
+cli.add_command(users_group)
 cli.add_command(quicktest_group)
 cli.add_command(campaign_group)
 

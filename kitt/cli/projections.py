@@ -1,4 +1,4 @@
-"""`kitt projections status|reset|rebuild` and `kitt project` (projectors only, for distributed mode)."""
+"""`kitt projections status|dead-letters|reset|rebuild` and `kitt project` (projectors only, distributed)."""
 
 import asyncio
 import signal
@@ -33,6 +33,24 @@ async def status(as_json: bool) -> None:
     table = Table("projection", "checkpoint", "lag", "unknown skipped", "dead letters")
     for r in rows:
         table.add_row(r.name, str(r.last_seq), str(r.lag), str(r.unknown_skipped), str(r.dead_letters))
+    console().print(table)
+
+
+@projections.command("dead-letters")
+@click.argument("name", required=False)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True)
+@async_command
+async def dead_letters(name: str | None, limit: int, as_json: bool) -> None:
+    """What a projection (or the ingestor, for agents' reports) refused, and why."""
+    async with session(settings(), services=False) as s:
+        rows = await admin.dead_letters(s.engine, name, limit)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("projection", "seq", "subject", "reason")
+    for r in rows:
+        table.add_row(r.projection, str(r.stream_seq), r.subject, r.reason)
     console().print(table)
 
 

@@ -28,12 +28,12 @@ def quicktest_group() -> None:
 
 
 async def _follow(
-    nc: Client, db: AsyncEngine, test_id: str, *, follow: bool, quiet: bool = False
+    nc: Client, db: AsyncEngine, test_id: str, agent: str, *, follow: bool, quiet: bool = False
 ) -> fleet.Test:
-    """Print the test's log lines in order; with `follow`, until the test has finished."""
+    """Print the test's log lines (from its agent) in order; with `follow`, until the test has finished."""
     js = nc.jetstream()
     sub = await js.subscribe(
-        subjects.test_logs(test_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        subjects.test_logs(test_id, agent), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
     )
     try:
         while True:
@@ -82,7 +82,7 @@ async def run(
             result = await fleet.test(s.engine, test_id)
             print_json(result) if as_json else click.echo(test_id)
             return
-        result = await _follow(s.nc, s.engine, test_id, follow=True, quiet=as_json)
+        result = await _follow(s.nc, s.engine, test_id, agent, follow=True, quiet=as_json)
     if as_json:
         print_json(result)
     else:
@@ -122,9 +122,12 @@ async def show(test_id: str) -> None:
 @async_command
 async def show_logs(test_id: str, follow: bool) -> None:
     async with session(settings()) as s:
-        if await fleet.test(s.engine, test_id) is None:
+        test = await fleet.test(s.engine, test_id)
+        if test is None:
             raise click.ClickException(f"unknown test {test_id!r}")
-        await _follow(s.nc, s.engine, test_id, follow=follow)
+        if test.agent is None:
+            raise click.ClickException(f"test {test_id} has no agent yet: no log to show")
+        await _follow(s.nc, s.engine, test_id, test.agent, follow=follow)
 
 
 @quicktest_group.command("cancel")

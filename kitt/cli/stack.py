@@ -10,7 +10,7 @@ from kitt.cli import compose_project
 from kitt.cli.common import print_json, settings
 from kitt.cli.compose_project import failure
 from kitt.stack import compose
-from kitt.stack.generate import agent_token_hash, generate, load, stacks, user_of
+from kitt.stack.generate import SCRAPER, agent_token_hash, generate, load, scraper_token_hash, stacks, user_of
 from kitt.stack.options import AGENT_NAME, StackError, StackOptions, check_ports
 
 
@@ -88,6 +88,10 @@ def stack_start(name: str, without: tuple[str, ...]) -> None:
         compose.up(where, options.project, without)
         if options.agent and "agent" not in without:
             _provision_agent(options, where)
+        if options.monitoring:
+            _in_serve(
+                options, where, ["users", "issue", SCRAPER, "--role", "viewer"], scraper_token_hash(where)
+            )
     except StackError as exc:
         raise failure(exc) from None
     click.echo(f"stack {name} started")
@@ -101,10 +105,18 @@ def stack_start(name: str, without: tuple[str, ...]) -> None:
         )
 
 
-def _provision_agent(options: StackOptions, where: Path, wait_s: float = 180) -> None:
+def _provision_agent(options: StackOptions, where: Path) -> None:
     """Provision the stack's agent by its token's SHA-256 once serve answers (again on a later start: an
     agent already provisioned is left as it is)."""
-    args = ["agents", "provision", AGENT_NAME, "--token-hash", agent_token_hash(where)]
+    _in_serve(options, where, ["agents", "provision", AGENT_NAME], agent_token_hash(where))
+
+
+def _in_serve(
+    options: StackOptions, where: Path, command: list[str], token_hash: str, wait_s: float = 180
+) -> None:
+    """Run `kitt COMMAND --token-hash H` in the serve container once it answers (a token registered by
+    its hash only: the token stays in its file)."""
+    args = [*command, "--token-hash", token_hash]
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -116,7 +128,7 @@ def _provision_agent(options: StackOptions, where: Path, wait_s: float = 180) ->
             if "already provisioned" in str(exc):
                 return
             if time.monotonic() > deadline:
-                raise StackError(f"the stack's agent could not be provisioned: {exc}") from None
+                raise StackError(f"`kitt {' '.join(command)}` in the stack failed: {exc}") from None
         time.sleep(2)
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import click
 
-from kitt.auth import ca
+from kitt.auth import ca, localtoken
 from kitt.auth.credentials import url_without
+from kitt.cli import weblogin
 from kitt.cli.common import async_command, settings
 from kitt.runtime import instance
 from kitt.runtime.embedded import Runtime
@@ -144,12 +145,21 @@ def _issued_by(cert: str, authority: str) -> bool:
 
 
 def _open(url: str, no_open: bool) -> None:
+    """Print the address and open the browser, logged in as this home's owner when KITT_AUTH_TOKEN is
+    unset (through a local login page: the token never goes in a URL)."""
     click.echo(f"KITT web UI: {url}")
+    home = settings().home
+    token = None if os.environ.get("KITT_AUTH_TOKEN") else localtoken.read(home)
+    target = url
+    if token is not None:
+        page = weblogin.write(home, url, token)
+        target = page.as_uri()
+        click.echo(f"Log in with the token in {localtoken.path(home)} (or open {page})")
     graphical = (
         sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     )
     if not no_open and graphical:  # on a headless server a console browser would take over the terminal
-        webbrowser.open(url)
+        webbrowser.open(target)
 
 
 async def _run(
@@ -189,6 +199,9 @@ async def _run(
         click.echo(
             f"KITT is up: NATS {runtime.local_agent_url}{where}, home {cfg.home}. Ctrl-C to stop.", err=True
         )
+        if api is not None and not os.environ.get("KITT_AUTH_TOKEN"):
+            owner = localtoken.path(cfg.home)
+            click.echo(f"API token (yours alone): {owner}; `kitt web` logs you in", err=True)
         if runtime.agent_url != runtime.local_agent_url:
             click.echo(f"Agents on other hosts: {runtime.agent_url} ({_ca_line(runtime.agent_ca)})", err=True)
         if api is not None and on_ready is not None:
@@ -207,13 +220,15 @@ async def _serve(runtime: Runtime, host: str, port: int, tls_cert: str | None, t
 
     assert runtime.nc is not None and runtime.engine is not None
     scheme = "https" if tls_cert else "http"
+    auth_token = os.environ.get("KITT_AUTH_TOKEN") or None
     kitt_ca = str(ca.authority(runtime.settings.home).cert)
     context = ApiContext(
         nc=runtime.nc,
         db=runtime.engine,
         home=runtime.settings.home,
         agent_url=runtime.agent_url,
-        auth_token=os.environ.get("KITT_AUTH_TOKEN") or None,
+        auth_token=auth_token,
+        local_token=None if auth_token else localtoken.load_or_create(runtime.settings.home),
         position=runtime.position,
         public_url=runtime.public_url,
         agent_ca=runtime.agent_ca,

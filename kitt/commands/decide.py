@@ -13,7 +13,7 @@ from typing import TypeVar
 import msgspec
 
 from kitt.commands import messages as m
-from kitt.engines import specs
+from kitt.engines import profile_env, specs
 from kitt.events import states
 from kitt.events import types as ev
 from kitt.events.states import FINAL_STATUSES, ReplyCode
@@ -315,9 +315,16 @@ def change_setting(cmd: m.ChangeSetting, key: str, history: Sequence[ev.Event]) 
     return [ev.SettingChanged(key=key, value=cmd.value)]
 
 
+# Principals' own names: the admin, the owner of KITT_HOME (kitt/auth/localtoken.py), agents.
+RESERVED_USER_NAMES = frozenset({"admin", "anonymous", "agent", "local"})
+
+
 def issue_user_token(cmd: m.IssueUserToken, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", name) or name in ("admin", "anonymous", "agent"):
-        raise Rejected("invalid", f"user name {name!r}: lowercase letters, digits, '.', '_', '-' (not admin)")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,63}", name) or name in RESERVED_USER_NAMES:
+        raise Rejected(
+            "invalid",
+            f"user name {name!r}: lowercase letters, digits, '.', '_', '-' (not admin, agent or local)",
+        )
     if cmd.role not in states.ROLES:
         raise Rejected("invalid", f"role must be one of {', '.join(states.ROLES)}, not {cmd.role!r}")
     return [ev.UserTokenIssued(token_hash=cmd.token_hash, role=cmd.role)]
@@ -336,6 +343,10 @@ def end_session(cmd: m.EndSession, session_id: str, history: Sequence[ev.Event])
 
 
 def save_engine_profile(cmd: m.SaveEngineProfile, name: str, history: Sequence[ev.Event]) -> list[ev.Event]:
+    try:
+        profile_env.check(cmd.env)
+    except profile_env.RefusedVariable as exc:
+        raise Rejected("invalid", str(exc)) from None
     return [ev.EngineProfileSaved(engine=cmd.engine, args=cmd.args, env=cmd.env, description=cmd.description)]
 
 

@@ -2,13 +2,12 @@
 
 from typing import Any
 
-import msgspec
 import structlog
 
 from kitt.commands import decide
 from kitt.commands.messages import Command, CommandReply
 from kitt.commands.routing import ROUTES, Route
-from kitt.events import subjects
+from kitt.events import bounds, subjects
 from kitt.events.bus import AppendConflict, AppendError, EventBus
 from kitt.events.envelope import wrap
 from kitt.events.types import Event
@@ -40,9 +39,9 @@ async def execute(bus: EventBus, command: Command) -> CommandReply:
     if route is None:
         return CommandReply(ok=False, code="invalid", error=f"no handler for {type(command).__name__}")
     aggregate = route.aggregate
-    if b"\\u0000" in msgspec.json.encode(command):
-        # PostgreSQL's text cannot hold NUL: refused here, before it could poison a projection.
-        return CommandReply(ok=False, code="invalid", error="text with a NUL character (\\0) is not accepted")
+    unstorable = bounds.unstorable(command)
+    if unstorable is not None:  # refused here, before it could poison a projection
+        return CommandReply(ok=False, code="invalid", error=unstorable)
     try:
         aggregate_id = subjects.token(route.target(command), f"{aggregate} id")
     except subjects.InvalidSubjectToken as exc:
@@ -74,7 +73,7 @@ async def execute(bus: EventBus, command: Command) -> CommandReply:
             )
             continue
         except AppendError as exc:
-            return CommandReply(ok=False, code="internal", error=str(exc))
+            return CommandReply(ok=False, code="invalid" if exc.refused else "internal", error=str(exc))
         return CommandReply(ok=True, ids=(aggregate_id,), seq=result.seq, duplicate=result.duplicate)
     return CommandReply(
         ok=False,

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import msgspec
 
+from kitt.events.bounds import Capacity
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, Hardware, ResultDocument, RunInfo
 from kitt.events.states import CampaignOutcome, FinalStatus, ReplyCode, Role
@@ -156,7 +157,7 @@ class RegisterAgent(Command, frozen=True, tag="register_agent"):
     hardware: Hardware | None = None
     engines: tuple[str, ...] = ()
     kitt_version: str | None = None
-    capacity: int = 1
+    capacity: Capacity = 1
     simulated: bool = False
 
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import msgspec
 
+from kitt.engines import profile_env
 from kitt.engines.specs import EngineSpec, RuntimeName
 
 LogSink = Callable[[str], Awaitable[None]]  # receives each line the engine writes
@@ -73,7 +74,8 @@ async def drained_lines(
 
 
 def launch_env(launch: Launch) -> dict[str, str]:
-    """The spec's environment with the port filled in, then the profile's."""
+    """The spec's environment with the port filled in, then the profile's (never a loader variable)."""
+    profile_env.check(launch.env)
     return {**{k: v.format(port=launch.port) for k, v in launch.spec.launch_env.items()}, **launch.env}
 
 

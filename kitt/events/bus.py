@@ -36,7 +36,14 @@ class AppendConflict(Exception):
 
 
 class AppendError(Exception):
-    """JetStream refused the append for another reason (stream missing, limits, bad batch)."""
+    """JetStream refused the append for another reason (stream missing, limits, bad batch).
+
+    `refused` when JetStream answered the append itself with a 4xx (a limit, a bad message): the same
+    append gets the same answer, so it is not an outage to retry."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.refused = status is not None and 400 <= status < 500 and status != 408
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,11 @@ class EventBus:
         if code == BATCH_DUPLICATE_MSG_ID:
             # The whole batch was stored before (a retried command): report where it stands.
             return AppendResult(seq=await self.last_seq(scope), duplicate=True)
-        raise AppendError(f"JetStream refused the append: {description} (code {code})")
+        status = error.get("code")
+        raise AppendError(
+            f"JetStream refused the append: {description} (code {code})",
+            status=status if isinstance(status, int) else None,
+        )
 
     async def last_seq(self, subject_filter: str = ">") -> int:
         """The sequence of the last event matching the filter; 0 when there is none."""

@@ -7,10 +7,12 @@ delivered twice is applied once.
 """
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
 from kitt.events import subjects
+from kitt.events.bounds import Capacity, Ident, Short, Text, Version
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, Hardware, RunInfo
 from kitt.events.states import FinalStatus
@@ -21,57 +23,57 @@ REPORT_VERSION = 1
 
 
 class Report(msgspec.Struct, frozen=True, kw_only=True, tag_field="report", forbid_unknown_fields=True):
-    report_id: str = msgspec.field(default_factory=uuid7)
-    version: int = REPORT_VERSION
+    report_id: Ident = msgspec.field(default_factory=uuid7)
+    version: Version = REPORT_VERSION
 
 
 class Registered(Report, frozen=True, tag="registered"):
     hardware: Hardware | None = None
-    engines: tuple[str, ...] = ()
-    kitt_version: str | None = None
-    capacity: int = 1
+    engines: Annotated[tuple[Short, ...], msgspec.Meta(max_length=64)] = ()
+    kitt_version: Short | None = None
+    capacity: Capacity = 1
     simulated: bool = False
 
 
 class TestStartedReport(Report, frozen=True, tag="test_started"):
     __test__ = False
-    test_id: str
-    run_id: str
+    test_id: Ident
+    run_id: Ident
     simulated: bool = False
 
 
 class RunStartedReport(Report, frozen=True, tag="run_started"):
-    test_id: str
-    run_id: str
+    test_id: Ident
+    run_id: Ident
     info: RunInfo
 
 
 class RunProgressReport(Report, frozen=True, tag="run_progress"):
-    test_id: str
-    run_id: str
+    test_id: Ident
+    run_id: Ident
     event: EngineReady | BenchmarkStarted
 
 
 class BenchmarkReport(Report, frozen=True, tag="benchmark"):
-    test_id: str
-    run_id: str
+    test_id: Ident
+    run_id: Ident
     result: BenchmarkResult
 
 
 class RunFinishedReport(Report, frozen=True, tag="run_finished"):
-    test_id: str
-    run_id: str
+    test_id: Ident
+    run_id: Ident
     status: FinalStatus
     finished_at: datetime
-    error: str | None = None
+    error: Text | None = None
 
 
 class TestFinishedReport(Report, frozen=True, tag="test_finished"):
     __test__ = False
-    test_id: str
+    test_id: Ident
     status: FinalStatus
-    run_id: str | None = None
-    error: str | None = None
+    run_id: Ident | None = None
+    error: Text | None = None
     skipped: bool = False  # not run at all (`error` says why): the agent lacked what it needs
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import msgspec
 
+from kitt.events.bounds import Count, Index, Label, Location, Name, Percentile, Short, Text, Unit
 from kitt.events.states import (
     BenchmarkKind,
     BenchmarkStatus,
@@ -19,22 +20,22 @@ RESULT_SCHEMA_VERSION = 1
 
 
 class Gpu(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
-    index: int
-    name: str
-    memory_mib: int | None = None
-    compute_capability: str | None = None
-    driver: str | None = None
-    uuid: str | None = None
+    index: Index
+    name: Label
+    memory_mib: Count | None = None
+    compute_capability: Short | None = None
+    driver: Name | None = None
+    uuid: Name | None = None
 
 
 class Hardware(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
-    fingerprint: str
-    hostname: str | None = None
-    os: str | None = None
-    arch: str | None = None
-    cpu_model: str | None = None
-    cpu_cores: int | None = None
-    ram_mib: int | None = None
+    fingerprint: Name
+    hostname: Label | None = None
+    os: Label | None = None
+    arch: Short | None = None
+    cpu_model: Label | None = None
+    cpu_cores: Count | None = None
+    ram_mib: Count | None = None
     unified_memory: bool = False
     gpus: tuple[Gpu, ...] = ()
 
@@ -42,11 +43,11 @@ class Hardware(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class Metric(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """One figure. Nested figures (ttft.p99, mmlu.subject.anatomy) become labels, never dropped."""
 
-    name: str
+    name: Label
     value: float | None
-    unit: str = ""
-    percentile: str | None = None
-    labels: dict[str, str] = {}
+    unit: Unit = ""
+    percentile: Percentile | None = None
+    labels: dict[Label, Label] = {}
 
 
 Sample = dict[str, float | int | str | bool | None]
@@ -59,40 +60,40 @@ class RecordsRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     chunk's bytes in order, so a reader knows it has all of them, unchanged.
     """
 
-    subject: str
-    count: int
-    chunks: int
-    bytes: int
-    sha256: str
+    subject: Location
+    count: Count
+    chunks: Count
+    bytes: Count
+    sha256: Short
 
 
 class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
-    name: str
+    name: Name
     kind: BenchmarkKind
     status: BenchmarkStatus = "succeeded"
     mode: QualityMode | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    error: str | None = None
+    error: Text | None = None
     metrics: tuple[Metric, ...] = ()
     samples: tuple[Sample, ...] = ()  # inline only in documents read or written as files (export)
     records: RecordsRef | None = None
-    settings: dict[str, str | int | float | bool | None] = {}
+    settings: dict[Label, Text | Count | float | bool | None] = {}
 
 
 class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
-    model: str
-    engine: str
-    engine_version: str | None = None
-    engine_image: str | None = None
-    engine_image_id: str | None = None  # the docker image's content digest (sha256:…) the run used
+    model: Location
+    engine: Short
+    engine_version: Name | None = None
+    engine_image: Location | None = None
+    engine_image_id: Name | None = None  # the docker image's content digest (sha256:…) the run used
     runtime: RuntimeName | None = None
-    engine_profile: str | None = None
-    engine_args: tuple[str, ...] = ()  # the launch arguments, profile included
-    model_format: str | None = None
-    suite: str | None = None
-    agent: str | None = None
-    kitt_version: str | None = None
+    engine_profile: Name | None = None
+    engine_args: tuple[Text, ...] = ()  # the launch arguments, profile included
+    model_format: Short | None = None
+    suite: Name | None = None
+    agent: Name | None = None
+    kitt_version: Short | None = None
     simulated: bool = False
     hardware: Hardware | None = None
     started_at: datetime

@@ -81,9 +81,10 @@ def heartbeat(agent: str) -> str:
     return f"hb.{token(agent, 'agent')}"
 
 
-def test_logs(test_id: str) -> str:
-    """A test's log lines, whichever agent wrote them."""
-    return f"log.*.{token(test_id, 'test id')}"
+def test_logs(test_id: str, agent: str) -> str:
+    """A test's log lines, as its assigned agent wrote them: another agent may publish on its own
+    `log.OTHER.<test id>`, and nothing reads that as this test's log."""
+    return f"log.{token(agent, 'agent')}.{token(test_id, 'test id')}"
 
 
 def campaign_log(campaign_id: str) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 import msgspec
 
 from kitt.events.base import Event, Scalar
+from kitt.events.bounds import Capacity, Location, Name, Seconds, Short, Text
 from kitt.events.campaigns import (
     CampaignCancelled,
     CampaignCompleted,
@@ -70,7 +71,7 @@ class AgentRegistered(Event, frozen=True, tag="agent_registered"):
     hardware: Hardware | None = None
     engines: tuple[str, ...] = ()
     kitt_version: str | None = None
-    capacity: int = 1
+    capacity: Capacity = 1
     simulated: bool = False
 
 
@@ -164,18 +165,18 @@ class EngineReady(Event, frozen=True, tag="engine_ready"):
 
     aggregate = "run"
     runtime: RuntimeName
-    endpoint: str
-    launch_s: float
-    engine_version: str | None = None
-    engine_image: str | None = None
-    engine_args: tuple[str, ...] = ()
-    engine_image_id: str | None = None  # the image's content digest (sha256:…)
+    endpoint: Location
+    launch_s: Seconds
+    engine_version: Name | None = None
+    engine_image: Location | None = None
+    engine_args: tuple[Text, ...] = ()
+    engine_image_id: Name | None = None  # the image's content digest (sha256:…)
 
 
 class BenchmarkStarted(Event, frozen=True, tag="benchmark_started"):
     aggregate = "run"
-    name: str
-    kind: str
+    name: Name
+    kind: Short
 
 
 class BenchmarkCompleted(Event, frozen=True, tag="benchmark_completed"):

@@ -2,6 +2,7 @@
 webhook its file names, when it completes."""
 
 import contextlib
+from datetime import UTC, datetime
 
 import httpx
 import msgspec
@@ -9,6 +10,7 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 
+from kitt.devon.address import UpstreamRefused, check_url
 from kitt.events import logs, subjects
 from kitt.events import types as ev
 from kitt.events.envelope import StoredEvent
@@ -33,8 +35,10 @@ async def say(nc: Client, campaign: cs.CampaignState, stored: StoredEvent) -> No
         )
 
 
-async def notify(campaign: cs.CampaignState, event: ev.CampaignCompleted) -> None:
-    """POST the outcome to the webhook: on `completed` always, on `failed` unless it succeeded."""
+async def notify(nc: Client, campaign: cs.CampaignState, event: ev.CampaignCompleted) -> None:
+    """POST the outcome to the webhook: on `completed` always, on `failed` unless it succeeded. The
+    webhook passes the same address checks as Devon (no link-local or metadata address, no credentials
+    in the URL; redirects are not followed); a refusal or failure is a line on the campaign's log."""
     wanted = campaign.spec.notify
     if wanted is None:
         return
@@ -48,14 +52,21 @@ async def notify(campaign: cs.CampaignState, event: ev.CampaignCompleted) -> Non
         "failed": event.failed,
     }
     try:
-        async with httpx.AsyncClient(timeout=10) as client:
+        url = await check_url(wanted.webhook, "notify.webhook")
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
             await client.post(
-                wanted.webhook,
-                content=msgspec.json.encode(body),
-                headers={"content-type": "application/json"},
+                url, content=msgspec.json.encode(body), headers={"content-type": "application/json"}
             )
-    except httpx.HTTPError as exc:
+    except (UpstreamRefused, httpx.HTTPError) as exc:
         log.warning("campaigns.notify_failed", campaign=campaign.campaign_id, error=str(exc))
+        await _line(nc, campaign.campaign_id, f"webhook not told: {exc}", "clog:notify")
+
+
+async def _line(nc: Client, campaign_id: str, line: str, msg_id: str) -> None:
+    entry = logs.LogLine(run_id=campaign_id, source="campaign", line=line, at=datetime.now(UTC))
+    headers = {"Nats-Msg-Id": f"{msg_id}:{campaign_id}"}
+    with contextlib.suppress(nats.errors.Error, TimeoutError):
+        await nc.jetstream().publish(subjects.campaign_log(campaign_id), logs.encode(entry), headers=headers)
 
 
 def progress_line(campaign: cs.CampaignState, event: ev.Event) -> str | None:

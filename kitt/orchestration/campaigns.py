@@ -412,7 +412,7 @@ class CampaignManager:
 
     async def _notify(self, campaign: cs.CampaignState, event: ev.Event) -> None:
         if isinstance(event, ev.CampaignCompleted):
-            await campaign_log.notify(campaign, event)
+            await campaign_log.notify(self.nc, campaign, event)
 
 
 async def _retry_later(msg: Msg) -> None:

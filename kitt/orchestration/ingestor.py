@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import msgspec
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -148,6 +149,7 @@ class Ingestor:
         self.bus = EventBus(nc)
         self.applied = 0
         self.refused = 0
+        self.retries = 0  # tries of a report that met an outage and was tried again in place
 
     async def _consumer(self):
         js = self.nc.jetstream()
@@ -178,6 +180,7 @@ class Ingestor:
                 log.exception("ingestor.failed", subject=msg.subject)
                 await _retry_later(msg)
                 return
+            self.retries += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():
@@ -215,6 +218,11 @@ class Ingestor:
                 if await self._postponed(msg, exc.reply.error or "its run has not started"):
                     return True  # a run fact before its run's start (see the module's docstring)
             refusal = f"{exc.reply.code}: {exc.reply.error}"
+        except nats.js.errors.APIError as exc:
+            if not _refusal(exc):
+                log.info("ingestor.retrying", subject=msg.subject, error=str(exc))
+                return False
+            refusal = f"JetStream refused it: {exc.code} {exc.description}"
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             # NATS restarting or JetStream not ready yet: the report is fine, try it again shortly.
             log.info("ingestor.retrying", subject=msg.subject, error=str(exc) or type(exc).__name__)
@@ -254,6 +262,13 @@ class Ingestor:
             payload=msg.data[:MAX_PAYLOAD_KEPT].decode(errors="replace").replace("\x00", "\ufffd"),
         )
         await send(self.nc, command, timeout=COMMAND_TIMEOUT_S)
+
+
+def _refusal(error: nats.js.errors.APIError) -> bool:
+    """A JetStream 4xx answers the request itself (a bad value, a limit): retrying it gets the same answer,
+    so the report is refused. A timeout (408) or 503 (no leader, JetStream starting) is an outage."""
+    code = error.code or 0
+    return 400 <= code < 500 and code != 408
 
 
 def _reporter(subject: str) -> str:

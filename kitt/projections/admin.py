@@ -99,3 +99,27 @@ async def catch_up(nc: Client, engine: AsyncEngine, projection: Projection, *, b
 async def rebuild(nc: Client, engine: AsyncEngine, projection: Projection) -> int:
     await reset(engine, projection)
     return await catch_up(nc, engine, projection)
+
+
+class DeadLetterEntry(msgspec.Struct, frozen=True):
+    projection: str  # a projection's name, or "ingestor" for an agent's refused report
+    stream_seq: int
+    subject: str
+    reason: str
+    recorded_at: str
+
+
+async def dead_letters(
+    engine: AsyncEngine, projection: str | None = None, limit: int = 100
+) -> list[DeadLetterEntry]:
+    """The newest `limit` dead letters (of one projection, or all), oldest first, without payloads."""
+    dead = table(DeadLetter)
+    query = select(dead.c.projection, dead.c.stream_seq, dead.c.subject, dead.c.reason, dead.c.recorded_at)
+    if projection is not None:
+        query = query.where(dead.c.projection == projection)
+    async with engine.connect() as conn:
+        rows = list(await conn.execute(query.order_by(dead.c.id.desc()).limit(limit)))
+    return [
+        DeadLetterEntry(r.projection, r.stream_seq, r.subject, r.reason, r.recorded_at.isoformat())
+        for r in reversed(rows)
+    ]

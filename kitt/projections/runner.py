@@ -24,7 +24,7 @@ from kitt.events.delivery import DeliveryGap, OrderedDelivery
 from kitt.events.envelope import Envelope, StoredEvent
 from kitt.events.streams import EVENTS
 from kitt.events.wire import Address, connect, header_fields
-from kitt.projections import sql
+from kitt.projections import poison, sql
 from kitt.projections.models import Checkpoint, DeadLetter, table
 from kitt.projections.projection import Pipelined, Projection, Write
 from kitt.projections.wal import WalCheckpoints
@@ -70,6 +70,11 @@ class StaleCheckpoint(Exception):
     """Another projector instance advanced this checkpoint first: re-read from the database."""
 
 
+class Isolating(Exception):
+    """A batch failed on what may be one event's fault: start over, one event per batch through it (or
+    past the event just dead-lettered, with nothing it left in a pipelined projection's memory)."""
+
+
 class Projector:
     def __init__(
         self,
@@ -92,7 +97,9 @@ class Projector:
         self.checkpoint = 0
         self.active = False  # projecting now (not stopped, failed or standing by for another process)
         self._prepared_through = 0  # the last sequence of the newest batch handed to the database
+        self._isolating_through = 0  # up to here, one event per batch: a batch through it failed
         self.pending = 0  # messages the server still holds for us after the last one delivered
+        self.failures = 0  # runs that ended in an outage (database, NATS, a sink) and were retried
 
     async def run(self, stop: asyncio.Event) -> None:
         """Project until `stop`; an outage (database, NATS) is retried with backoff from the checkpoint.
@@ -108,10 +115,14 @@ class Projector:
             except StaleCheckpoint:
                 log.warning("checkpoint moved by another instance; resuming", projection=self.projection.name)
                 pause = 0.0
+            except Isolating as exc:
+                log.warning("isolating a failed batch", projection=self.projection.name, why=str(exc))
+                pause = 0.0
             except DeliveryGap as exc:
                 log.warning("deliveries interrupted; resuming", projection=self.projection.name, why=str(exc))
                 pause = gaps.after(time.monotonic() - began)
             except Exception as exc:
+                self.failures += 1
                 pause = outages.after(time.monotonic() - began)
                 log.error(
                     "projector failed; retrying",
@@ -181,7 +192,7 @@ class Projector:
                 if self.pending and len(self._buffer) < self._batch_size and not stop.is_set():
                     await asyncio.sleep(self._linger_s)  # let a batch form while more is on its way
                 while self._buffer:
-                    batch = self._buffer[: self._batch_size]
+                    batch = self._buffer[: self._size_at(self._buffer[0].seq)]
                     del self._buffer[: len(batch)]
                     commit = await self._prepare(batch)
                     if writing is not None:
@@ -202,8 +213,57 @@ class Projector:
             if writing is not None and writing.done() and not writing.cancelled():
                 writing.exception()  # retrieved: a failure here is reported by whoever raised first
 
+    def _size_at(self, seq: int) -> int:
+        return 1 if seq <= self._isolating_through else self._batch_size
+
     async def _prepare(self, batch: list["StoredEvent | _Refused"]) -> Callable[[], Awaitable[None]]:
-        """Fold a batch (a pipelined projection reads and folds now) and return what commits it."""
+        """Fold a batch (a pipelined projection reads and folds now) and return what commits it; a poison
+        event in it is dead-lettered alone (`poison`), and the read model goes on past it."""
+        since, last = self._prepared_through, batch[-1].seq
+        self._prepared_through = last
+        try:
+            commit = await self._fold(batch, since)
+        except Exception as exc:
+            return self._poisoned(batch, since, exc)
+
+        async def guarded() -> None:
+            try:
+                await commit()
+            except Exception as exc:
+                await self._poisoned(batch, since, exc)()
+
+        return guarded
+
+    def _poisoned(
+        self, batch: list["StoredEvent | _Refused"], since: int, error: Exception
+    ) -> Callable[[], Awaitable[None]]:
+        """After a failed fold or write: an outage is raised as it is; a batch that may hold a poison
+        event starts over one event at a time; a single event that failed is dead-lettered alone."""
+        alone = len(batch) == 1 and batch[0].seq <= self._isolating_through
+        if not poison.is_poison(error) or isinstance(error, StaleCheckpoint):
+            raise error
+        if not alone:
+            self._isolating_through = batch[-1].seq
+            raise Isolating(f"{poison.describe(error)} in events {batch[0].seq}..{batch[-1].seq}") from error
+        stored, projection = batch[0], self.projection
+        if not isinstance(stored, StoredEvent):
+            raise error  # a malformed message's dead letter failed to write: not this event's doing
+
+        async def dead_letter() -> None:
+            row = _dead_letter(projection.name, stored.seq, stored.subject, poison.describe(error), b"")
+            row["payload"] = codec.encode(stored.envelope)[0].decode()[:MAX_PAYLOAD_KEPT]
+            async with self._engine.begin() as conn:
+                await sql.insert_missing(conn, _dead, [row])
+                await advance_checkpoint(conn, projection.name, since, stored.seq, unknown=0, dead=1)
+            self.checkpoint = stored.seq
+            log.error(
+                "poison event dead-lettered", projection=projection.name, seq=stored.seq, why=row["reason"]
+            )
+            raise Isolating(f"event {stored.seq} dead-lettered")  # a pipelined fold may still hold it
+
+        return dead_letter
+
+    async def _fold(self, batch: list["StoredEvent | _Refused"], since: int) -> Callable[[], Awaitable[None]]:
         events: list[StoredEvent] = []
         dead: list[sql.Row] = []
         unknown = 0
@@ -216,9 +276,7 @@ class Projector:
                 dead.append(
                     _dead_letter(self.projection.name, item.seq, item.subject, item.reason, item.data)
                 )
-        since, last = self._prepared_through, batch[-1].seq
-        self._prepared_through = last
-        projection = self.projection
+        last, projection = batch[-1].seq, self.projection
         if isinstance(projection, Pipelined):
             write: Write = await projection.prepare(self._engine, events)
         else:

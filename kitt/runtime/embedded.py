@@ -153,6 +153,7 @@ class Runtime:
         self._auth_clients: list[Client] = []
         self._test_agents: TestAgents | None = None
         self._local_agent: LocalAgent | None = None
+        self.ingestor: Ingestor | None = None  # the report ingestor, once started (tests watch its counters)
         self._api_url: str | None = None
         self.callout: CalloutService | None = None
 
@@ -291,9 +292,8 @@ class Runtime:
         self._tasks.append(asyncio.create_task(scheduler.run(self._stop), name="scheduler"))
         dispatcher = Dispatcher(self.nc, self.engine, test_timeout_s=self.settings.test_timeout_s)
         self._tasks.append(asyncio.create_task(dispatcher.run(self._stop), name="dispatcher"))
-        self._tasks.append(
-            asyncio.create_task(Ingestor(self.nc, self.engine).run(self._stop), name="ingestor")
-        )
+        self.ingestor = Ingestor(self.nc, self.engine)
+        self._tasks.append(asyncio.create_task(self.ingestor.run(self._stop), name="ingestor"))
 
     async def _start_callout(self, creds: credentials.ServerCredentials, url: str) -> None:
         assert self.nc is not None and self.engine is not None

@@ -20,6 +20,7 @@ from kitt.auth import ca, credentials, tokens
 from kitt.engines.docker import DOCKERFILES
 from kitt.stack import files, monitoring
 from kitt.stack.options import AGENT_NAME, StackError, StackOptions, check_ports, folder
+from kitt.storage import users
 
 
 def _nodes(options: StackOptions) -> list[str]:
@@ -60,6 +61,15 @@ def agent_token_hash(where: Path) -> str:
     return tokens.digest(agent_config.load(where / "agent" / "agent.yaml").token)
 
 
+SCRAPER = "prometheus"  # the user whose viewer token Prometheus scrapes with
+
+
+def scraper_token_hash(where: Path) -> str:
+    """The SHA-256 of Prometheus's token (prometheus/kitt-token, 0600): `kitt stack start` issues it to
+    the user `prometheus` as a viewer by that hash, so the token never leaves its file."""
+    return users.digest(monitoring.token_path(where).read_text().strip())
+
+
 def _render(options: StackOptions, target: Path) -> None:
     creds = credentials.load_or_create(target / ".auth.json")
     owner = files.owner()
@@ -92,8 +102,8 @@ def _render(options: StackOptions, target: Path) -> None:
     files.write_secret(target / ".env", _env(options, creds, owner, token))
     if options.agent:
         _write_agent(target, options.nats_port)
-    if options.monitoring:  # Prometheus scrapes serve on the stack's network, with the stack's token
-        monitoring.write_services(target, token, ["serve:8080"], "http", "15s")
+    if options.monitoring:  # Prometheus scrapes serve on the stack's network, with a viewer's token
+        monitoring.write_services(target, users.new(), ["serve:8080"], "http", "15s")
     route_password = credentials.new_password()
     for node in nodes:
         text = files.templates.get_template("nats.conf.j2").render(

@@ -66,6 +66,11 @@ def secrets() -> dict[str, str]:
     }
 
 
+def token_path(target: Path) -> Path:
+    """The API token Prometheus sends (0600)."""
+    return target / "prometheus" / "kitt-token"
+
+
 def write_services(target: Path, token: str, targets: list[str], scheme: str, interval: str) -> None:
     """The services' own files, in a stack's or a monitoring stack's folder."""
     (target / "prometheus").mkdir()
@@ -73,7 +78,7 @@ def write_services(target: Path, token: str, targets: list[str], scheme: str, in
         version=__version__, targets=targets, scheme=scheme, interval=interval
     )
     (target / "prometheus" / "prometheus.yml").write_text(prometheus)
-    files.write_secret(target / "prometheus" / "kitt-token", token)
+    files.write_secret(token_path(target), token)
     shutil.copy(DOCKERFILES / "prometheus.Dockerfile", target / "prometheus" / "Dockerfile")
     (target / "influxdb").mkdir()
     for name in ("influxdb.conf", "influxdb-entrypoint.sh"):

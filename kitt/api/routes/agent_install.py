@@ -1,7 +1,7 @@
 """What a new agent host fetches: the install script and the agent package (a wheel, checksummed).
 
 The seed's one-liner provisions as it installs: an admin's
-    curl -fL -H "Authorization: Bearer $KITT_AUTH_TOKEN" \\
+    printf 'Authorization: Bearer %s\\n' "$KITT_AUTH_TOKEN" | curl -fL -H @- \\
         "https://SERVER:8080/api/v1/agent/install.sh?name=gpu-1" | bash
 creates agent `gpu-1` with a fresh token that appears once, inside that script (only its SHA-256 is kept);
 `&rotate=true` gives an existing agent a new token instead. An agent's own token fetches a script for itself

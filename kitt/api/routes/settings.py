@@ -6,8 +6,8 @@ from litestar.exceptions import ClientException
 
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
-from kitt.api.devon import UpstreamRefused, check_upstream
 from kitt.commands.messages import ChangeSetting, IssueUserToken, RevokeUserToken
+from kitt.devon.address import UpstreamRefused, check_upstream
 from kitt.events.states import Role
 from kitt.storage import settings as stored_settings
 from kitt.storage import users

@@ -1,10 +1,12 @@
 """Quick tests on agents: request, list, detail, cancel, and the live log as Server-Sent Events.
 
-The log stream reads committed messages from LOGS (`log.*.<test>`) through the shared feed. Each event's
-SSE `id` is its stream sequence, so a browser that reconnects with `Last-Event-ID` resumes right after the
-last line it saw: no gap, no duplicate. The stream ends when the test has finished and its lines are out.
+The log stream reads committed messages from LOGS (`log.<its agent>.<test>`: no other agent's) through the
+shared feed. Each event's SSE `id` is its stream sequence, so a browser that reconnects with
+`Last-Event-ID` resumes right after the last line it saw: no gap, no duplicate. The stream ends when the
+test has finished and its lines are out.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -83,9 +85,22 @@ def _log_frame(item: Item) -> bytes:
     return sse(line.line, event=line.source, id=item.seq)
 
 
+async def _assigned(kitt: ApiContext, test_id: str) -> fleet.Test | None:
+    """The test once it has an agent (or has ended without one), polled once a second."""
+    while True:
+        test = await fleet.test(kitt.db, test_id)
+        if test is None or test.agent is not None or test.status in FINAL:
+            return test
+        await asyncio.sleep(1.0)
+
+
 async def _lines(kitt: ApiContext, hub: Hub, test_id: str, after: int) -> AsyncIterator[bytes]:
+    test = await _assigned(kitt, test_id)
+    if test is None or test.agent is None:
+        yield sse(test.status if test else "unknown", event="end")
+        return
     status = None
-    async for item in hub.follow(subjects.test_logs(test_id), after):
+    async for item in hub.follow(subjects.test_logs(test_id, test.agent), after):
         if item is None:  # a quiet second: has the test finished?
             test = await fleet.test(kitt.db, test_id)
             if test is not None and test.status in FINAL:

@@ -12,10 +12,10 @@ from litestar.response import Redirect, Template
 from kitt.api.auth import token_principal
 from kitt.api.commands import execute
 from kitt.api.context import ApiContext
-from kitt.api.devon import UpstreamRefused, check_upstream
 from kitt.api.session import COOKIE, Signer, token_hash
 from kitt.api.ui.page import form, page, session_cookie
 from kitt.commands.messages import ChangeSetting, EndSession, IssueUserToken, RevokeUserToken
+from kitt.devon.address import UpstreamRefused, check_upstream
 from kitt.events.states import ROLES
 from kitt.events.types import Scalar
 from kitt.models import browser
@@ -32,6 +32,13 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _from_elsewhere(request: Request) -> bool:
+    """Posted from another site or a local file (`kitt web`'s login page), not from our own form."""
+    return request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none") or (
+        request.headers.get("origin") == "null"
+    )
+
+
 class AdminPages(Controller):
     include_in_schema = False
 
@@ -40,19 +47,22 @@ class AdminPages(Controller):
         nxt = _safe_next(request.query_params.get("next"))
         return await page(request, "login.html", next=nxt, error=None)
 
-    @post("/login", opt={"public": True})
+    @post("/login", opt={"public": True, "login": True})
     async def login(self, request: Request, kitt: ApiContext) -> Template | Redirect:
         data = await request.form()
         token = str(data.get("token", "")).strip()
         nxt = _safe_next(str(data.get("next", "/")))
-        found = await token_principal(kitt, token) if token and kitt.auth_token else None
+        found = await token_principal(kitt, token) if token else None
         if found is None:
-            error = "That token is not valid." if kitt.auth_token else "Auth is off: no login needed."
-            template = await page(request, "login.html", next=nxt, error=error)
-            template.status_code = 401 if kitt.auth_token else 200
+            template = await page(request, "login.html", next=nxt, error="That token is not valid.")
+            template.status_code = 401
             return template
         signer: Signer = request.app.state.signer
         cookie = session_cookie(request, signer.issue(found.name, signer.tag(token_hash(token))))
+        if _from_elsewhere(request):
+            # A redirect would carry on the other site's navigation, which a SameSite=Strict cookie does
+            # not ride on: this page's own refresh is a navigation from this site, so it does.
+            return Template(template_name="logged_in.html", context={"next": nxt}, cookies=[cookie])
         return Redirect(nxt, status_code=303, cookies=[cookie])
 
     @post("/logout", opt={"any_role": True})

@@ -230,7 +230,7 @@ class FleetPages(Controller):
         found = await fleet.test(kitt.db, test_id)
         if found is None:
             raise NotFoundException(detail=f"unknown test {test_id!r}")
-        lines = await logs.history(kitt.nc, test_id)
+        lines = await logs.history(kitt.nc, test_id, found.agent)
         return await page(
             request, "test.html", test=found, lines=lines, last_seq=lines[-1].seq if lines else 0
         )

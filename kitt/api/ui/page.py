@@ -22,17 +22,6 @@ def session_cookie(request: Request, value: str) -> Cookie:
     )
 
 
-def _session(request: Request) -> tuple[Session | None, list[Cookie]]:
-    """The request's session; with auth off, a visitor without one gets an anonymous session (for CSRF)."""
-    session: Session | None = request.state.get("session")
-    context: ApiContext = request.app.state.kitt
-    if session is not None or context.auth_token is not None:
-        return session, []
-    signer: Signer = request.app.state.signer
-    value = signer.issue("anonymous", "")
-    return signer.read(value), [session_cookie(request, value)]
-
-
 async def devon_tab(context: ApiContext) -> object:
     return await stored_settings.get(context.db, "devon_tab_visible")
 
@@ -40,7 +29,7 @@ async def devon_tab(context: ApiContext) -> object:
 async def page(request: Request, template: str, **values: object) -> Template:
     context: ApiContext = request.app.state.kitt
     signer: Signer = request.app.state.signer
-    session, cookies = _session(request)
+    session: Session | None = request.state.get("session")
     user = request.state.get("user")
     cache = request.app.state.cache
     visible = await cache.get("settings", "devon_tab_visible", lambda: devon_tab(context))
@@ -50,10 +39,11 @@ async def page(request: Request, template: str, **values: object) -> Template:
         "user": user.name if user is not None else None,
         "role": user.role if user is not None else None,
         "auth_on": context.auth_token is not None,
+        "local_mode": context.auth_token is None,  # the owner's token from KITT_HOME/api-token
         "devon_tab": bool(visible) if visible is not None else False,
         "path": request.url.path,
     }
-    return Template(template_name=template, context=values, cookies=cookies)
+    return Template(template_name=template, context=values)
 
 
 async def form(request: Request) -> dict[str, str]:

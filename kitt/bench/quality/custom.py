@@ -10,20 +10,23 @@ The simple format is a list of prompts with expected answers and one scoring rul
 
 It runs through lm-eval like every other task (a generated task file and data file, scored by the metric
 `kitt_<scoring>` that the evaluation worker registers). An lm-eval task YAML is used in place. Its
-`!function` hooks run code, so a file that uses them is accepted only from the trusted directory the user
-configured (`KITT_TRUSTED_TASKS_DIR` or the `trusted_tasks_dir` setting). Errors name the file, line and
-field.
+`!function` hooks run code, so a file that uses them (or includes one that does, in any form) is accepted
+only from the trusted directory the user configured (`KITT_TRUSTED_TASKS_DIR` or the `trusted_tasks_dir`
+setting). A file from elsewhere runs as a merged copy alone in a fresh folder, its templates sandboxed and
+its metrics by name only (`untrusted`). Errors name the file, line and field.
 """
 
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 import yaml
 
+from kitt.bench.quality import untrusted
 from kitt.bench.quality.catalog import Mode
 from kitt.yamlfile import YamlError, parse_yaml
 
@@ -68,6 +71,7 @@ class Custom(msgspec.Struct, frozen=True, kw_only=True):
     format: Literal["kitt", "lm-eval"]
     mode: Mode
     simple: SimpleBenchmark | None = None
+    config: str | None = None  # an untrusted lm-eval task, includes merged: what runs (None: run in place)
 
 
 def valid_name(name: str) -> bool:
@@ -113,53 +117,79 @@ def _line(text: str, key: str) -> int | None:
     return None
 
 
+def _include_list(file: Path, value: object) -> list[str]:
+    """An `include:` in every form lm-eval accepts: one path or a list of them."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise YamlError(f"{file}: include: expected a file name or a list of them, got {value!r}")
+
+
+def _read_task(path: Path) -> dict[str, object]:
+    try:
+        loaded = yaml.load(path.read_text(), Loader=_Loader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise YamlError(f"{path}: cannot read the included task file: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise YamlError(f"{path}: line 1: an included task file must be a mapping")
+    return loaded
+
+
 def _include_chain(path: Path, data: dict[str, object]) -> list[tuple[Path, dict[str, object]]]:
-    """The file and every file it includes, in order: lm-eval runs `!function` hooks from any of them."""
+    """The file and every file it includes (each form, at any depth): lm-eval runs hooks from any of them."""
     chain: list[tuple[Path, dict[str, object]]] = [(path, data)]
     seen = {path.resolve()}
-    while len(chain) <= MAX_INCLUDE_DEPTH:
-        current, loaded = chain[-1]
-        include = loaded.get("include")
-        if not isinstance(include, str):
-            break
-        parent = (current.parent / include).resolve()
-        if parent in seen or not parent.is_file():
-            break
-        seen.add(parent)
-        try:
-            included = yaml.load(parent.read_text(), Loader=_Loader)
-        except (OSError, yaml.YAMLError) as exc:
-            raise YamlError(f"{parent}: cannot read the included task file: {exc}") from None
-        if not isinstance(included, dict):
-            break
-        chain.append((parent, included))
+    pending = [(path, data, 0)]
+    while pending:
+        current, loaded, depth = pending.pop()
+        for include in _include_list(current, loaded.get("include")):
+            parent = (current.parent / include).resolve()
+            if parent in seen:
+                continue  # a cycle (lm-eval refuses it) or a diamond: read once
+            if depth >= MAX_INCLUDE_DEPTH:
+                raise YamlError(f"{path}: includes nest deeper than {MAX_INCLUDE_DEPTH} files")
+            if not parent.is_file():
+                raise YamlError(
+                    f"{current}: line {_line(current.read_text(), 'include')}: "
+                    f"include: {include!r} is not a file"
+                )
+            seen.add(parent)
+            included = _read_task(parent)
+            chain.append((parent, included))
+            pending.append((parent, included, depth + 1))
     return chain
 
 
-def _output_type(path: Path, data: dict[str, object], depth: int = 0) -> str | None:
-    if isinstance(data.get("output_type"), str) or depth > MAX_INCLUDE_DEPTH:
-        found = data.get("output_type")
-        return found if isinstance(found, str) else None
-    include = data.get("include")
-    if isinstance(include, str):
+def _merged(path: Path, loaded: dict[str, object], files: dict[Path, dict[str, object]]) -> dict[str, object]:
+    """The task as lm-eval assembles it: each include in order, then the file's own keys over them."""
+    merged: dict[str, object] = {}
+    for include in _include_list(path, loaded.get("include")):
         parent = (path.parent / include).resolve()
-        if parent.is_file():
-            loaded = yaml.load(parent.read_text(), Loader=_Loader)
-            if isinstance(loaded, dict):
-                return _output_type(parent, loaded, depth + 1)
-    return None
+        if parent in files:
+            inner = _merged(parent, files.pop(parent), files)  # popped: a cycle is not followed twice
+            inner.pop("task_list", None)
+            merged.update(inner)
+    merged.update({k: v for k, v in loaded.items() if k != "include"})
+    return merged
+
+
+def _output_type(data: dict[str, object]) -> str | None:
+    found = data.get("output_type")
+    return found if isinstance(found, str) else None
 
 
 def _lm_eval(path: Path, text: str, data: dict[str, object], trusted: Path | None) -> Custom:
     task = data.get("task")
     if not isinstance(task, str) or not task:
         raise YamlError(f"{path}: line 1: an lm-eval task file needs `task:` (the task's name)")
-    include = data.get("include")
-    if "dataset_path" not in data and not isinstance(include, str):
+    if "dataset_path" not in data and not data.get("include"):
         raise YamlError(f"{path}: line 1: an lm-eval task needs `dataset_path:` or `include:`")
-    if isinstance(include, str) and not (path.parent / include).is_file():
-        raise YamlError(f"{path}: line {_line(text, 'include')}: include: {include!r} is not a file")
-    for file, loaded in _include_chain(path, data):
+    chain = _include_chain(path, data)
+    inside = trusted is not None and all(f.resolve().is_relative_to(trusted) for f, _ in chain)
+    for file, loaded in chain:
         for hook in _functions(loaded):
             if trusted is None or not file.resolve().is_relative_to(trusted):
                 where = f"trusted directory {trusted}" if trusted else "a trusted directory"
@@ -168,14 +198,22 @@ def _lm_eval(path: Path, text: str, data: dict[str, object], trusted: Path | Non
                     f"{file}: line {hook.line}: `!function {hook}` runs code; only task files under {where} "
                     f"may use it{via} (set KITT_TRUSTED_TASKS_DIR or the trusted_tasks_dir setting)"
                 )
-    output_type = _output_type(path, data)
+    merged = _merged(path, data, {f.resolve(): loaded for f, loaded in chain[1:]})
+    if not inside:
+        problems = [*untrusted.template_problems(merged), *untrusted.metric_problems(merged)]
+        for field, why in problems:
+            raise YamlError(f"{path}: {field}: {why} (outside the trusted directory)")
+    output_type = _output_type(merged)
     if output_type is not None and output_type not in OUTPUT_TYPES:
         raise YamlError(
             f"{path}: line {_line(text, 'output_type')}: output_type {output_type!r} is not one of "
             f"{', '.join(sorted(OUTPUT_TYPES))}"
         )
     mode: Mode = "generative" if output_type == "generate_until" else "loglikelihood"
-    return Custom(name=task, path=str(path.resolve()), format="lm-eval", mode=mode)
+    # Outside the trusted directory the task runs from a copy of its own, alone in a fresh folder: lm-eval
+    # indexes the whole folder it is given, so a sibling file there would run with it.
+    config = None if inside else yaml.safe_dump(merged, sort_keys=False)
+    return Custom(name=task, path=str(path.resolve()), format="lm-eval", mode=mode, config=config)
 
 
 def load(path: Path, trusted: Path | None = None) -> Custom:
@@ -223,6 +261,17 @@ def _check_items(path: Path, text: str, simple: SimpleBenchmark) -> None:
                 raise YamlError(
                     f"{path}: items[{index}].expected: {item.expected!r} is not a number"
                 ) from None
+
+
+def write_lm_eval(custom: Custom, target: Path) -> Path:
+    """An untrusted lm-eval task's merged copy, alone in `target` (emptied first); returns the folder."""
+    if custom.config is None:
+        raise ValueError("a trusted task file runs in place")
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    (target / f"{custom.name}.yaml").write_text(custom.config)
+    return target
 
 
 def write_task(custom: Custom, target: Path) -> Path:

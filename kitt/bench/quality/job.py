@@ -16,6 +16,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     variant: Variant | None = None  # a built-in benchmark: its task files are written by the worker
     files: dict[str, str] = {}  # the converted data files the variant points at
     include_paths: tuple[str, ...] = ()  # folders holding custom task files
+    sandboxed: bool = False  # an untrusted task: templates in Jinja's sandbox, no HF `evaluate` metrics
     limit: float | None = None  # per task: a count (≥ 1) or a fraction (< 1)
     num_fewshot: int | None = None
     concurrency: int = 1

@@ -135,14 +135,14 @@ async def _plan(test: QualityTest, endpoint: Endpoint, ctx: Context, work: Path)
     except YamlError as exc:
         raise CannotRun(str(exc)) from None
     mode = await _mode(test, (found.mode,), endpoint, ctx)
-    include = (
-        str(custom.write_task(found, work / "custom"))
-        if found.format == "kitt"
-        else str(Path(found.path).parent)
-    )
-    job = msgspec.structs.replace(
-        _base_job(test, endpoint, mode, work, (found.name,)), include_paths=(include,)
-    )
+    if found.format == "kitt":
+        include = custom.write_task(found, work / "custom")
+    elif found.config is not None:  # from outside the trusted directory: a copy, alone, sandboxed
+        include = custom.write_lm_eval(found, work / "custom")
+    else:
+        include = Path(found.path).parent
+    base = _base_job(test, endpoint, mode, work, (found.name,))
+    job = msgspec.structs.replace(base, include_paths=(str(include),), sandboxed=found.config is not None)
     headline = f"{found.name},kitt_{found.simple.scoring},none" if found.simple else ""
     return job, headline, {"custom_file": found.path, "custom_format": found.format}
 

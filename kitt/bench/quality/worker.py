@@ -32,6 +32,23 @@ def _register_metrics() -> None:
             )(rule)
 
 
+def _sandbox() -> None:
+    """An untrusted task's templates render in Jinja's sandbox (lm-eval's own environment is not one), and
+    a metric lm-eval does not know cannot fall back to HF `evaluate`, which would run a script of that
+    name: the checks at validation see only what is written out, this holds at render time too."""
+    import lm_eval.utils
+    from jinja2 import BaseLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    plain = lm_eval.utils.env
+    sandboxed = SandboxedEnvironment(
+        loader=BaseLoader(), undefined=StrictUndefined, keep_trailing_newline=True
+    )
+    sandboxed.filters.update(plain.filters)
+    lm_eval.utils.env = sandboxed
+    sys.modules["evaluate"] = None  # type: ignore[assignment]  # `import evaluate` raises ImportError
+
+
 def model_name(job: Job) -> str:
     return "kitt-tgi" if job.dialect == "tgi" and job.mode == "loglikelihood" else "local-completions"
 
@@ -131,6 +148,8 @@ def evaluate(job: Job) -> Evaluation:
 
     _register_metrics()
     tgi.register()
+    if job.sandboxed:
+        _sandbox()
     include = list(job.include_paths)
     if job.variant is not None:
         stock = Path(lm_eval.tasks.__file__).parent
