@@ -11,11 +11,12 @@ from kitt.bench import loadgen, metrics, performance, prompts
 from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord, WorkerStats
 from kitt.bench.stubserver import StubServer
-from kitt.bench.suites import PerformanceTest, Sampling
+from kitt.bench.suites import DEFAULT_MAX_REQUESTS, PerformanceTest, Sampling
 from kitt.children import free_port
 from kitt.engines import dialects, specs
 from kitt.engines.runtime import Endpoint
 from kitt.events.results import Sample
+from tests.factories import measured
 
 
 def _rec(i: int, start: float, chunks: list[float], tokens: int | None = None, **kw) -> RequestRecord:
@@ -235,3 +236,30 @@ async def test_a_suite_test_with_a_sweep_and_a_rate(stub):
     assert {m.labels["rate"] for m in result.metrics if m.name == "ttft"} == {"40"}
     assert any(m.name == "schedule_lateness" for m in result.metrics)
     assert len(samples) == 8 and all(s["scheduled_s"] is not None for s in samples)
+
+
+async def test_a_level_bounded_by_duration_alone_runs_for_that_long(stub):
+    """`max_duration_s` without `max_requests` runs for that long, at a rate or at a concurrency (the
+    default cap of 32 applies only when neither bound is given), and the result says which bound ended
+    each level."""
+    port, _ = stub
+    endpoint = Endpoint(host="127.0.0.1", port=port, model="stub", spec=specs.get("vllm"))
+    sampling = Sampling(max_tokens=4)
+    rate = PerformanceTest(name="r", rate=(100.0,), arrival="constant", max_duration_s=1.0, warmup_requests=0)
+    samples: list[Sample] = []
+    result, _ = await performance.run_test(rate, sampling, endpoint, keep=samples.append)
+    assert measured(result.status, result.error)  # the self-check may flag a loaded machine: it still ran
+    assert len(samples) == 100  # every arrival due within the second
+    assert result.settings["ended_by"] == "rate 100: max_duration_s"
+    held = PerformanceTest(name="c", concurrency=(2,), max_duration_s=1.5, warmup_requests=0)
+    samples.clear()
+    result, first = await performance.run_test(held, sampling, endpoint, keep=samples.append)
+    assert first is not None and len(samples) > DEFAULT_MAX_REQUESTS, len(samples)
+    assert max(s["start_s"] for s in samples) >= 1.0  # still sending well into its duration
+    assert result.settings["ended_by"] == "concurrency 2: max_duration_s"
+    capped = PerformanceTest(name="n", concurrency=(1,), warmup_requests=0)  # neither bound: the default
+    assert capped.max_requests == DEFAULT_MAX_REQUESTS
+    result, _ = await performance.run_test(capped, sampling, endpoint)
+    assert result.settings["ended_by"] == "concurrency 1: max_requests"
+    with pytest.raises(ValueError, match="max_duration_s must be positive"):
+        PerformanceTest(name="z", max_duration_s=0)

@@ -63,6 +63,7 @@ async def run_test(
     first: loadgen.LoadResult | None = None
     errors: list[str] = []
     warnings: list[str] = []
+    ended_by: list[str] = []  # which bound ended each level
     for mode, level in levels:
         plan = plans.plan_for(test, sampling, endpoint, level, mode)
         if mode == "trace":
@@ -100,6 +101,7 @@ async def run_test(
                 share, text = mismatch
                 all_metrics.append(Metric(name="length_mismatch", value=share, unit="%", labels=labels))
                 warnings.append(f"{key} {level:g}: {text}")
+        ended_by.append(f"{key} {level:g}: {_ended_by(test, mode, int((~columns.warmup).sum()))}")
         if columns.first_error is not None and not (columns.ok & ~columns.warmup).any():
             errors.append(f"{key} {level:g}: every request failed; first error: {columns.first_error}")
     status: BenchmarkStatus = "failed" if errors else ("invalid" if invalid else "succeeded")
@@ -120,6 +122,7 @@ async def run_test(
                 "input_tokens": test.input_tokens,
                 "max_requests": test.max_requests,
                 "max_duration_s": test.max_duration_s,
+                "ended_by": "; ".join(ended_by),
                 "warmup_requests": test.warmup_requests,
                 "force_length": test.force_length,
                 "dataset": test.dataset,
@@ -131,3 +134,12 @@ async def run_test(
         ),
         first,
     )
+
+
+def _ended_by(test: PerformanceTest, mode: str, measured: int) -> str:
+    """Which bound ended a level: its request count, its duration, or (a trace) the trace's last line."""
+    if mode == "trace":
+        return "trace"
+    if test.max_requests is not None and (measured >= test.max_requests or test.max_duration_s is None):
+        return "max_requests"
+    return "max_duration_s"

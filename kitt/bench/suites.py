@@ -31,6 +31,9 @@ class SamplingOverride(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         return msgspec.structs.replace(base, **changes)
 
 
+DEFAULT_MAX_REQUESTS = 32  # a level's requests when the suite bounds it neither by count nor by time
+
+
 class PerformanceTest(
     msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="performance", tag_field="kind"
 ):
@@ -39,7 +42,7 @@ class PerformanceTest(
     rate: tuple[float, ...] = ()  # requests/s; when set, an arrival schedule replaces fixed concurrency
     arrival: Literal["poisson", "constant"] = "poisson"
     burstiness: float = 1.0
-    max_requests: int | None = 32
+    max_requests: int | None = None  # DEFAULT_MAX_REQUESTS when neither bound is given
     max_duration_s: float | None = None
     warmup_requests: int = 1
     input_tokens: int = 128
@@ -58,7 +61,12 @@ class PerformanceTest(
         if any(r <= 0 for r in self.rate):
             raise ValueError("rate must list positive numbers of requests per second")
         if self.max_requests is None and self.max_duration_s is None:
-            raise ValueError("set max_requests or max_duration_s, or the test never ends")
+            # Only with neither bound: a level given only a duration runs for that long (at any rate).
+            msgspec.structs.force_setattr(self, "max_requests", DEFAULT_MAX_REQUESTS)
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ValueError("max_requests must be at least 1")
+        if self.max_duration_s is not None and self.max_duration_s <= 0:
+            raise ValueError("max_duration_s must be positive")
         if isinstance(self.workload, workloads.Trace) and self.rate:
             raise ValueError("a trace sets its own arrival times: drop `rate`")
 
