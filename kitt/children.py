@@ -1,17 +1,52 @@
 """Child processes KITT starts (nats-server, native engines): free ports, and no orphans."""
 
 import asyncio
+import collections
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 
+_RECENT: collections.deque[int] = collections.deque(maxlen=64)
+
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing is bound to: the kernel's choice, or with `KITT_PORT_RANGE=LO-HI` one from that band
+    (a firewall's opening; each test worker has its own), not one of the last 64 this process gave out."""
+    band = port_band(os.environ.get("KITT_PORT_RANGE", ""))
+    if band is None:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            return sock.getsockname()[1]
+    start = random.randrange(len(band))
+    order = [band[(start + offset) % len(band)] for offset in range(len(band))]
+    # A port given out lately may not be bound yet by whoever asked for it: others first.
+    for port in [p for p in order if p not in _RECENT] + [p for p in order if p in _RECENT]:
+        if _bindable(host, port):
+            _RECENT.append(port)
+            return port
+    raise RuntimeError(f"no free port in KITT_PORT_RANGE={band.start}-{band.stop - 1}")
+
+
+def port_band(text: str) -> range | None:
+    """`LO-HI` (inclusive) as a range; empty means no band. Anything else is a clear error."""
+    if not text.strip():
+        return None
+    lo, sep, hi = text.strip().partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit() and 1024 <= int(lo) <= int(hi) <= 65535):
+        raise ValueError(f"KITT_PORT_RANGE must be LO-HI with 1024 <= LO <= HI <= 65535, not {text!r}")
+    return range(int(lo), int(hi) + 1)
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

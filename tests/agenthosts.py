@@ -12,10 +12,14 @@ from kitt.auth import permissions, tokens
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent
 from kitt.config import Settings
+from kitt.events import streams
+from kitt.events.bus import EventBus
+from kitt.orchestration import ingestor
 from kitt.projections.db import normalize_url
 from kitt.runtime.embedded import Runtime
 from kitt.storage import fleet, queries
-from tests.conftest import eventually
+from kitt.storage.checkpoints import wait_for_checkpoint
+from tests.waiting import eventually
 
 AGENT = [sys.executable, "-m", "kitt.agent.cli"]
 
@@ -127,3 +131,19 @@ async def finished_run(rt: Runtime, run_id: str):
         return found[0] if found and found[0].status != "running" else None
 
     return await eventually(finished, timeout=15)
+
+
+async def projected(rt: Runtime, name: str, timeout: float = 30) -> None:
+    """Every report agents have sent is settled by the ingestor, and the projection `name` has applied
+    every event committed by then: a read after this sees all that has happened (or will never happen)."""
+    js = rt.nc.jetstream()
+
+    async def drained() -> bool:
+        info = await js.consumer_info(streams.AGENT_IN, ingestor.DURABLE)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(drained, timeout, what="the ingestor to settle every report")
+    [projector] = [p for p in rt.projectors if p.projection.name == name]
+    bus = EventBus(rt.nc)
+    last = max([await bus.last_seq(s) for s in projector.projection.subjects] or [0])
+    assert await wait_for_checkpoint(rt.engine, name, last, timeout), f"{name} did not reach event {last}"

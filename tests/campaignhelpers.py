@@ -8,12 +8,16 @@ from kitt.auth import tokens
 from kitt.campaigns import file as campaign_file
 from kitt.commands.client import send
 from kitt.commands.messages import ProvisionAgent
+from kitt.events import streams
 from kitt.events.bus import EventBus
 from kitt.events.types import TestRequested
+from kitt.orchestration import campaigns as campaign_manager
 from kitt.orchestration.launching import launch, plan_campaign
+from kitt.projections.campaigns import CampaignsProjection
 from kitt.storage import campaigns as stored
 from kitt.storage import fleet
-from tests.conftest import eventually
+from kitt.storage.checkpoints import wait_for_checkpoint
+from tests.waiting import eventually
 
 ENDED = ("succeeded", "completed_with_failures", "failed", "cancelled")
 
@@ -66,3 +70,18 @@ async def requested_per_item(nc, campaign_id: str) -> dict[tuple[str, str], int]
             key = (event.spec.model, event.spec.engine)
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+async def settled(nc, engine) -> None:
+    """The campaign manager has handled every event it was given, and the campaigns read model has applied
+    every campaign event committed by then: a dispatch it was going to make is visible (or never comes)."""
+    js = nc.jetstream()
+
+    async def drained() -> bool:
+        info = await js.consumer_info(streams.EVENTS, campaign_manager.DURABLE)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(drained, 30, what="the campaign manager to handle every event")
+    bus = EventBus(nc)
+    last = max([await bus.last_seq(s) for s in CampaignsProjection.subjects] or [0])
+    assert await wait_for_checkpoint(engine, CampaignsProjection.name, last), f"campaigns below {last}"

@@ -1,8 +1,10 @@
-"""Real parts: a nats-server with JetStream per test, SQLite files and throwaway PostgreSQL databases."""
+"""Real parts: a nats-server with JetStream per test, SQLite files and one PostgreSQL database per worker."""
 
 import asyncio
 import os
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +18,7 @@ from kitt.projections import migrate
 from kitt.projections.db import create_engine, normalize_url
 from kitt.runtime.embedded import Runtime
 from kitt.runtime.nats_server import NatsServer
+from tests import workers
 
 PG_ADMIN_DSN = os.environ.get("KITT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -36,35 +39,57 @@ async def nc(nats_server: NatsServer):
     await client.close()
 
 
-async def _create_pg_database() -> str:
-    name = f"kitt_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    return f"{base}/{name}"
+def pytest_configure(config: pytest.Config) -> None:
+    # This worker's band of ports, for the tests and every process they start (kitt.children.free_port).
+    band = workers.port_range(workers.number())
+    os.environ["KITT_PORT_RANGE"] = f"{band.start}-{band.stop - 1}"
 
 
-async def _drop_pg_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
+async def _admin(sql: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _reset_pg_database(url: str) -> None:
+    """Empty the worker's database for the next test, whatever the last one left connected to it."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """This worker's own PostgreSQL database, created for the session and dropped after it."""
+    run = getattr(request.config, "workerinput", {}).get("testrunuid") or uuid.uuid4().hex
+    name = workers.database_name(workers.number(), run[:10])
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    yield f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgresql_url(pg_database: str) -> str:
+    """The worker's database, emptied for this test."""
+    asyncio.run(_reset_pg_database(pg_database))
+    return pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request, tmp_path: Path):
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every projection test runs on both backends."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'karr.db'}"
-        return
-    url = await _create_pg_database()
-    yield url
-    await _drop_pg_database(url)
+        return f"sqlite:///{tmp_path / 'karr.db'}"
+    return str(request.getfixturevalue("postgresql_url"))
 
 
 @pytest.fixture
@@ -73,18 +98,6 @@ async def engine(database_url: str):
     await migrate.upgrade(db)
     yield db
     await db.dispose()
-
-
-async def eventually(predicate, timeout: float = 15.0, interval: float = 0.05):
-    """Poll an async predicate until it is truthy; return its value or fail with the last one."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    value = None
-    while asyncio.get_running_loop().time() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
 
 
 @pytest.fixture
@@ -161,3 +174,38 @@ def kitt_image() -> str:
     from tests.dockerhost import build_kitt_image
 
     return build_kitt_image()
+
+
+# The budget: no single test may outlive this (setup, call and teardown together). A test that does fails
+# the run by name, so the suite's time cannot creep up one test at a time unnoticed.
+TEST_BUDGET_S = float(os.environ.get("KITT_TEST_BUDGET_S", "180"))
+_durations: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    over = sorted(((s, n) for n, s in _durations.items() if s > TEST_BUDGET_S), reverse=True)
+    if over:
+        terminalreporter.section(f"tests over the {TEST_BUDGET_S:g} s budget", red=True, bold=True)
+        for seconds, nodeid in over:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if any(s > TEST_BUDGET_S for s in _durations.values()) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def phase():
+    """Marks a multi-process test's phases with the time since it began: pytest shows them with a failure
+    (which phase was slow or stuck on a busy machine)."""
+    began = time.monotonic()
+
+    def mark(name: str) -> None:
+        print(f"{time.monotonic() - began:6.1f} s  {name}")
+
+    return mark

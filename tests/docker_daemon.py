@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kitt.bench.stubserver import StubServer
+from tests.waiting import elapse
 
 API = "1.47"
 
@@ -145,7 +146,7 @@ class FakeDockerd:
                 await response.write(struct.pack(">BxxxL", stream, len(payload)) + payload)
             if request.query.get("follow") in ("1", "True", "true") and box["running"]:
                 while box["running"]:
-                    await asyncio.sleep(0.05)
+                    await elapse(0.05)  # a followed log stays open while the container runs
             await response.write_eof()
             return response
         if action == "stop":

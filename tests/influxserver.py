@@ -6,12 +6,12 @@ other request carries that user's Basic credentials (in a header, as KITT sends 
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from kitt.children import free_port
+from tests.waiting import until
 
 USER = "kitt-admin"
 PASSWORD = "influx-test-password-0123456789"
@@ -48,15 +48,20 @@ class InfluxServer:
         self.process = subprocess.Popen(
             [binary, "run", "-config", str(self._config())], stdout=log, stderr=log
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def pinged() -> bool:
             try:
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
-                    break
+                return httpx.get(f"{self.url}/ping", timeout=1).status_code == 204
             except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"influxd did not answer: {(self.root / 'influxd.log').read_text()[-2000:]}")
+                return False
+
+        until(
+            pinged,
+            30,
+            0.1,
+            what="influxd's /ping",
+            seen=lambda: (self.root / "influxd.log").read_text()[-2000:],
+        )
         if first:
             q = f"CREATE USER \"{USER}\" WITH PASSWORD '{PASSWORD}' WITH ALL PRIVILEGES"
             assert httpx.post(f"{self.url}/query", data={"q": q}).status_code == 200

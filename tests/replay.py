@@ -9,6 +9,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from tests.waiting import elapse
+
 RECORDINGS = Path(__file__).parent / "recordings"
 
 
@@ -67,7 +69,7 @@ class ReplayServer:
                     data = event.encode()
                     writer.write(b"%x\r\n%s\r\n" % (len(data), data))
                     await writer.drain()
-                    await asyncio.sleep(self.gap_s)
+                    await elapse(self.gap_s)
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):

@@ -7,10 +7,11 @@ import getpass
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from kitt.children import free_port
+from tests.pipcache import pip_cache_env
+from tests.waiting import until
 
 SSHD = "/usr/sbin/sshd"
 
@@ -40,7 +41,10 @@ class SshHost:
     def _config(self) -> Path:
         public = (self.root / "client-key.pub").read_text().strip()
         keys = self.root / "authorized_keys"
-        keys.write_text(f'environment="HOME={self.home}" {public}\n')
+        cache = "".join(
+            f'environment="{k}={v}",' for k, v in pip_cache_env().items()
+        )  # see tests/pipcache.py
+        keys.write_text(f'{cache}environment="HOME={self.home}" {public}\n')
         keys.chmod(0o600)
         config = self.root / "sshd_config"
         config.write_text(
@@ -58,13 +62,18 @@ class SshHost:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
         log = (self.root / "sshd.log").open("ab")
         self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self._config())], stdout=log, stderr=log)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def answering() -> bool:
             probe = subprocess.run(["ssh-keyscan", "-p", str(self.port), "127.0.0.1"], capture_output=True)
-            if probe.returncode == 0 and probe.stdout:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"sshd did not start: {(self.root / 'sshd.log').read_text()[-2000:]}")
+            return probe.returncode == 0 and bool(probe.stdout)
+
+        until(
+            answering,
+            20,
+            0.2,
+            what=f"sshd's host key on port {self.port}",
+            seen=lambda: (self.root / "sshd.log").read_text()[-2000:],
+        )
 
     def stop(self) -> None:
         if self.process is not None:

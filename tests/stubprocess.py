@@ -1,13 +1,12 @@
 """The stub server (`kitt.bench.stubserver`) as its own process, as a user runs it against KITT."""
 
 import contextlib
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 from kitt.children import free_port
+from tests.waiting import port_open, until
 
 
 @contextlib.contextmanager
@@ -25,15 +24,12 @@ def running_stub(*, tick_ms: float = 2.0, load_ms: float = 0.0) -> Iterator[str]
     ]
     proc = subprocess.Popen([*command, "--load-ms", f"{load_ms:g}"])
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the stub server did not start") from None
-                time.sleep(0.05)
+
+        def listening() -> bool:
+            assert proc.poll() is None, f"the stub server exited ({proc.returncode})"
+            return port_open(port)
+
+        until(listening, 20, what=f"the stub server on port {port}")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

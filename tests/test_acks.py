@@ -9,7 +9,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from kitt.events.acks import confirmed_ack
 from kitt.runtime.nats_server import NatsServer
-from tests.conftest import eventually
+from tests.waiting import elapse, eventually
 
 ACK_WAIT_S = 3
 
@@ -52,7 +52,7 @@ async def test_an_ack_sent_during_an_outage_lands_when_the_server_is_back(nats_s
         js, subscription, msg = await _pending_message(nc)
         await asyncio.to_thread(nats_server.stop)
         acking = asyncio.create_task(confirmed_ack(msg, within_s=30))
-        await asyncio.sleep(1.5)  # (an outage this long: not a wait for anything)
+        await elapse(1.5)  # an outage this long (the time is the thing simulated)
         assert not acking.done()  # still trying
         await asyncio.to_thread(nats_server.start)
         assert await acking

@@ -19,9 +19,10 @@ from kitt.events.bus import EventBus
 from kitt.events.types import TestSpec
 from kitt.runtime.embedded import Runtime
 from kitt.storage import fleet, queries
+from tests import factories
 from tests.agenthosts import finished_run, provision, registered, settings_for, test_status
-from tests.conftest import eventually
 from tests.test_run import LONG_SUITE, _engine_processes
+from tests.waiting import elapse, eventually
 
 OUTAGE_S = 2.0
 
@@ -62,7 +63,10 @@ async def test_a_real_test_on_an_agent_lands_in_karr(runtime, agents, tiny_model
     assert {b.name for b in doc.benchmarks} >= {"latency", "warmup"}
     lines = await _log_lines(runtime, "gpu-a", test_id)
     kitt_lines = [line.line for line in lines if line.source == "kitt"]
-    assert kitt_lines[0] == "benchmark latency started" and kitt_lines[-1] == "benchmark latency succeeded"
+    latency = next(b for b in doc.benchmarks if b.name == "latency")
+    assert factories.measured(latency.status, latency.error), latency.error
+    assert kitt_lines[0] == "benchmark latency started"
+    assert kitt_lines[-1] == f"benchmark latency {latency.status}"
     assert any(line.source == "engine" for line in lines)
     assert [line.at for line in lines] == sorted(line.at for line in lines)  # in order
     assert "agent.stopped" in agent.stop()
@@ -244,7 +248,7 @@ async def test_a_nats_restart_mid_test_loses_nothing(runtime, agents, tiny_model
     await test_status(runtime, test_id, "running")
     await eventually(lambda: _log_lines(runtime, "gpu-r", test_id), timeout=30)  # the soak is under way
     await asyncio.to_thread(runtime.server.stop)  # everyone loses NATS mid-test ...
-    await asyncio.sleep(OUTAGE_S)  # (an outage this long: not a wait for anything)
+    await elapse(OUTAGE_S)  # an outage this long (the time is the thing simulated)
     await asyncio.to_thread(runtime.server.start)  # ... same port, same store
     try:
         test = await test_status(runtime, test_id, "succeeded", "failed", timeout=60)

@@ -61,6 +61,7 @@ async def test_a_devon_managed_campaign_fetches_each_model_through_devon(
     monkeypatch.setenv("DEVON_API_KEY", key)
     state = DevonState(storage=tmp_path / "devon", api_key=key, payload=tiny_model.read_bytes())
     with DevonServer(state) as devon:
+        monkeypatch.setenv("DEVON_URL", devon.url)  # the local agent's own Devon: the campaign's must match
         text = (
             f"name: devon\nmodels: [kitt-test/tiny-llama-GGUF, kitt-test/broken-GGUF]\nengines: [llama_cpp]\n"
             f"runtime: native\ndevon_managed: true\ndevon_url: {devon.url}\ncleanup: true\n"

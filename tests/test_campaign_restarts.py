@@ -2,12 +2,10 @@
 item requested exactly once per attempt (counted in EVENTS), none skipped. Real `kitt up` processes (their
 nats-server, projectors, campaign manager and test agents die with them), on both databases."""
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -18,9 +16,9 @@ from kitt.config import Settings
 from kitt.projections.db import normalize_url
 from kitt.runtime.embedded import session
 from kitt.storage import campaigns as stored
-from tests.campaignhelpers import requested_per_item
-from tests.conftest import eventually
-from tests.test_cli import KITT, kitt
+from tests.campaignhelpers import requested_per_item, settled
+from tests.test_cli import KITT, _nats_children, kitt
+from tests.waiting import eventually, until
 
 pytestmark = pytest.mark.slow
 ENDED = ("succeeded", "completed_with_failures", "failed", "cancelled")
@@ -38,20 +36,24 @@ class Up:
 
     def start(self) -> "Up":
         self.process = subprocess.Popen([*KITT, "--log-level", "error", "up", "--no-api"], env=self.env)
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, "kitt up exited"
+        process = self.process
+
+        def started() -> bool:
+            assert process.poll() is None, "kitt up exited"
             record = self.home / "instance.json"
-            if record.exists() and json.loads(record.read_text()).get("pid") == self.process.pid:
-                return self
-            assert time.monotonic() < deadline, "kitt up did not start"
-            time.sleep(0.1)
+            return record.exists() and json.loads(record.read_text()).get("pid") == process.pid
+
+        until(started, 60, 0.1, what="kitt up's instance.json with its pid")
+        return self
 
     def kill(self) -> None:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
-        time.sleep(0.5)  # its nats-server gets SIGTERM as its parent dies
+        # Its nats-server gets SIGTERM as its parent dies; the next start needs its port and store.
+        until(
+            lambda: not _nats_children(self.home), 30, 0.05, what="the killed kitt up's nats-server to exit"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -99,14 +101,17 @@ async def _counts(up: Up, campaign_id: str) -> dict[tuple[str, str], int]:
 
 
 async def test_killed_between_items(up):
-    # A run of seconds, so the pause lands while item 001 runs even on a loaded machine (at 0.2 a loaded CI
-    # machine saw 001 finish and 002 start before the pause arrived, and the kill then caught 002 running).
+    # The pause must land while item 001 runs. A run of seconds (at 0.2 a loaded CI machine saw 001 finish
+    # and 002 start before the pause arrived; at 1.0, 1 in 20 under a CPU burner still did, when opening the
+    # session after the launch took as long as the run): the session is opened first, so the pause goes out
+    # the moment the launch returns, and the run takes twice as long again.
     text = "name: k\nagent: sim-k\nmodels: [/m/a, /m/b, /m/c]\nengines: [vllm]\n"
-    campaign_id = _launch(up, text, speed=1.0)
     async with session(_settings(up)) as s:
+        campaign_id = _launch(up, text, speed=2.0)
         await send(s.nc, PauseCampaign(campaign_id=campaign_id))
     await _until(up, campaign_id, lambda d: d.items[0].status == "succeeded")
-    await asyncio.sleep(1)  # a dispatch the pause did not stop would show by now
+    async with session(_settings(up)) as s:
+        await settled(s.nc, s.engine)  # a dispatch the pause did not stop would show by now
     paused = await _until(up, campaign_id, lambda d: d.campaign.status == "paused")
     assert [i.status for i in paused.items] == ["succeeded", "pending", "pending"], "the pause landed late"
     up.kill()  # item 001 done, 002 and 003 not started: the campaign paused between items

@@ -20,9 +20,9 @@ from kitt.projections.karr import KarrProjection
 from kitt.projections.lease import BUCKET
 from kitt.projections.models import BenchmarkRow, MetricRow, RunRow
 from kitt.runtime.embedded import connect_nats
-from tests.conftest import _create_pg_database, _drop_pg_database
 from tests.natscluster import NatsCluster
 from tests.test_cli import KITT, kitt
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 TOKEN = "cluster-admin-token-0123456789abcdef"
@@ -73,23 +73,24 @@ def _print_logs(tmp_path) -> None:
         print(f"==== {log.relative_to(tmp_path)}\n{log.read_text(errors='replace')[-4000:]}")
 
 
-async def _request(client: httpx.AsyncClient, method: str, path: str, **kw) -> httpx.Response:
+async def _request(
+    client: httpx.AsyncClient, method: str, path: str, within: float = 60, **kw
+) -> httpx.Response:
     """An API call that rides out an election: 503s and timeouts are retried for a while."""
-    deadline = time.monotonic() + 60
-    while True:
+
+    async def answered() -> httpx.Response | None:
         try:
             answer = await client.request(method, path, **kw)
-            if answer.status_code < 500:
-                return answer
         except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"{method} {path} kept failing"
-        await asyncio.sleep(0.5)
+            return None
+        return answer if answer.status_code < 500 else None
+
+    return await eventually(answered, within, 0.5, what=f"{method} {path} to answer below 500")
 
 
-async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
+async def test_a_cluster_survives_a_node_and_a_projector(tmp_path, postgresql_url):
     _T0[0] = time.monotonic()
-    database = await _create_pg_database()
+    database = postgresql_url
     cluster = NatsCluster(tmp_path / "cluster")
     cluster.start()
     env = {**cluster.environment(), "KITT_DATABASE_URL": database, "KITT_STREAM_REPLICAS": "3",
@@ -102,25 +103,16 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
         projects = [_spawn(tmp_path / f"project-{n}", env, "project") for n in (1, 2)]
         processes += projects
         nc = await connect_nats(f"nats://kitt:{cluster.creds.kitt_password}@{cluster.nodes[0].url[7:]}")
-        deadline = time.monotonic() + 60
-        while (holder := await _lease_holder(nc, "karr")) is None:
-            assert time.monotonic() < deadline, "no kitt project took KARR's lease"
-            await asyncio.sleep(0.5)
+        holder = await eventually(
+            lambda: _lease_holder(nc, "karr"), 60, 0.5, what="a kitt project on KARR's lease"
+        )
         _phase(f"KARR's lease taken by {holder}")
         port = free_port()
         serve_home = tmp_path / "serve"
         processes.append(_spawn(serve_home, env, "serve", "--host", "127.0.0.1", "--port", str(port)))
         auth = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=auth, timeout=10) as api:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if (await api.get("/api/v1/runs")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
-                await asyncio.sleep(0.5)
+            assert (await _request(api, "GET", "/api/v1/runs", within=90)).status_code == 200
             _phase("serve answers")
             await asyncio.to_thread(
                 kitt, serve_home, "agents", "create-test", "sim-c", "--speed", "0.3", env=env
@@ -132,13 +124,13 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
                 assert created.status_code == 201, created.text
                 ids.append(created.json()["id"])
             _phase("tests created")
+
             # Mid-run: the EVENTS leader node dies, and so does the kitt project writing KARR.
-            deadline = time.monotonic() + 60
-            while not any(
-                t["status"] == "succeeded" for t in (await _request(api, "GET", "/api/v1/tests")).json()
-            ):
-                assert time.monotonic() < deadline, "no test finished"
-                await asyncio.sleep(0.5)
+            async def one_finished() -> bool:
+                listed = (await _request(api, "GET", "/api/v1/tests")).json()
+                return any(t["status"] == "succeeded" for t in listed)
+
+            await eventually(one_finished, 60, 0.5, what="a test to succeed")
             leader = (await nc.jetstream().stream_info("EVENTS")).cluster.leader
             victim = next(p for p in projects if holder.endswith(f":{p.pid}"))
             _phase(f"killing {victim.pid} and the EVENTS leader {leader}")
@@ -146,15 +138,13 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
             cluster.nodes[int(leader.rsplit("-", 1)[1]) - 1].kill()
             await nc.close()
             nc = None
-            deadline = time.monotonic() + 240
-            while True:
+
+            async def all_finished() -> dict[str, dict] | None:
                 tests = {t["test_id"]: t for t in (await _request(api, "GET", "/api/v1/tests")).json()}
-                if all(tests.get(i, {}).get("status") in ("succeeded", "failed", "cancelled") for i in ids):
-                    break
-                assert time.monotonic() < deadline, (
-                    f"tests did not finish: {[tests.get(i, {}).get('status') for i in ids]}"
-                )
-                await asyncio.sleep(1)
+                ended = ("succeeded", "failed", "cancelled")
+                return tests if all(tests.get(i, {}).get("status") in ended for i in ids) else None
+
+            tests = await eventually(all_finished, 240, 1, what="every test to finish")
         _phase("tests finished")
         assert [tests[i]["status"] for i in ids] == ["succeeded"] * TESTS
         assert all(tests[i]["simulated"] for i in ids)  # each test's start landed, in its order
@@ -168,10 +158,11 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
         await migrate.upgrade(fresh)
         try:
             run_ids = {tests[i]["run_id"] for i in ids}
-            deadline = time.monotonic() + 60
-            while not run_ids <= set(await _karr(live)):
-                assert time.monotonic() < deadline, "KARR did not catch up"
-                await asyncio.sleep(0.5)
+
+            async def caught_up() -> bool:
+                return run_ids <= set(await _karr(live))
+
+            await eventually(caught_up, 60, 0.5, what="KARR to hold every run")
             _phase("KARR has every run")
             await admin.catch_up(nc, fresh, KarrProjection())
             await admin.catch_up(nc, live, KarrProjection())  # wait for the live one's last batch too
@@ -199,4 +190,3 @@ async def test_a_cluster_survives_a_node_and_a_projector(tmp_path):
             except subprocess.TimeoutExpired:
                 process.kill()
         cluster.stop()
-        await _drop_pg_database(database)

@@ -10,8 +10,8 @@ from kitt.projections.karr import KarrProjection
 from kitt.projections.models import Checkpoint, MetricRow, RunRow
 from kitt.projections.runner import Projector
 from kitt.runtime.nats_server import NatsServer
-from tests.conftest import eventually
 from tests.factories import document, run_events
+from tests.waiting import eventually
 
 
 async def _state(engine) -> tuple[int, int, int]:
@@ -33,7 +33,11 @@ async def test_projector_survives_a_nats_restart(nats_server: NatsServer, nc, en
         await eventually(lambda: _has(engine, 20))
         await nc.close()
         nats_server.stop()
-        await asyncio.sleep(0.5)
+
+        async def noticed() -> bool:  # the projector's connection has seen the server go
+            return not worker.is_connected
+
+        await eventually(noticed, 10, what="the projector's connection to notice the restart")
         nats_server.start()  # same port, same store
         publisher = await nats.connect(nats_server.url)
         try:

@@ -5,6 +5,7 @@ import pytest
 from kitt.events.results import Gpu, Hardware
 from kitt.hardware import fingerprint, gpus
 from kitt.hardware.memory import MemorySampler
+from tests.waiting import until
 
 
 def test_the_fingerprint_is_stable_and_complete(tmp_path):
@@ -31,9 +32,7 @@ def test_memory_without_a_gpu_is_unavailable_not_zero():
 
 def test_unified_memory_boards_sample_system_ram():
     with MemorySampler(unified=True, interval_s=0.01) as sampler:
-        import time
-
-        time.sleep(0.1)
+        until(lambda: len(sampler.samples.get("unified", [])) >= 3, 10, 0.01, what="three samples of RAM")
     metrics = {m.name: m for m in sampler.metrics({})}
     assert metrics["gpu_memory_peak"].value > 0 and metrics["gpu_memory_peak"].labels["gpu"] == "unified"
     assert metrics["gpu_memory_steady"].value <= metrics["gpu_memory_peak"].value

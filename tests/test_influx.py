@@ -14,9 +14,9 @@ from kitt.projections import admin
 from kitt.projections.influx import InfluxConfigError, InfluxProjection, InfluxTarget
 from kitt.projections.lineprotocol import line
 from kitt.projections.runner import Projector, load_checkpoint
-from tests.conftest import eventually
 from tests.factories import document, run_events
 from tests.influxserver import PASSWORD, USER, InfluxServer
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -98,6 +98,10 @@ async def _at_checkpoint(engine, seq: int) -> bool:
     return await load_checkpoint(engine, "influxdb") >= seq
 
 
+async def _more(projector: Projector, than: int, by: int) -> bool:
+    return projector.failures >= than + by
+
+
 async def test_an_outage_holds_the_checkpoint_and_loses_nothing(nc, engine, influx):
     bus = EventBus(nc)
     stop, projector, task = await _projecting(nc, engine, InfluxProjection(_target(influx)))
@@ -105,7 +109,10 @@ async def test_an_outage_holds_the_checkpoint_and_loses_nothing(nc, engine, infl
     await eventually(lambda: _at_checkpoint(engine, first.seq))
     influx.stop()
     second = await bus.append(run_events(document("run-2", seed=1)), msg_id="run-2")
-    await asyncio.sleep(1.5)  # the projector retries and fails meanwhile
+    failed = projector.failures
+    await eventually(
+        lambda: _more(projector, failed, 2), 30, what="the projector to fail twice on the outage"
+    )
     assert await load_checkpoint(engine, "influxdb") < second.seq
     influx.start(first=False)
     await eventually(lambda: _at_checkpoint(engine, second.seq), timeout=60)
@@ -119,9 +126,9 @@ async def test_an_outage_holds_the_checkpoint_and_loses_nothing(nc, engine, infl
 async def test_wrong_credentials_hold_the_checkpoint(nc, engine, influx):
     bus = EventBus(nc)
     projection = InfluxProjection(_target(influx, password="wrong-password"))
-    stop, _, task = await _projecting(nc, engine, projection)
+    stop, projector, task = await _projecting(nc, engine, projection)
     appended = await bus.append(run_events(document("run-x")), msg_id="run-x")
-    await asyncio.sleep(1.0)
+    await eventually(lambda: _more(projector, 0, 1), 30, what="the projector to be refused once")
     assert await load_checkpoint(engine, "influxdb") < appended.seq
     stop.set()
     await asyncio.wait_for(task, 10)

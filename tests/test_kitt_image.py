@@ -12,7 +12,9 @@ import pytest
 
 from tests.dockerhost import ROOT, docker, managed_containers
 
-pytestmark = pytest.mark.slow
+# One worker runs every test of the Docker daemon's (`docker` group): they count its kitt-managed containers
+# and share the images they build.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from kitt.projections.karr import KarrProjection
 from kitt.projections.lease import BUCKET, Lease
 from kitt.projections.models import MetricRow, RunRow
 from kitt.projections.runner import Projector, load_checkpoint
-from tests.conftest import eventually
 from tests.factories import document, run_events
+from tests.waiting import eventually
 
 TTL = 2.0
 

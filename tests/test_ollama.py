@@ -6,7 +6,6 @@ GET /api/version, and /api/generate streaming the NDJSON recording in tests/reco
 (404 with an error body for a model it does not have).
 """
 
-import asyncio
 import hashlib
 
 import pytest
@@ -18,6 +17,7 @@ from kitt.orchestration.reporting import CommandReporter
 from kitt.storage import queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests.replay import recording
+from tests.waiting import elapse
 
 
 class FakeOllama:
@@ -77,7 +77,7 @@ class FakeOllama:
         await response.prepare(request)
         for line in recording("ollama_generate")["chunks"]:
             await response.write(line.encode())
-            await asyncio.sleep(0.002)
+            await elapse(0.002)  # Ollama's pacing: one line per token
         await response.write_eof()
         return response
 

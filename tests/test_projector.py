@@ -16,8 +16,8 @@ from kitt.projections.campaigns import CampaignsProjection
 from kitt.projections.karr import KarrProjection
 from kitt.projections.models import BenchmarkRow, Checkpoint, DeadLetter, MetricRow, RunRow
 from kitt.projections.runner import Projector, StaleCheckpoint, advance_checkpoint, load_checkpoint
-from tests.conftest import eventually
 from tests.factories import document, run_events
+from tests.waiting import eventually
 
 
 async def _count(engine, model) -> int:

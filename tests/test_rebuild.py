@@ -27,9 +27,9 @@ from kitt.projections.models import (
 )
 from kitt.projections.registry import all_projections
 from tests.apiserver import TOKEN, app_for, serving
-from tests.conftest import eventually
 from tests.factories import document, run_events
 from tests.snapshots import snapshot
+from tests.waiting import eventually
 
 SPEC = CampaignSpec(models=("a", "b"), engines=("vllm",))
 ITEMS = tuple(
@@ -116,8 +116,11 @@ async def test_a_rebuild_while_kitt_runs_keeps_the_api_answering(runtime, tmp_pa
             if added < 5:  # events keep arriving meanwhile, for the live projector and the shadow
                 await send(runtime.nc, m.ImportResult(document=document(f"late-{added}", seed=100 + added)))
                 added += 1
-            await asyncio.sleep(0.02)
+            await asyncio.wait({rebuilding}, timeout=0.02)  # the next read, or the rebuild's end
         await rebuilding
+        assert added >= 1  # at least one arrived while the rebuild ran
+        for late in range(added, 5):  # a quick rebuild left fewer reads: the rest arrive after it
+            await send(runtime.nc, m.ImportResult(document=document(f"late-{late}", seed=100 + late)))
     await eventually(lambda: _at_least(runtime.engine, 45))
     assert min(seen) >= 40 and len(seen) > 1  # never empty, never fewer: the old rows until the switch
     after = await snapshot(runtime.engine)

@@ -14,6 +14,8 @@ from kitt import __version__
 from tests.sshhost import SshHost, keypair
 from tests.test_cli import kitt
 
+pytestmark = pytest.mark.slow  # a real sshd
+
 CAMPAIGN = "name: remote-sweep\nagent: sim-r\nmodels: [/m/llama-8b, /m/qwen-7b]\nengines: [vllm]\n"
 
 
@@ -42,7 +44,6 @@ def _on_remote(sshd: SshHost, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.slow
 def test_setup_run_a_campaign_there_and_sync_its_results_here(sshd, tmp_path):
     home = tmp_path / "home"
     done = kitt(home, *_setup_args(sshd), timeout=1200)

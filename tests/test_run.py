@@ -25,7 +25,10 @@ from kitt.projections.models import MetricRow
 from kitt.runtime.embedded import Runtime
 from kitt.storage import queries, records
 from kitt.storage.checkpoints import wait_for_checkpoint
+from tests import factories
+from tests.engineprocs import engine_processes, has_served
 from tests.replay import ReplayServer
+from tests.waiting import eventually
 
 LONG_SUITE = """
 name: long
@@ -53,18 +56,7 @@ def _request(model: Path | str, **kw) -> RunRequest:
     )
 
 
-def _engine_processes(model: Path) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(model).encode() in cmdline and any(b"llama-server" in part for part in cmdline):
-            found.append(int(pid))
-    return found
+_engine_processes = engine_processes
 
 
 def test_the_llama_server_binary_is_installed():
@@ -83,7 +75,8 @@ async def test_a_run_on_the_real_llama_server_lands_in_karr(runtime, tiny_model)
     names = [b.name for b in doc.benchmarks]
     assert names == ["latency", "warmup"]
     latency = doc.benchmarks[0]
-    assert latency.status == "succeeded" and latency.settings["token_counts"] == "usage"
+    assert factories.measured(latency.status, latency.error), latency.error  # see tests/factories.py
+    assert latency.settings["token_counts"] == "usage"
     ttft = {
         m.labels["concurrency"]: m.value
         for m in latency.metrics
@@ -163,8 +156,11 @@ async def test_an_engine_that_never_becomes_healthy_times_out_with_its_last_line
     assert doc.status == "failed"
     assert "not healthy after 1.5s" in doc.error and "loading weights 2/3" in doc.error
     pid = int(pidfile.read_text())
-    await asyncio.sleep(0.2)
-    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+    async def gone() -> bool:
+        return not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+    await eventually(gone, 10, what=f"the fake engine (pid {pid}) to be stopped")
 
 
 async def test_an_engine_that_dies_mid_run_fails_the_run(runtime, tiny_model, tmp_path):
@@ -177,10 +173,13 @@ async def test_an_engine_that_dies_mid_run_fails_the_run(runtime, tiny_model, tm
         return engines[0]
 
     async def kill_when_busy() -> None:
-        while not engines or engines[0].process is None or len(engines[0].lines) < 5:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.5)
-        os.kill(engines[0].process.pid, signal.SIGKILL)
+        async def serving() -> bool:  # the soak is under way: the engine has finished a request
+            return bool(engines and engines[0].process) and await asyncio.to_thread(has_served, tiny_model)
+
+        await eventually(serving, 60, 0.1, what="the engine to serve a request")
+        process = engines[0].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGKILL)
 
     killer = asyncio.create_task(kill_when_busy())
     _outcome, doc = await _execute(runtime, _request(tiny_model, suite=str(suite)), runtimes=keep)

@@ -4,12 +4,14 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from kitt.storage import documents
+from tests.engineprocs import engine_processes as _engine_processes
+from tests.engineprocs import has_served
 from tests.test_cli import KITT, kitt
-from tests.test_run import LONG_SUITE, _engine_processes
+from tests.test_run import LONG_SUITE
+from tests.waiting import until
 
 
 def run_native(home: Path, model: Path, *args: str, **kw) -> subprocess.CompletedProcess:
@@ -88,11 +90,8 @@ def test_ctrl_c_stops_the_engine_and_records_the_run_as_cancelled(tmp_path, mode
         # A background job inherits SIGINT ignored (so would kitt): give the child a terminal's default.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 60
-    while not _engine_processes(model) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _engine_processes(model), "the engine never started"
-    time.sleep(2)
+    until(lambda: has_served(model), 60, 0.1, what="the engine to serve a request (the soak under way)",
+          seen=lambda: proc.poll())  # fmt: skip
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -14,7 +14,7 @@ from kitt.events.types import ScheduleFired
 from kitt.orchestration.scheduler import Scheduler
 from kitt.storage import campaigns as stored
 from tests.campaignhelpers import ended, planned, test_agent
-from tests.conftest import eventually
+from tests.waiting import eventually
 
 TEXT = "name: nightly\nagent: sim-s\nmodels: [/m/a]\nengines: [vllm]\n"
 T0 = datetime(2026, 12, 2, 1, 59, 30, tzinfo=UTC)

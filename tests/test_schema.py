@@ -7,9 +7,13 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.apiserver import TOKEN, app_for, server_for
 
-ST = Path(sys.executable).with_name("st")
+pytestmark = pytest.mark.slow  # a fuzzing run of every operation
+
+ST = [sys.executable, str(Path(__file__).with_name("schemathesis_cli.py"))]  # `st`, thread-safe on 3.11
 
 
 async def test_generated_requests_never_get_a_server_error(runtime):
@@ -17,11 +21,13 @@ async def test_generated_requests_never_get_a_server_error(runtime):
     await server.start()
     try:
         process = await asyncio.create_subprocess_exec(
-            str(ST),
+            *ST,
             "run",
             f"{server.url}/schema/openapi.json",
             "--checks",
             "not_a_server_error",
+            "--workers",
+            "4",  # requests wait on commands and projections, not on the CPU
             "--max-examples",
             "15",
             "--seed",

@@ -3,6 +3,7 @@
 import asyncio
 
 from kitt.agent.supervise import supervised
+from tests.waiting import eventually
 
 
 async def test_a_failed_agent_is_started_again_until_it_stops():
@@ -17,8 +18,11 @@ async def test_a_failed_agent_is_started_again_until_it_stops():
         await stopping.wait()
 
     task = asyncio.create_task(supervised("sim", run, stop, first_s=0.01))
-    while starts < 3:
-        await asyncio.sleep(0.01)
+
+    async def third() -> bool:
+        return starts >= 3
+
+    await eventually(third, 5, 0.01, what="the third start")
     assert not task.done()  # the third start is running
     stop.set()
     await asyncio.wait_for(task, 1)
@@ -28,10 +32,15 @@ async def test_a_failed_agent_is_started_again_until_it_stops():
 async def test_stopping_during_the_pause_ends_it_at_once():
     stop = asyncio.Event()
 
+    failed = asyncio.Event()
+
     async def run(_stopping: asyncio.Event) -> None:
+        failed.set()
         raise OSError("connection refused")
 
     task = asyncio.create_task(supervised("sim", run, stop, first_s=30))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(failed.wait(), 5)  # it failed once and is now in its 30 s pause
+    for _ in range(3):
+        await asyncio.sleep(0)  # a yield, not a wait: into the pause
     stop.set()
     await asyncio.wait_for(task, 1)  # not after the 30 s pause

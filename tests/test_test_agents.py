@@ -16,8 +16,8 @@ from kitt.commands.messages import ProvisionAgent, RequestTest
 from kitt.events.types import TestSpec
 from kitt.storage import fleet
 from tests.agenthosts import finished_run, test_status
-from tests.conftest import eventually
 from tests.test_cli import kitt
+from tests.waiting import eventually
 
 
 async def test_a_test_agent_runs_a_suite_with_consistent_simulated_figures(runtime):

@@ -16,8 +16,8 @@ from kitt.projections.karr import KarrProjection
 from kitt.projections.models import Checkpoint, MetricRow, RunRow
 from kitt.projections.runner import Backoff, Projector
 from kitt.runtime.nats_server import NatsServer, free_port
-from tests.conftest import eventually
 from tests.factories import document, run_events
+from tests.waiting import eventually
 
 
 async def test_a_wrong_password_is_a_clear_error(tmp_path: Path):
