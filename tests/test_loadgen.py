@@ -194,7 +194,10 @@ async def test_max_duration_stops_issuing(stub):
     port, _ = stub
     _, records = await _run(_plan(port, concurrency=2, max_requests=None, max_duration_s=0.3))
     assert 2 <= len(records) < 200
-    assert max(r.start for r in records) < 0.3
+    # The window counts from when the worker began driving: on a busy machine that can be after t0
+    # (it connects its slots first), and a late start still gets its whole window.
+    first = min(r.start for r in records)
+    assert max(r.start for r in records) - first < 0.3
 
 
 async def test_an_unreachable_server_gives_failed_records_not_exceptions():

@@ -182,7 +182,8 @@ async def _run_processes(
         stats = await asyncio.gather(*(_collect(proc, emit) for proc in procs))
         for proc in procs:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5)  # it has sent everything: let it exit
+                async with asyncio.timeout(5):  # it has sent everything: let it exit
+                    await proc.wait()
     finally:
         for proc in procs:  # failed or cancelled: no worker outlives its level
             if proc.returncode is None:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from kitt import cancelling
 from kitt.bench import loadgen, metrics, plans
 from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
@@ -65,6 +66,7 @@ async def run_test(
     warnings: list[str] = []
     ended_by: list[str] = []  # which bound ended each level
     for mode, level in levels:
+        cancelling.check()
         plan = plans.plan_for(test, sampling, endpoint, level, mode)
         if mode == "trace":
             level = float(f"{plans.trace_rate(plan):.4g}")  # labelled by its mean rate, like a rate level

@@ -39,7 +39,8 @@ async def first_token(endpoint: Endpoint, timeout_s: float = 300.0) -> float | N
     except httpconn.HttpError:
         return None
     try:
-        response = await asyncio.wait_for(conn.request(raw), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel (kitt/cancelling.py)
+            response = await conn.request(raw)
     except TimeoutError:
         return None
     finally:

@@ -11,6 +11,7 @@ import time
 
 import msgspec
 
+from kitt import cancelling
 from kitt.bench import workloads
 from kitt.bench.loadplan import EMIT_EVERY, LoadPlan, OnRecords
 from kitt.bench.records import RequestRecord, WorkerStats
@@ -25,6 +26,9 @@ class Worker:
         self.emit = emit
         self.worker = worker
         self.t0 = t0
+        # When this worker began driving: t0, or later when connecting first overran the start delay on a
+        # busy machine. A duration bound counts from here, so a late start still gets its whole window.
+        self.began = t0
         self.dialect = dialects.for_engine(
             plan.dialect,
             streams_usage=plan.streams_usage,
@@ -46,9 +50,11 @@ class Worker:
 
     def _claim(self) -> int | None:
         plan = self.plan
+        if cancelling.requested():  # a cancellation lost on the way (kitt/cancelling.py) still ends the level
+            return None
         if plan.max_requests is not None and self.issued >= plan.max_requests + plan.warmup_requests:
             return None
-        if plan.max_duration_s is not None and time.perf_counter() - self.t0 >= plan.max_duration_s:
+        if plan.max_duration_s is not None and time.perf_counter() - self.began >= plan.max_duration_s:
             return None
         self.issued += 1
         return self.issued - 1
@@ -89,7 +95,8 @@ class Worker:
             future = conn.request(request)
             record.start = conn.sent_at - self.t0
             try:
-                response = await asyncio.wait_for(future, self.plan.request_timeout_s)
+                async with asyncio.timeout(self.plan.request_timeout_s):  # not wait_for: kitt/cancelling.py
+                    response = await future
             except TimeoutError:
                 conn.close()
                 record.end = time.perf_counter() - self.t0 - record.start
@@ -236,6 +243,7 @@ class Worker:
             if delay > 0:
                 await asyncio.sleep(delay)
             cpu0, wall0 = time.process_time(), time.perf_counter()
+            self.began = max(self.t0, wall0)
             await self._drive()
         finally:
             if gc_was_enabled:

@@ -238,6 +238,7 @@ async def fetch(
     conn = await Connection.open(host, port)
     try:
         raw = build_request(host, port, method, path, body)
-        return await asyncio.wait_for(conn.request(raw, head=method == "HEAD"), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancel (kitt/cancelling.py)
+            return await conn.request(raw, head=method == "HEAD")
     finally:
         conn.close()

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 import structlog
 
-from kitt import __version__
+from kitt import __version__, cancelling
 from kitt.bench import loadgen, performance, slo, suites, warmup
 from kitt.bench.quality import runner as quality
 from kitt.bench.recordstore import SampleWriter
@@ -209,6 +209,7 @@ class Executor:
         started = await runtime.start(launch, engine_log)
         await preparation.prepare(started.endpoint, path)
         first_token_s = await warmup.first_token(started.endpoint)
+        cancelling.check()
         await self.reporter.progress(
             request.run_id,
             EngineReady(
@@ -239,6 +240,7 @@ class Executor:
             for test in suite.tests:
                 if isinstance(test, QualityTest) and run_index > 0:
                     continue  # deterministic (temperature 0, fixed seed): one pass is the figure
+                cancelling.check()  # a Ctrl-C that a NATS request swallowed still stops before the next one
                 label = test.name if suite.runs == 1 else f"{test.name} (run {run_index + 1}/{suite.runs})"
                 kind = "quality" if isinstance(test, QualityTest) else "performance"
                 self.progress(label, len(results), total)

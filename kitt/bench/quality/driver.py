@@ -102,7 +102,8 @@ async def evaluate(
     tail = _Tail()
     relay = asyncio.create_task(_relay(process.stdout, on_line, on_progress, tail))
     try:
-        await asyncio.wait_for(process.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel (kitt/cancelling.py)
+            await process.wait()
     except TimeoutError:
         await stop_group(process, STOP_GRACE_S)
         raise QualityError(f"lm-eval did not finish within {timeout_s:g} s and was stopped") from None
