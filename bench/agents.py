@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kitt import logging as kitt_logging
 from kitt.agent import testagents
 from kitt.agent.simulated import SimulatedHost
 from kitt.auth import tokens
@@ -143,5 +144,9 @@ if __name__ == "__main__":
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--tests", type=int, default=1000)
     parser.add_argument("--speed", type=float, default=0.002)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.agents, args.tests = 2, 6
+    kitt_logging.configure("warning")
     asyncio.run(main(args.agents, args.tests, args.speed))

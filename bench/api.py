@@ -31,8 +31,8 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.events import publish_all
-from kitt.auth import credentials
+from bench.events import publish_nats_py
+from kitt.auth import credentials, localtoken
 from kitt.children import free_port
 from kitt.config import Settings
 from kitt.events import codec, logs, subjects
@@ -68,7 +68,7 @@ async def seed(settings: Settings, runs: int) -> None:
         assert rt.nc is not None and rt.engine is not None
         messages = seed_messages(runs)
         started = time.perf_counter()
-        await publish_all(rt.nc.jetstream(), messages)
+        await publish_nats_py(rt.nc.jetstream(), messages)
         last = (await rt.nc.jetstream().stream_info("EVENTS")).state.last_seq
         await wait_for_checkpoint(rt.engine, "karr", last, timeout=3600)
         wall = time.perf_counter() - started
@@ -77,6 +77,10 @@ async def seed(settings: Settings, runs: int) -> None:
         await rt.stop()
 
 
+# Every request carries the owner's token, read by wrk's Lua from the environment (never on argv).
+AUTH = """
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("KITT_BENCH_TOKEN")
+"""
 SCATTERED = """
 request = function()
   return wrk.format("GET", "/api/v1/runs?limit=50&offset=" .. math.random(0, %d))
@@ -84,14 +88,14 @@ end
 """
 
 
-def wrk(url: str, seconds: int, script: str | None = None) -> str:
+def wrk(url: str, token: str, seconds: int, script: str = "") -> str:
     command = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        if script:
-            lua.write(script)
-            lua.flush()
-            command += ["-s", lua.name]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        lua.write(AUTH + script)
+        lua.flush()
+        command += ["-s", lua.name]
+        env = {**os.environ, "KITT_BENCH_TOKEN": token}
+        out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
@@ -102,12 +106,12 @@ def wrk(url: str, seconds: int, script: str | None = None) -> str:
     )
 
 
-async def clients(url: str, count: int, lines: int) -> None:
+async def clients(url: str, token: str, count: int, lines: int) -> None:
     """The browsers: `count` SSE connections over plain sockets (so the client's own cost stays small);
     prints a JSON summary of publish-to-receipt latencies (ms) once every browser has every line."""
     parts = urlsplit(url)
     head = f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-    request = head + "Accept: text/event-stream\r\n\r\n"
+    request = head + f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
     latencies: list[float] = []
     ready = 0
 
@@ -146,8 +150,9 @@ async def clients(url: str, count: int, lines: int) -> None:
     print(json.dumps(summary), flush=True)
 
 
-async def fan_out(api: str, nats_url: str, browsers: int, lines: int, rate: float) -> None:
-    async with httpx.AsyncClient(base_url=api, timeout=60) as client:
+async def fan_out(api: str, token: str, nats_url: str, browsers: int, lines: int, rate: float) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=api, timeout=60, headers=auth) as client:
         await client.post("/api/v1/agents", json={"name": "bench-offline"})  # never connects
         body = {"agent": "bench-offline", "model": "m", "engine": "vllm", "runtime": "docker"}
         test_id = (await client.post("/api/v1/tests", json=body, params={"wait": "true"})).json()["id"]
@@ -159,6 +164,7 @@ async def fan_out(api: str, nats_url: str, browsers: int, lines: int, rate: floa
         str(browsers),
         str(lines),
         stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "KITT_BENCH_TOKEN": token},  # not on argv, where ps shows it
     )
     assert proc.stdout is not None
     assert (await proc.stdout.readline()).decode().strip() == "ready"
@@ -183,8 +189,8 @@ async def fan_out(api: str, nats_url: str, browsers: int, lines: int, rate: floa
     )
 
 
-async def _first_run(api: str) -> str:
-    async with httpx.AsyncClient(base_url=api) as client:
+async def _first_run(api: str, token: str) -> str:
+    async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {token}"}) as client:
         for _ in range(300):
             try:
                 if (await client.get("/api/v1/health")).status_code == 200:
@@ -211,13 +217,14 @@ async def main(args: argparse.Namespace) -> None:
         settings = Settings(home=home, nats_url=None, database_url=normalize_url(db_url))
         await seed(settings, args.runs)
         port = free_port()
+        token = localtoken.load_or_create(home)  # the owner's, made before kitt up reads it
         env = {**os.environ, "KITT_HOME": str(home), "KITT_DATABASE_URL": db_url}
         env.pop("KITT_NATS_URL", None)
         env.pop("KITT_AUTH_TOKEN", None)
         up = subprocess.Popen([*KITT, "up", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
         api = f"http://127.0.0.1:{port}"
         try:
-            one = await _first_run(api)
+            one = await _first_run(api, token)
             backend = "PostgreSQL" if args.postgres else "SQLite"
             print(f"{backend}, 64 connections, {args.seconds} s each (wrk):")
             for label, path in (
@@ -226,13 +233,13 @@ async def main(args: argparse.Namespace) -> None:
                 ("API run document", f"/api/v1/runs/{one}"),
                 ("UI run page (charts)", f"/runs/{one}"),
             ):
-                print(f"  {label:28} {wrk(api + path, args.seconds)}")
-            scattered = wrk(api, args.seconds, SCATTERED % max(args.runs - 50, 0))
+                print(f"  {label:28} {wrk(api + path, token, args.seconds)}")
+            scattered = wrk(api, token, args.seconds, SCATTERED % max(args.runs - 50, 0))
             print(f"  {'API list, random pages':28} {scattered}  (every request a different page: no cache)")
             record = json.loads((home / "instance.json").read_text())
             password = credentials.load_or_create(home / "auth.json").kitt_password
             nats_url = credentials.url_with(record["nats_url"], "kitt", password)
-            await fan_out(api, nats_url, args.browsers, args.lines, args.rate)
+            await fan_out(api, token, nats_url, args.browsers, args.lines, args.rate)
         finally:
             up.send_signal(signal.SIGTERM)
             up.wait(60)
@@ -240,7 +247,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--clients":
-        asyncio.run(clients(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        token = os.environ["KITT_BENCH_TOKEN"]
+        asyncio.run(clients(sys.argv[2], token, int(sys.argv[3]), int(sys.argv[4])))
         sys.exit(0)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -251,4 +259,8 @@ if __name__ == "__main__":
     parser.add_argument("--lines", type=int, default=300)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--postgres", action="store_true")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
+    parsed = parser.parse_args()
+    if parsed.smoke:
+        parsed.runs, parsed.seconds, parsed.browsers, parsed.lines, parsed.rate = 60, 1, 3, 5, 50.0
+    asyncio.run(main(parsed))

@@ -143,6 +143,9 @@ if __name__ == "__main__":
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--speed", type=float, default=0.002)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.agents, args.items = 2, 6
     kitt_logging.configure("warning")
     asyncio.run(main(args.agents, args.items, args.speed))

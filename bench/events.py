@@ -204,7 +204,10 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=5000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.events, args.rate, args.seconds = 500, 200, 1.0
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             await one_backend("SQLite", f"sqlite:///{tmp}/karr.db", args.events, args.rate, args.seconds)

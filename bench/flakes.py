@@ -49,7 +49,10 @@ def main() -> None:
     parser.add_argument("-r", "--rounds", type=int, default=20)
     parser.add_argument("--burn", type=int, default=2, help="busy-looping processes beside the tests")
     parser.add_argument("-n", "--workers", default="0", help="xdist workers per round (0: none)")
+    parser.add_argument("--smoke", action="store_true", help="one round, one burner (tests/test_bench.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.burn = 1, 1
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.burn)]
     for burner in burners:
         burner.start()

@@ -79,5 +79,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.repeat = 5, 1
     asyncio.run(main(args.runs, args.repeat))

@@ -33,6 +33,7 @@ from bench import refclient, soak
 from kitt.bench import loadgen, metrics
 from kitt.children import free_port
 from kitt.engines import dialects, httpconn
+from tests.waiting import port_open, until
 
 TOKENS = 100
 # A byte-level tokenizer with no merges: any text encodes (one token per byte), so guidellm's synthetic
@@ -198,14 +199,18 @@ async def main() -> None:
     parser.add_argument("--soak", type=float, default=0.0, help="also: kitt run for this many seconds")
     parser.add_argument("--soak-rate", type=float, default=500.0, help="the soak's request rate")
     parser.add_argument("--soak-only", action="store_true", help="skip the comparison, run the soak")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
     args = parser.parse_args()
+    if args.smoke:
+        args.concurrency, args.rounds, args.repeat, args.guidellm = [8], 2, 1, None
+        args.soak, args.soak_rate = 2.0, 20.0
     port = free_port()
     stub = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kitt.bench.stubserver", "--port", str(port), "--tick-ms", "10"
     )
     tokenizer = Path(tempfile.mkdtemp()) / "tokenizer"
     try:
-        await asyncio.sleep(1.0)
+        await asyncio.to_thread(until, lambda: port_open(port), 30, what="the stub listening")
         if args.guidellm:
             python = str(Path(args.guidellm).with_name("python"))
             await asyncio.to_thread(subprocess.run, [python, "-c", _TOKENIZER, str(tokenizer)], check=True)

@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import lm_eval.tasks
 
 from kitt.bench.quality import catalog, datasets, runner, taskfiles
-from kitt.bench.quality.job import Job
 from kitt.bench.quality.worker import OFFLINE_ENV, model_args
 from kitt.bench.suites import QualityTest
 from kitt.children import free_port
 from kitt.engines.runtime import Endpoint
 from kitt.engines.specs import get as get_spec
+from tests.waiting import port_open, until
 
 SOURCE = Path(__file__).resolve().parent.parent / "datasets"
 CASES = (("gsm8k", "generative", 200), ("mmlu", "loglikelihood", 5))
@@ -80,7 +80,7 @@ def _direct(endpoint: Endpoint, case: tuple[str, str, int], work: Path, concurre
         variant, converted.files, Path(lm_eval.tasks.__file__).parent, work / f"tasks-{benchmark}"
     )
     test = QualityTest(name=benchmark, benchmark=benchmark, concurrency=concurrency)
-    job = Job(**runner._base_job(test, endpoint, mode, work), tasks=variant.run)
+    job = runner._base_job(test, endpoint, mode, work, variant.run)
     spec = {"args": model_args(job), "tasks": list(variant.run), "limit": limit, "include": str(folder)}
     started = time.perf_counter()
     done = subprocess.run(
@@ -115,17 +115,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
     args = parser.parse_args()
+    cases = CASES
+    if args.smoke:
+        args.rounds, cases = 1, tuple((benchmark, mode, 2) for benchmark, mode, _ in CASES)
     if args.one:
         return _one(args.one)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "kitt.bench.quality.scoringserver", "--port", str(port)])
-    time.sleep(2)
+    until(lambda: port_open(port), 60, what="the scoring server listening")
     endpoint = Endpoint(host="127.0.0.1", port=port, model="stub", spec=get_spec("vllm"))
     try:
         with tempfile.TemporaryDirectory() as scratch:
             work = Path(scratch)
-            for case in CASES:
+            for case in cases:
                 kitt_runs, direct_runs = [], []
                 for _ in range(args.rounds):
                     kitt_runs.append(_kitt_in_fresh_process(port, case, work / "home", args.concurrency))
