@@ -12,6 +12,7 @@ import signal
 import stat
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
@@ -208,3 +209,25 @@ async def test_http_errors_and_malformed_streams_fail_the_benchmark(runtime, rec
     assert doc.benchmarks[0].status == "failed"
     samples = await records.samples_of(runtime.nc, doc.benchmarks[0])
     assert samples and all(s["error"] for s in samples)
+
+
+async def test_a_suite_given_as_a_file_is_recorded_by_its_name_and_keeps_its_path(runtime, tmp_path):
+    """Lists show the suite's `name:`, not the path it was read from; the run keeps the path in its details.
+    The server is tests/replay.py replaying a recording of vLLM's completions stream."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: hid\ntests:\n- {kind: performance, name: t, concurrency: [1], max_requests: 2}\n")
+    async with ReplayServer("vllm_completions", gap_s=0) as server:
+        request = RunRequest(
+            run_id=uuid7(),
+            model="served-model",
+            engine="vllm",
+            runtime="external",
+            endpoint=f"http://127.0.0.1:{server.port}",
+            suite=str(suite),
+        )
+        _outcome, doc = await _execute(runtime, request)
+    assert doc.info.suite == "hid" and doc.info.suite_file == str(suite.resolve())
+    [listed] = await queries.list_runs(runtime.engine, queries.RunFilter(suite="hid"))
+    assert listed.run_id == doc.run_id and listed.suite == "hid"
+    by_name = await _execute(runtime, msgspec.structs.replace(request, run_id=uuid7(), suite="quick"))
+    assert by_name[1].info.suite == "quick" and by_name[1].info.suite_file is None  # a name, not a file

@@ -104,7 +104,8 @@ class SimulatedExecutor:
         await asyncio.sleep(seconds * self.host.speed)
 
     async def run(self, request: RunRequest) -> RunOutcome:
-        info = request.info(self.host.hardware(), simulated=True, engine_version="simulated")
+        described = suites.describe(request.suite, self.home)
+        info = request.info(self.host.hardware(), simulated=True, engine_version="simulated", suite=described)
         run_id = request.run_id
         await self.reporter.started(run_id, info)
         results: list[BenchmarkResult] = []

@@ -6,7 +6,7 @@ takes a file. Errors name the file, the line and the field.
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -169,7 +169,7 @@ AnyTest = PerformanceTest | QualityTest | SloSearch
 
 
 class Suite(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
     description: str = ""
     runs: int = 1
     sampling: Sampling = Sampling()
@@ -207,6 +207,19 @@ def load(name_or_path: str, home: Path) -> Suite:
     raise YamlError(
         f"unknown suite {name_or_path!r}: not a file, not in {home / 'suites'}, not built in ({known})"
     )
+
+
+def describe(name_or_path: str, home: Path) -> tuple[str, str | None]:
+    """What a run records of its suite: the suite's own name (what lists show), and the file it was read
+    from when it was given as a path. A suite that cannot be read keeps what was asked for: the run then
+    fails on it with the reason."""
+    try:
+        suite = load(name_or_path, home)
+    except (YamlError, OSError):
+        return name_or_path, None
+    path = Path(name_or_path).expanduser()
+    given_as_file = path.suffix in (".yaml", ".yml") or path.is_file()
+    return suite.name, str(path.resolve()) if given_as_file else None
 
 
 def with_targets(suite: Suite, text: str) -> Suite:

@@ -91,7 +91,8 @@ class RunInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     engine_profile: Name | None = None
     engine_args: tuple[Text, ...] = ()  # the launch arguments, profile included
     model_format: Short | None = None
-    suite: Name | None = None
+    suite: Name | None = None  # the suite's name (a file's `name:`), what lists show
+    suite_file: Location | None = None  # the file it was read from, when the run was given a path
     agent: Name | None = None
     kitt_version: Short | None = None
     simulated: bool = False

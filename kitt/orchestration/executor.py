@@ -57,13 +57,21 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True):
     slo: str | None = None  # `--slo`: targets for the suite's SLO searches
 
     def info(
-        self, hardware: Hardware | None, *, simulated: bool = False, engine_version: str | None = None
+        self,
+        hardware: Hardware | None,
+        *,
+        simulated: bool = False,
+        engine_version: str | None = None,
+        suite: tuple[str, str | None] | None = None,
     ) -> RunInfo:
-        """What the run records of this request when it starts."""
+        """What the run records of this request when it starts; `suite` is the suite's (name, file)
+        (`suites.describe`), else the name or path asked for."""
+        name, file = suite or (self.suite, None)
         return RunInfo(
             model=self.model,
             engine=self.engine,
-            suite=self.suite,
+            suite=name,
+            suite_file=file,
             agent=self.agent,
             runtime=self.runtime,
             engine_profile=self.profile,
@@ -120,7 +128,7 @@ class Executor:
     async def run(self, request: RunRequest) -> RunOutcome:
         """Run it, and record how it ended whatever happens. A cancellation is recorded, then re-raised."""
         details = fingerprint.detect(self.home)
-        info = request.info(details.hardware)
+        info = request.info(details.hardware, suite=suites.describe(request.suite, self.home))
         await self.reporter.started(request.run_id, info)
         results: list[BenchmarkResult] = []
         runtime: EngineRuntime | None = None
