@@ -43,6 +43,16 @@ async def test_the_wizard_creates_and_launches_a_campaign_whose_log_and_rollup_a
         await page.get_by_role("button", name="Next").click()
 
         await expect(page.locator(".steps .current")).to_have_text("3 Engines")
+        await expect(page.locator(".steps .done")).to_have_text(["1 Basics", "2 Agent"])  # numbered once
+        await expect(page.locator(".steps .todo")).to_have_count(3)
+        await page.locator(".steps .done").get_by_role("button", name="1 Basics").click()  # back, kept
+        await expect(page.locator(".steps .current")).to_have_text("1 Basics")
+        await expect(page.get_by_label("Name")).to_have_value("web-nightly")
+        await page.get_by_role("button", name="Next").click()
+        await expect(page.get_by_label(re.compile("sim-web"))).to_be_checked()
+        await page.get_by_role("button", name="Next").click()
+        await expect(page.locator(".steps .current")).to_have_text("3 Engines")
+        await _shot(page, "campaign-steps", request)
         await expect(page.locator("label", has_text="vLLM")).to_contain_text("safetensors")
         await page.get_by_label(re.compile("vLLM")).check()
         await page.get_by_label(re.compile(r"llama\.cpp")).check()

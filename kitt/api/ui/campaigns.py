@@ -84,6 +84,8 @@ class CampaignPages(Controller):
         draft, step, go = await _draft(request)
         if go == "back":
             return await self._step(request, kitt, draft, max(1, step - 1), None)
+        if go.startswith("step-") and go[5:].isdigit() and 1 <= int(go[5:]) < step:
+            return await self._step(request, kitt, draft, int(go[5:]), None)  # back to a finished step
         problem = _incomplete(draft, step)
         return await self._step(request, kitt, draft, step if problem else min(6, step + 1), problem)
 
