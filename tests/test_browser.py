@@ -15,6 +15,7 @@ from kitt.auth import localtoken
 from kitt.cli import weblogin
 from kitt.storage import fleet
 from tests.apiserver import TOKEN, app_for, server_for, test_agent
+from tests.test_invalid_levels import _marked
 from tests.test_ui import _three_runs, imported
 from tests.waiting import eventually
 
@@ -43,7 +44,8 @@ async def _shot(page: Page, name: str, request) -> None:
 
 
 async def test_a_user_logs_in_reads_compares_launches_and_configures(runtime, browser, request):
-    await imported(runtime, *_three_runs())
+    base, faster, slower = _three_runs()
+    await imported(runtime, base, _marked(faster, ("64", False)), slower)  # one level marked invalid
     await test_agent(runtime, "sim-ui", speed=1.0)  # real-time pace: the page is up before the lines come
     server = server_for(app_for(runtime, token=TOKEN))
     await server.start()
@@ -57,6 +59,14 @@ async def test_a_user_logs_in_reads_compares_launches_and_configures(runtime, br
         await page.get_by_role("button", name="Log in").click()
         await expect(page).to_have_url(f"{server.url}/runs")
         await expect(page.locator("table.grid tbody tr")).to_have_count(3)
+        flagged = page.locator("tr", has_text="run-fast").locator(".status.invalid")
+        await expect(flagged).to_have_text("1 level invalid")  # not passed off as a clean success
+        await page.get_by_label("With invalid levels").check()
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page.locator("table.grid tbody tr")).to_have_count(1)
+        await expect(page.locator("table.grid tbody tr")).to_contain_text("run-fast")
+        await _shot(page, "results-invalid-levels", request)
+        await page.get_by_label("With invalid levels").uncheck()
 
         await page.get_by_role("textbox", name="Engine").fill("vllm")
         await page.get_by_role("button", name="Filter").click()

@@ -24,6 +24,9 @@ async def provide_run_filter(
     suite: str | None = None,
     agent: str | None = None,
     status: str | None = None,
+    invalid: bool = Parameter(
+        default=False, description="only runs with a level the self-check marked invalid"
+    ),
     since: str | None = Parameter(default=None, description="first day, YYYY-MM-DD"),
     until: str | None = Parameter(default=None, description="last day (inclusive), YYYY-MM-DD"),
     sort: str = Parameter(default="started_at", description=f"one of {', '.join(queries.SORTS)}"),
@@ -40,6 +43,7 @@ async def provide_run_filter(
         suite=suite or None,
         agent=agent or None,
         status=status or None,
+        invalid=invalid,
         since=parse_day(since, "since"),
         until=end + timedelta(days=1) if end else None,  # `until` is inclusive: the whole day
         sort=sort,

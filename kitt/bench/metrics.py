@@ -13,6 +13,7 @@ from kitt import stats
 from kitt.bench.columns import Bools, Floats, RecordColumns
 from kitt.bench.records import WorkerStats
 from kitt.events.results import Metric
+from kitt.events.validity import VALID_METRIC
 
 CPU_SATURATED = 0.90  # a worker using more than this share of one core measures itself
 LOOP_LAG_P99_MS = 10.0
@@ -171,4 +172,6 @@ def client_health(workers: Sequence[WorkerStats], labels: dict[str, str]) -> Hea
                 reasons.append(
                     f"worker {w.worker} sent requests late (p99 {stats.percentile(late, 99):.1f} ms)"
                 )
+    # One verdict per level, labelled like its figures: lists count invalid levels, compare refuses them.
+    metrics.append(Metric(name=VALID_METRIC, value=0.0 if reasons else 1.0, unit="", labels=labels))
     return Health(valid=not reasons, reason="; ".join(reasons) or None, metrics=tuple(metrics))

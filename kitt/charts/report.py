@@ -16,6 +16,7 @@ from kitt.bench import targets
 from kitt.bench.columns import RecordColumns
 from kitt.bench.significance import LevelComparison
 from kitt.charts import figures
+from kitt.events import validity
 from kitt.events.results import ResultDocument
 
 
@@ -26,7 +27,9 @@ class ReportRun(msgspec.Struct, frozen=True, kw_only=True):
 
 def _environment() -> jinja2.Environment:
     loader = jinja2.PackageLoader("kitt.charts", "templates")
-    return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]))
+    env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]))
+    env.filters["status_text"] = lambda doc: validity.status_text(doc.status, validity.count(doc.benchmarks))
+    return env
 
 
 def _cdfs(runs: Sequence[ReportRun], metric: targets.TargetMetric, title: str) -> Markup | None:

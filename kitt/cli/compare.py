@@ -9,6 +9,8 @@ from rich.table import Table
 from kitt.bench import significance
 from kitt.bench.recordstore import RecordsError
 from kitt.cli.common import async_command, console, print_json, settings
+from kitt.events import validity
+from kitt.events.results import ResultDocument
 from kitt.runtime.embedded import session
 from kitt.storage import abtest, queries
 
@@ -26,6 +28,9 @@ class Comparison(msgspec.Struct, frozen=True, kw_only=True):
 @click.option("--metric", "metrics", multiple=True, help="Only these figures (ttft, tpot, itl, e2e, ...).")
 @click.option("--benchmark", help="Only this benchmark (default: every performance one both runs have).")
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when any figure got significantly worse.")
+@click.option(
+    "--allow-invalid", is_flag=True, help="Compare levels the client's self-check marked invalid too."
+)
 @click.option("--json", "as_json", is_flag=True)
 @async_command
 async def compare(
@@ -34,6 +39,7 @@ async def compare(
     metrics: tuple[str, ...],
     benchmark: str | None,
     fail_on_regression: bool,
+    allow_invalid: bool,
     as_json: bool,
 ) -> None:
     """RUN_B against RUN_A: each figure's change with its 95 % bootstrap interval, and a verdict.
@@ -53,6 +59,13 @@ async def compare(
             raise click.ClickException(str(exc)) from None
     if not levels:
         raise click.ClickException(f"runs {run_a} and {run_b} have no performance level in common")
+    refused = [] if allow_invalid else _invalid(levels, docs[run_a], docs[run_b])
+    if refused:
+        raise click.ClickException(
+            "no verdict on a level the load generator's self-check marked invalid (the client, not the "
+            f"engine, set its pace): {'; '.join(refused)}. Pass --allow-invalid to compare it anyway, "
+            "or --benchmark to choose another."
+        )
     worse = sum(d.verdict == "worse" for level in levels for d in level.differences)
     result = Comparison(run_a=run_a, run_b=run_b, levels=levels, regressions=worse)
     if as_json:
@@ -62,6 +75,20 @@ async def compare(
     if fail_on_regression and worse:
         click.echo(f"{worse} significant regression(s) of {run_b} against {run_a}", err=True)
         sys.exit(1)
+
+
+def _invalid(
+    levels: list[significance.LevelComparison], run_a: ResultDocument, run_b: ResultDocument
+) -> list[str]:
+    """The compared levels that either run's self-check marked invalid, as `benchmark level (in RUN)`."""
+    out = []
+    for doc in (run_a, run_b):
+        marked = {(r.name, level) for r in doc.benchmarks for level in validity.invalid_levels(r)}
+        for level in levels:
+            # "" is a benchmark from before per-level verdicts that said invalid: all its levels are
+            if (level.benchmark, level.level) in marked or (level.benchmark, "") in marked:
+                out.append(f"{level.benchmark} {level.level} (in {doc.run_id})")
+    return out
 
 
 def _print(result: Comparison) -> None:

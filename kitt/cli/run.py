@@ -15,6 +15,7 @@ from kitt.cli.common import print_json, settings
 from kitt.cli.common import run as run_coro
 from kitt.engines import specs
 from kitt.engines.runtime import default_runtime_name
+from kitt.events import validity
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult
 from kitt.events.states import RuntimeName
@@ -167,8 +168,10 @@ def _summary(outcome: RunOutcome) -> None:
                     if m.value is not None
                 )
             )
-    colour = "green" if outcome.status == "succeeded" else "red"
-    console.print(f"[{colour}]{outcome.status}[/{colour}]" + (f": {outcome.error}" if outcome.error else ""))
+    invalid = validity.count(outcome.benchmarks)
+    colour = "red" if outcome.status != "succeeded" else ("yellow" if invalid else "green")
+    status = validity.status_text(outcome.status, invalid)
+    console.print(f"[{colour}]{status}[/{colour}]" + (f": {outcome.error}" if outcome.error else ""))
     console.print(f"stored in KARR: kitt storage show {outcome.run_id}")
 
 

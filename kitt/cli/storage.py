@@ -57,7 +57,7 @@ async def list_(model: str | None, engine: str | None, status: str | None, limit
         return
     table = Table("run", "model", "engine", "suite", "status", "started", "benchmarks")
     for r in runs:
-        status_text = r.status + (" (simulated)" if r.simulated else "")
+        status_text = r.status_text + (" (simulated)" if r.simulated else "")
         table.add_row(
             r.run_id,
             r.model,

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kitt.events import subjects as subject_names
+from kitt.events import validity
 from kitt.events.envelope import StoredEvent
 from kitt.events.results import BenchmarkResult, ResultDocument
 from kitt.events.types import BenchmarkCompleted, EngineReady, RunFinished, RunStarted
@@ -178,6 +179,7 @@ def _run_row(run: _Run) -> tuple[object, ...]:
         _utc(doc.finished_at),
         duration,
         len(doc.benchmarks),
+        validity.count(doc.benchmarks),
         _encoder.encode(doc).decode(),
         run.last_seq,
     )

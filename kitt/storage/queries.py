@@ -7,6 +7,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kitt.events import validity
 from kitt.events.results import ResultDocument
 from kitt.projections.models import MetricRow, RunRow, table
 
@@ -25,6 +26,12 @@ class RunSummary(msgspec.Struct, frozen=True):
     started_at: datetime
     duration_s: float | None
     benchmark_count: int
+    invalid_levels: int  # levels the client's self-check marked invalid (kitt.events.validity)
+
+    @property
+    def status_text(self) -> str:
+        """`succeeded`, or `succeeded, 1 level invalid`: what every list shows."""
+        return validity.status_text(self.status, self.invalid_levels)
 
 
 SORTS = ("started_at", "model", "engine", "suite", "agent", "status", "duration_s")
@@ -37,6 +44,7 @@ class RunFilter:
     suite: str | None = None
     agent: str | None = None
     status: str | None = None
+    invalid: bool = False  # only runs with a level the self-check marked invalid
     since: datetime | None = None
     until: datetime | None = None
     sort: str = "started_at"  # one of SORTS
@@ -59,6 +67,8 @@ def _where(query, flt: RunFilter):
         value = getattr(flt, column)
         if value:
             query = query.where(_runs.c[column] == value)
+    if flt.invalid:
+        query = query.where(_runs.c.invalid_levels > 0)
     if flt.since:
         query = query.where(_runs.c.started_at >= flt.since)
     if flt.until:

@@ -12,9 +12,9 @@ from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
 from kitt.events import subjects
 from kitt.events.results import BenchmarkResult, ResultDocument, Sample
+from kitt.events.validity import LEVEL_KEYS
 
 IMPORTED = "import"  # the records subject's agent token for imported runs
-LEVEL_KEYS = ("concurrency", "rate")
 
 
 async def samples_of(nc: Client, result: BenchmarkResult) -> list[Sample]:

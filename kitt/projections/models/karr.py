@@ -15,6 +15,7 @@ class RunRow(Versioned, Base):
         Index(None, "model", "started_at"),
         Index(None, "engine", "started_at", "run_id"),
         Index(None, "status"),
+        Index(None, "invalid_levels"),  # the results list's "with invalid levels" filter
         Index(None, "agent"),
         Index(None, "hardware_fingerprint"),
     )
@@ -34,6 +35,8 @@ class RunRow(Versioned, Base):
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
     duration_s: Mapped[float | None] = mapped_column(Float)
     benchmark_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Levels the client's self-check marked invalid (kitt.bench.validity): lists say so beside the status.
+    invalid_levels: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     document: Mapped[str] = mapped_column(Text, nullable=False)  # the ResultDocument, as JSON
 
 
