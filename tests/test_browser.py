@@ -3,6 +3,7 @@ against the embedded runtime (real NATS with auth callout, both databases) and t
 it, with KITT_AUTH_TOKEN set. The quick test runs on a test agent, so its run is marked simulated.
 Screenshots land in test-artifacts/ (or $KITT_TEST_ARTIFACTS)."""
 
+import itertools
 import os
 import re
 import shutil
@@ -11,10 +12,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
+import kitt.api as kitt_api
 from kitt.auth import localtoken
 from kitt.cli import weblogin
 from kitt.storage import fleet
 from tests.apiserver import TOKEN, app_for, server_for, test_agent
+from tests.test_charts import charts as crowded_charts
 from tests.test_invalid_levels import _marked
 from tests.test_ui import _three_runs, imported
 from tests.waiting import eventually
@@ -39,7 +42,8 @@ async def browser():
 
 async def _shot(page: Page, name: str, request) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    backend = request.node.callspec.params.get("database_url", "db")
+    callspec = getattr(request.node, "callspec", None)  # a test on both databases names its backend
+    backend = callspec.params.get("database_url", "db") if callspec else "db"
     await page.screenshot(path=str(ARTIFACTS / f"{name}-{backend}.png"), full_page=True)
 
 
@@ -170,3 +174,36 @@ async def test_kitt_web_logs_the_browser_in_without_the_token_in_a_url(runtime, 
         await context.close()
     finally:
         await server.stop()
+
+
+MEASURE = """() => [...document.querySelectorAll('svg.chart')].map(svg => ({
+    title: svg.getAttribute('aria-label'),
+    width: svg.viewBox.baseVal.width,
+    ticks: [...svg.querySelectorAll('text.tick')].map(t => {
+        const b = t.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height, t.textContent];
+    }),
+    legends: [...svg.querySelectorAll('text.legend')].map(t => {
+        const b = t.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height, t.textContent];
+    }),
+}))"""
+
+
+async def test_crowded_charts_keep_their_labels_apart_in_chromium(browser, request):
+    """The charts of tests/test_charts.py (16 levels, five percentiles, long names) as the UI and
+    `kitt report` style them: every tick label's real box, measured by Chromium, touches no other, and
+    every legend line ends inside its chart."""
+    style = (Path(kitt_api.__file__).parent / "static" / "kitt.css").read_text()
+    page = await browser.new_page(viewport={"width": 1366, "height": 900})
+    body = "".join(str(chart) for chart in crowded_charts())
+    await page.set_content(f"<!doctype html><style>{style}</style><div class='charts'>{body}</div>")
+    measured = await page.evaluate(MEASURE)
+    assert len(measured) >= 6
+    for chart in measured:
+        assert len(chart["ticks"]) >= 3, chart["title"]
+        labels = chart["ticks"] + chart["legends"]
+        for a, b in itertools.combinations(labels, 2):
+            apart = a[2] <= b[0] + 0.5 or b[2] <= a[0] + 0.5 or a[3] <= b[1] + 0.5 or b[3] <= a[1] + 0.5
+            assert apart, f"{a[4]!r} and {b[4]!r} overlap in {chart['title']}: {a[:4]} {b[:4]}"
+        for _, _, right, _, text in chart["legends"]:
+            assert right <= chart["width"], f"legend {text!r} runs out of {chart['title']}"
+    await _shot(page, "crowded-charts", request)

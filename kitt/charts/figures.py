@@ -68,7 +68,7 @@ def latency_distributions(doc: ResultDocument) -> list[Markup]:
                 grouped[name][float(m.percentile[1:])].append(m.value)
         series = [Series(n, [(q, fmean(v)) for q, v in sorted(p.items())]) for n, p in grouped.items()]
         if series:
-            charts.append(line_chart(title, series, x_label="percentile", y_label="ms"))
+            charts.append(line_chart(title, series, x_label="percentile", y_label="ms", x_scale="percentile"))
     return charts
 
 
