@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engines",),
     ("hardware", "devon"),
     ("events",),
-    ("yamlfile", "children", "stats", "logging", "suites"),
+    ("yamlfile", "children", "stats", "logging", "suites", "cancelling"),
 ]
 RANK = {name: len(LAYERS) - i for i, layer in enumerate(LAYERS) for name in layer}
 SUBJECT = re.compile(r"^(ev|live\.ev|in|log|clog|hb|dispatch|metric|rec|kitt\.cmd)\.[A-Za-z*>{]")
