@@ -189,6 +189,19 @@ async def test_an_engine_that_dies_mid_run_fails_the_run(runtime, tiny_model, tm
     assert _engine_processes(tiny_model) == []
 
 
+def _replayed(server: ReplayServer, suite: str) -> RunRequest:
+    """A run of SUITE against the replay server, as `kitt run --runtime external` makes it."""
+    endpoint = f"http://127.0.0.1:{server.port}"
+    return RunRequest(
+        run_id=uuid7(),
+        model="served-model",
+        engine="vllm",
+        runtime="external",
+        endpoint=endpoint,
+        suite=suite,
+    )
+
+
 @pytest.mark.parametrize(
     ("recording", "message"),
     [("openai_http_error", "HTTP 400: "), ("openai_malformed", "malformed SSE event")],
@@ -196,14 +209,7 @@ async def test_an_engine_that_dies_mid_run_fails_the_run(runtime, tiny_model, tm
 async def test_http_errors_and_malformed_streams_fail_the_benchmark(runtime, recording, message):
     """The server is tests/replay.py replaying a recording of vLLM's wire format (see its source field)."""
     async with ReplayServer(recording, gap_s=0) as server:
-        request = RunRequest(
-            run_id=uuid7(),
-            model="served-model",
-            engine="vllm",
-            runtime="external",
-            endpoint=f"http://127.0.0.1:{server.port}",
-            suite="quick",
-        )
+        request = _replayed(server, "quick")
         _outcome, doc = await _execute(runtime, request)
     assert doc.status == "failed" and message in doc.error
     assert doc.benchmarks[0].status == "failed"
@@ -217,14 +223,7 @@ async def test_a_suite_given_as_a_file_is_recorded_by_its_name_and_keeps_its_pat
     suite = tmp_path / "s.yaml"
     suite.write_text("name: hid\ntests:\n- {kind: performance, name: t, concurrency: [1], max_requests: 2}\n")
     async with ReplayServer("vllm_completions", gap_s=0) as server:
-        request = RunRequest(
-            run_id=uuid7(),
-            model="served-model",
-            engine="vllm",
-            runtime="external",
-            endpoint=f"http://127.0.0.1:{server.port}",
-            suite=str(suite),
-        )
+        request = _replayed(server, str(suite))
         _outcome, doc = await _execute(runtime, request)
     assert doc.info.suite == "hid" and doc.info.suite_file == str(suite.resolve())
     [listed] = await queries.list_runs(runtime.engine, queries.RunFilter(suite="hid"))
