@@ -239,6 +239,7 @@ sampling: {max_tokens: 32}
 """
 
 
+@pytest.mark.slow  # real engines through restarts; test_a_real_test_on_an_agent_lands_in_karr stays fast
 async def test_a_nats_restart_mid_test_loses_nothing(runtime, agents, tiny_model, tmp_path):
     suite = tmp_path / "soak.yaml"
     suite.write_text(SHORT_SOAK)
@@ -260,6 +261,7 @@ async def test_a_nats_restart_mid_test_loses_nothing(runtime, agents, tiny_model
     assert doc.benchmarks[0].name == "soak"
 
 
+@pytest.mark.slow  # real engines through restarts; test_a_real_test_on_an_agent_lands_in_karr stays fast
 async def test_a_runtime_restart_loses_no_dispatched_test(database_url, tmp_path, agents, tiny_model):
     home = tmp_path / "home"
     home.mkdir()
@@ -311,6 +313,7 @@ async def test_models_are_copied_from_the_share_and_removed_after(runtime, agent
     assert "outside the share" in refused.error
 
 
+@pytest.mark.slow  # real engines through restarts; test_a_real_test_on_an_agent_lands_in_karr stays fast
 async def test_an_agent_with_capacity_two_runs_two_tests_at_once(runtime, agents, tiny_model, tmp_path):
     suite = tmp_path / "soak.yaml"
     suite.write_text(SHORT_SOAK)

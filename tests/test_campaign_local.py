@@ -4,6 +4,7 @@ same dispatch path as a GPU server's, and runs the real llama-server on copies o
 import shutil
 
 import msgspec
+import pytest
 
 from kitt.events.bus import EventBus
 from kitt.storage import fleet
@@ -12,6 +13,7 @@ from tests.devonserver import DevonServer, DevonState
 from tests.test_agents import _log_lines
 
 
+@pytest.mark.slow  # real llama-server items; the fast tier runs the campaign path on simulated agents
 async def test_a_local_campaign_runs_real_llama_server_items(runtime, tiny_model, tmp_path):
     models = tmp_path / "models"
     models.mkdir()

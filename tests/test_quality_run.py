@@ -8,12 +8,16 @@ SQLite and PostgreSQL.
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from kitt.projections.models import MetricRow
 from kitt.storage import queries
 from tests.test_cli import kitt
 from tests.test_run_cli import run_native
+
+# A real llama-server and lm-eval: the fast tier keeps quality through tests/test_quality.py's scoring server.
+pytestmark = pytest.mark.slow
 
 
 async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, database_url, engine):

@@ -12,7 +12,6 @@ import signal
 import stat
 from pathlib import Path
 
-import msgspec
 import pytest
 from sqlalchemy import func, select
 
@@ -228,5 +227,9 @@ async def test_a_suite_given_as_a_file_is_recorded_by_its_name_and_keeps_its_pat
     assert doc.info.suite == "hid" and doc.info.suite_file == str(suite.resolve())
     [listed] = await queries.list_runs(runtime.engine, queries.RunFilter(suite="hid"))
     assert listed.run_id == doc.run_id and listed.suite == "hid"
-    by_name = await _execute(runtime, msgspec.structs.replace(request, run_id=uuid7(), suite="quick"))
-    assert by_name[1].info.suite == "quick" and by_name[1].info.suite_file is None  # a name, not a file
+    named = runtime.settings.home / "suites" / "tiny.yaml"  # found by name, as `-s tiny`
+    named.parent.mkdir(parents=True, exist_ok=True)
+    named.write_text(suite.read_text().replace("name: hid", "name: tiny"))
+    async with ReplayServer("vllm_completions", gap_s=0) as server:
+        _outcome, by_name = await _execute(runtime, _replayed(server, "tiny"))
+    assert by_name.info.suite == "tiny" and by_name.info.suite_file is None  # a name, not a file

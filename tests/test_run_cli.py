@@ -6,6 +6,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from kitt.storage import documents
 from tests.engineprocs import engine_processes as _engine_processes
 from tests.engineprocs import has_served
@@ -42,6 +44,7 @@ async def test_kitt_run_lands_in_karr_and_round_trips(tmp_path, model, database_
     assert doc["benchmarks"][0]["samples"] and doc["info"]["engine_args"][:2] == ["-m", str(model.resolve())]
 
 
+@pytest.mark.slow  # a second real engine run; kitt run end to end stays in the fast tier
 def test_a_profile_is_applied_to_the_engine_launch(tmp_path, model):
     home = tmp_path / "home"
     kitt(

@@ -56,6 +56,7 @@ def test_a_level_is_unsure_until_its_interval_clears_the_target():
     assert targets.decide([near], final=True) in ("met", "missed")  # the point value decides at the end
 
 
+@pytest.mark.slow  # a long benchmark: a search over many levels
 async def test_the_search_finds_the_knee_of_a_loaded_server(runtime, tmp_path):
     """At concurrency c the stub holds a new stream's first token (c - 1) x 10 ms: the p99 TTFT target of
     75 ms is met up to c = 8 and missed from c = 9."""
