@@ -50,6 +50,24 @@ CASES = {
 }
 
 
+def _smoke(
+    script: str, cwd: Path, env: dict[str, str], *args: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """`python bench/SCRIPT --smoke ARGS` as a user starts it; it must finish cleanly. Returns what it
+    printed, and the tails of both streams for a failure's message."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--smoke", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    shown = f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, shown
+    return done, shown
+
+
 @pytest.mark.parametrize("script", sorted(CASES))
 def test_a_benchmark_runs_at_its_smoke_size(script: str, tmp_path: Path) -> None:
     env = {
@@ -60,16 +78,7 @@ def test_a_benchmark_runs_at_its_smoke_size(script: str, tmp_path: Path) -> None
     }
     for name in ("KITT_NATS_URL", "KITT_DATABASE_URL", "KITT_AUTH_TOKEN"):
         env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--smoke"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-    )
-    shown = f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
-    assert done.returncode == 0, shown
+    done, shown = _smoke(script, tmp_path, env)
     missing = [line for line in CASES[script] if not re.search(line, done.stdout, re.MULTILINE)]
     assert missing == [], f"no line matched {missing}\n{shown}"
 
@@ -77,16 +86,7 @@ def test_a_benchmark_runs_at_its_smoke_size(script: str, tmp_path: Path) -> None
 def test_the_flake_hunt_counts_a_round(tmp_path: Path) -> None:
     target = "tests/test_deciders.py"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "flakes.py"), "--smoke", target],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-    )
-    shown = f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
-    assert done.returncode == 0, shown
+    done, shown = _smoke("flakes.py", ROOT, env, target)
     assert "1 rounds, 1 CPU burners beside them" in done.stdout, shown
     assert re.search(r"^\s*\d+ passed\s+0 failed\s+0 errors\s+tests", done.stdout, re.MULTILINE), shown
 
