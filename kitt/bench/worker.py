@@ -40,6 +40,7 @@ class Worker:
         ]
         self.batch: list[RequestRecord] = []
         self.issued = 0
+        self.reserved = 0  # turns of chats under way, counted against the request bound before they are sent
         self.lag: list[float] = []
         self.lateness: list[float] = []
         self.idle: list[httpconn.Connection] = []
@@ -48,16 +49,31 @@ class Worker:
         self.running = True
         self.sessions = 0
 
-    def _claim(self) -> int | None:
+    def _claim(self, reserved: bool = False) -> int | None:
+        """The next request's index, or None when the level is over (`reserved`: a chat's turn, already
+        counted against the request bound by `_reserve`)."""
         plan = self.plan
         if cancelling.requested():  # a cancellation lost on the way (kitt/cancelling.py) still ends the level
             return None
-        if plan.max_requests is not None and self.issued >= plan.max_requests + plan.warmup_requests:
+        budget = self._budget()
+        if not reserved and budget is not None and self.issued + self.reserved >= budget:
             return None
         if plan.max_duration_s is not None and time.perf_counter() - self.began >= plan.max_duration_s:
             return None
         self.issued += 1
         return self.issued - 1
+
+    def _budget(self) -> int | None:
+        plan = self.plan
+        return None if plan.max_requests is None else plan.max_requests + plan.warmup_requests
+
+    def _reserve(self, turns: int) -> int:
+        """Requests for a whole chat, counted at its start: a level bounded by requests runs whole chats
+        (sessions x turns requests are that many complete chats), not whichever turns a busy slot got to."""
+        budget = self._budget()
+        took = turns if budget is None else max(0, min(turns, budget - self.issued - self.reserved))
+        self.reserved += took
+        return took
 
     async def _connection(self) -> httpconn.Connection:
         while self.idle:
@@ -113,15 +129,23 @@ class Worker:
 
     async def _session(self) -> None:
         """Chats one after another in this slot: each turn's prompt holds the whole chat so far."""
+        while turns := self._reserve(self.plan.turns):
+            if not await self._chat(turns):
+                return
+
+    async def _chat(self, turns: int) -> bool:
+        """One chat of up to `turns` reserved turns; False when the level ended during it. Its reservation
+        is settled when it returns (turns sent are counted as issued, the rest given back)."""
         plan, template = self.plan, self.plan.template
         assert template is not None
-        while True:
-            self.sessions += 1
-            session, history = self.sessions * self.plan.stride + self.worker, ""
-            for turn in range(plan.turns):
-                index = self._claim()
+        self.sessions += 1
+        session, history, sent = self.sessions * self.plan.stride + self.worker, "", 0
+        try:
+            for turn in range(turns):
+                index = self._claim(reserved=True)
                 if index is None:
-                    return
+                    return False
+                self.reserved, sent = self.reserved - 1, sent + 1
                 user = plan.turn_prompts[(session * plan.turns + turn) % len(plan.turn_prompts)]
                 prompt = workloads.turn_prompt(history, user)
                 body = self.dialect.body(msgspec.structs.replace(template, prompt=prompt))
@@ -131,13 +155,16 @@ class Worker:
                 record, response = await self._exchange(index, None, request)
                 record.session, record.turn = session, turn
                 if response is None:
-                    break  # the chat cannot go on without its answer
+                    return True  # the chat cannot go on without its answer
                 text = self._finish(record, response)
                 if record.error is not None:
-                    break
+                    return True
                 history = f"{prompt}{text}\n"
                 if plan.think_time_s:
                     await asyncio.sleep(plan.think_time_s)
+            return True
+        finally:
+            self.reserved -= turns - sent
 
     def _keep(self, record: RequestRecord) -> None:
         self.batch.append(record)
