@@ -11,6 +11,7 @@ from pathlib import Path
 
 import structlog
 
+from kitt.events.streams import StreamLimits
 from kitt.projections.db import normalize_url
 from kitt.projections.influx import InfluxTarget
 
@@ -36,6 +37,15 @@ class Settings:
     nats_tls_key: str | None = None
     nats_tls_ca: str | None = None  # what KITT's own clients trust (default: the certificate itself)
     influxdb: InfluxTarget | None = None  # where the influxdb projection writes benchmark figures
+    agent_records_quota_gib: float = 50.0  # what one agent's per-request records may take on the server
+    agent_reports_pending: int = 1000  # one agent's reports the server holds before it has taken them in
+
+    def stream_limits(self) -> StreamLimits:
+        return StreamLimits(
+            replicas=self.stream_replicas,
+            agent_records_bytes=int(self.agent_records_quota_gib * 1024**3),
+            agent_reports_pending=self.agent_reports_pending,
+        )
 
     @property
     def trusted_ca(self) -> str | None:
@@ -83,6 +93,8 @@ def load() -> Settings:
         nats_tls_key=os.environ.get("KITT_NATS_TLS_KEY") or None,
         nats_tls_ca=os.environ.get("KITT_NATS_TLS_CA") or None,
         influxdb=_influxdb(),
+        agent_records_quota_gib=float(os.environ.get("KITT_AGENT_RECORDS_QUOTA_GIB") or 50.0),
+        agent_reports_pending=int(os.environ.get("KITT_AGENT_REPORTS_PENDING") or 1000),
     )
 
 

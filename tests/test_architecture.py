@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("yamlfile", "children", "stats", "logging", "suites", "cancelling"),
 ]
 RANK = {name: len(LAYERS) - i for i, layer in enumerate(LAYERS) for name in layer}
-SUBJECT = re.compile(r"^(ev|live\.ev|in|log|clog|hb|dispatch|metric|rec|kitt\.cmd)\.[A-Za-z*>{]")
+SUBJECT = re.compile(r"^(ev|live\.ev|in|log|clog|hb|dispatch|metric|rec|arec|kitt\.cmd)\.[A-Za-z*>{]")
 SUBJECT_HOMES = {KITT / "events" / "subjects.py", KITT / "events" / "streams.py"}
 
 

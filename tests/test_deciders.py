@@ -103,7 +103,7 @@ ACCEPTED = [
     ("register", decide.register_agent, m.RegisterAgent(name="a"), "a", PROVISIONED, (), 1),
     ("settings", decide.change_agent_settings, _settings(heartbeat_s=5), "a", PROVISIONED, (), 1),
     ("settings unchanged", decide.change_agent_settings, _settings(model_dir="/models"), "a", SETTINGS, (), 0),
-    ("refuse report", decide.refuse_report, m.RefuseReport(agent="a", subject="in.a.x", stream_seq=3, reason="r", payload="{"), "a", [], (), 1),
+    ("refuse report", decide.refuse_report, m.RefuseReport(agent="a", subject="in.a.x", stream_seq=3, reason="r", size=1, sha256="0" * 64), "a", [], (), 1),
     ("dispatch", decide.dispatch_test, m.DispatchTest(agent="a", test_id="t", spec=SPEC), "a", PROVISIONED, (), 1),
     ("cancel dispatch", decide.cancel_dispatch, m.CancelDispatch(agent="a", test_id="t"), "a", [*PROVISIONED, ev.DispatchRequested(test_id="t", spec=SPEC)], (), 1),
     ("mark dispatched", decide.mark_test_dispatched, m.MarkTestDispatched(test_id="t", agent="a"), "t", REQUESTED, (), 1),

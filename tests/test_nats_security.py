@@ -37,6 +37,14 @@ from tests.waiting import eventually
 REPO = Path(__file__).resolve().parents[1]
 
 
+async def _stream_exists(nc, name: str) -> bool:
+    try:
+        await nc.jetstream().stream_info(name)
+    except nats.js.errors.NotFoundError:
+        return False
+    return True
+
+
 async def _refused(url: str, **kw) -> str:
     with pytest.raises(nats.errors.Error) as caught:
         await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2, **kw)
@@ -81,17 +89,22 @@ async def test_an_agent_cannot_write_events_or_send_commands(runtime):
 
 
 async def test_an_agent_writes_records_only_under_its_own_name(runtime, tiny_model):
-    """Records are written by agents straight to RECORDS: only under their own name, and a result that
-    points at records the agent did not write is refused by the ingestor."""
+    """Records are written by agents straight to their own records stream: only under their own name (not
+    RECORDS, KITT's own), and a result that points at records the agent did not write is refused by the
+    ingestor."""
     token = await provision(runtime, "writer")
     await eventually(lambda: token_owner(runtime.engine, token), timeout=10)
     agent = await RawAgent().connect(runtime.local_agent_url, token, "writer")
     js = agent.nc.jetstream()
-    stored = await js.publish(subjects.records("writer", "run-w", 0), b'{"index": 0}\n')
-    assert stored.stream == streams.RECORDS
-    await agent.nc.publish(subjects.records("victim", "run-v", 0), b'{"index": 0}\n')
-    [violation] = await agent.violations(1)
-    assert 'publish to "rec.victim.run-v.0"' in violation
+    own = streams.agent_records_stream("writer")
+    await eventually(lambda: _stream_exists(runtime.nc, own), what=f"the dispatcher making {own}")
+    stored = await js.publish(subjects.agent_run_records("writer", "run-w", 0), b'{"index": 0}\n')
+    assert stored.stream == own
+    await agent.nc.publish(subjects.agent_run_records("victim", "run-v", 0), b'{"index": 0}\n')
+    await agent.nc.publish(subjects.records("writer", "run-w", 0), b'{"index": 0}\n')
+    found = await agent.violations(2)
+    assert any('publish to "arec.victim.run-v.0"' in e for e in found), found
+    assert any('publish to "rec.writer.run-w.0"' in e for e in found), found
     spec = TestSpec(model=str(tiny_model), engine="llama_cpp", runtime="native")
     test_id = (await send(runtime.nc, RequestTest(spec=spec, agent="writer"))).ids[0]
     await test_status(runtime, test_id, "dispatched")
@@ -103,7 +116,7 @@ async def test_an_agent_writes_records_only_under_its_own_name(runtime, tiny_mod
     ):
         await js.publish(f"in.writer.{test_id}", reports.encode(report))
     foreign = RecordsRef(
-        subject=subjects.records("victim", "run-v", 0), count=1, chunks=1, bytes=13, sha256="0" * 64
+        subject=subjects.agent_run_records("victim", "run-v", 0), count=1, chunks=1, bytes=13, sha256="0" * 64
     )
     result = BenchmarkResult(name="latency", kind="performance", records=foreign)
     await js.publish(
@@ -111,7 +124,7 @@ async def test_an_agent_writes_records_only_under_its_own_name(runtime, tiny_mod
         reports.encode(reports.BenchmarkReport(test_id=test_id, run_id="run-w", result=result)),
     )
     found = await eventually(lambda: fleet.refused_reports(runtime.engine), timeout=15)
-    assert any("records it did not write (rec.victim.run-v.0)" in reason for _, reason in found), found
+    assert any("records it did not write (arec.victim.run-v.0)" in reason for _, reason in found), found
     await agent.nc.close()
 
 
@@ -201,9 +214,11 @@ async def test_a_refused_report_is_one_dead_letter_however_often_it_comes(runtim
     await provision(runtime, "noisy")
     await runtime.nc.jetstream().publish("in.noisy.agent", b"{not json")
     found = await eventually(lambda: fleet.refused_reports(runtime.engine), timeout=15)
-    assert [subject for subject, _ in found] == ["in.noisy.agent"]
+    assert [subject for subject, _ in found] == [f"in.noisy.{streams.REPORTS_QUEUE}"]
     # The same refusal again, as after a crash between recording it and acking the report:
-    again = RefuseReport(agent="noisy", subject="in.noisy.agent", stream_seq=1, reason="again", payload="{")
+    again = RefuseReport(
+        agent="noisy", subject="in.noisy.queued", stream_seq=1, reason="again", size=9, sha256="0" * 64
+    )
     reply = await send(runtime.nc, again)
     assert await wait_for_checkpoint(runtime.engine, "agents", reply.seq)
     assert len(await fleet.refused_reports(runtime.engine)) == 1

@@ -7,12 +7,13 @@ on every start. Now it is refused where it enters; a message already stored that
 (an older KITT's, or one appended by hand) is dead-lettered by its projector, which goes on."""
 
 import msgspec
+import nats.js.errors
 import pytest
 
 from kitt.auth import tokens
 from kitt.commands.client import CommandFailed, send
 from kitt.commands.messages import IssueUserToken, RegisterAgent
-from kitt.events import reports, subjects
+from kitt.events import reports, streams, subjects
 from kitt.events.bus import EventBus
 from kitt.events.envelope import wrap
 from kitt.events.ids import uuid7
@@ -59,7 +60,10 @@ async def test_an_unbounded_report_is_refused_and_the_fleet_keeps_working(databa
         ack = await evil.nc.jetstream().publish("in.evil.agent", EXACT)
         assert ack.seq >= 1  # AGENT_IN took it: the ingestor is what must refuse it
         [(subject, reason)] = await _refusals(rt, 1)
-        assert (subject, reason) == ("in.evil.agent", "Expected `int` <= 64 - at `$.capacity`")
+        assert (subject, reason) == (
+            f"in.evil.{streams.REPORTS_QUEUE}",
+            "Expected `int` <= 64 - at `$.capacity`",
+        )
         await _register(rt, "after")  # the reports behind it were not held back
         await evil.nc.close()
     finally:
@@ -137,17 +141,38 @@ def test_every_report_field_is_bounded():
             reports.decode(bad)
 
 
+def _just_under(limit: int, test_id: str, run_id: str) -> BenchmarkResult:
+    """A result whose report is a few bytes under `limit`: its event, in a larger envelope, is over it."""
+    metrics = [Metric(name=f"m{i:06d}", value=float(i)) for i in range(limit // 20)]
+
+    def result(n: int) -> BenchmarkResult:
+        return BenchmarkResult(name="throughput", kind="performance", metrics=tuple(metrics[:n]))
+
+    def size(n: int) -> int:
+        return len(reports.encode(reports.BenchmarkReport(test_id=test_id, run_id=run_id, result=result(n))))
+
+    low, high = 0, len(metrics)  # size(low) fits under limit - 64, size(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if size(middle) < limit - 64 else (low, middle)
+    return result(low)
+
+
 async def test_a_report_jetstream_refuses_is_dead_lettered_and_the_tests_next_reports_land(runtime):
-    """A benchmark report within NATS's payload limit but past the event log's message size: JetStream
-    answers the append with a 400, which refuses the report (it used to be retried in place forever)."""
+    """A benchmark report within AGENT_IN's message size but, in its event's envelope, past the event log's:
+    JetStream answers the append with a 400, which refuses the report (it used to be retried in place
+    forever). A report past AGENT_IN's size is refused at the agent's publish."""
     token = await provision(runtime, "big")
     agent = await RawAgent().connect(runtime.agent_url, token, "big")
     test_id = await _request(runtime, "big", "/models/m.gguf")
     await test_status(runtime, test_id, "dispatched")
     run_id = uuid7()
     info = RunInfo(model="/models/m.gguf", engine="llama_cpp", started_at=factories.T0)
-    metrics = tuple(Metric(name=f"m{i:05d}".ljust(200, "x"), value=float(i)) for i in range(6000))
-    result = BenchmarkResult(name="throughput", kind="performance", metrics=metrics)
+    result = _just_under(streams.DEFAULT_LIMITS.max_event_size, test_id, run_id)
+    too_big = msgspec.structs.replace(result, metrics=(*result.metrics, *result.metrics[:50]))
+    with pytest.raises(nats.js.errors.BadRequestError, match="message size exceeds maximum allowed"):
+        report = reports.BenchmarkReport(test_id=test_id, run_id=run_id, result=too_big)
+        await agent.nc.jetstream().publish(f"in.big.{test_id}", reports.encode(report))  # told at once
     sent = [
         reports.TestStartedReport(test_id=test_id, run_id=run_id),
         reports.RunStartedReport(test_id=test_id, run_id=run_id, info=info),
@@ -163,5 +188,9 @@ async def test_a_report_jetstream_refuses_is_dead_lettered_and_the_tests_next_re
     test = await test_status(runtime, test_id, "succeeded", "failed", timeout=30)
     assert test.status == "succeeded"
     [(subject, reason)] = await _refusals(runtime, 1)
-    assert subject == f"in.big.{test_id}" and "maximum" in reason and reason.startswith("invalid: "), reason
+    assert (
+        subject == f"in.big.{streams.REPORTS_QUEUE}"
+        and "maximum" in reason
+        and reason.startswith("invalid: ")
+    ), reason
     await agent.nc.close()

@@ -5,15 +5,21 @@ import time
 from datetime import UTC, datetime
 
 import nats.errors
+import structlog
 from nats.aio.client import Client
 
 from kitt.bench.recordstore import SampleWriter, StoredPublish
-from kitt.events import logs, reports, subjects
+from kitt.events import logs, reports, streams, subjects
 from kitt.events.results import BenchmarkResult, RunInfo
 from kitt.events.states import FinalStatus
 from kitt.events.types import BenchmarkStarted, EngineReady
 
 REPORT_PATIENCE_S = 300.0
+log = structlog.get_logger(__name__)
+
+
+class ReportsOverQuota(Exception):
+    """The server took none of this agent's reports for the whole patience: its backlog is at its quota."""
 
 
 class AgentReporter:
@@ -40,14 +46,22 @@ class AgentReporter:
                     timeout=10,
                 )
                 return
-            except (nats.errors.Error, TimeoutError, OSError):  # incl. JetStream "temporarily unavailable"
+            except (nats.errors.Error, TimeoutError, OSError) as exc:  # incl. "temporarily unavailable"
+                over = streams.quota_refusal(exc)
+                if over:  # this agent's reports the server has not taken in yet are at their limit
+                    log.warning("agent.reports_over_quota", test=self.test_id, error=str(exc))
                 if time.monotonic() > deadline:
+                    if over:
+                        raise ReportsOverQuota(
+                            f"agent {self.agent}: for {REPORT_PATIENCE_S:g} s the server has held as many "
+                            f"of this agent's reports as its per-agent limit allows, not yet taken in: {exc}"
+                        ) from exc
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     def records(self, run_id: str, benchmark: int) -> SampleWriter:
-        return SampleWriter(self._publish, subjects.records(self.agent, run_id, benchmark))
+        return SampleWriter(self._publish, subjects.agent_run_records(self.agent, run_id, benchmark))
 
     async def started(self, run_id: str, info: RunInfo) -> None:
         await self.report(reports.RunStartedReport(test_id=self.test_id, run_id=run_id, info=info))

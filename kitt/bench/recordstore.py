@@ -16,10 +16,13 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
+from kitt.events import streams
 from kitt.events.results import RecordsRef, Sample
 
-CHUNK_BYTES = 256 * 1024
-IN_FLIGHT = 8  # chunks queued for publishing before `add` waits for them (see `SampleWriter.drain`)
+# Close to the streams' chunk limit, as an agent's quota counts chunks of up to that size; a line longer than
+# this (a very long answer's chunk times) goes in a chunk of its own.
+CHUNK_BYTES = streams.RECORDS_CHUNK_LIMIT - 64 * 1024
+IN_FLIGHT = 4  # chunks queued for publishing before `add` waits for them (see `SampleWriter.drain`)
 PATIENCE_S = 300.0
 HEADER_COUNT = "Kitt-Records"
 
@@ -52,7 +55,13 @@ class StoredPublish:
             try:
                 await self.js.publish(subject, data, headers=headers, timeout=10)
                 return
-            except (nats.errors.Error, TimeoutError, OSError):  # incl. JetStream "temporarily unavailable"
+            except (nats.errors.Error, TimeoutError, OSError) as exc:  # incl. "temporarily unavailable"
+                if streams.quota_refusal(exc):  # waiting does not help: the records are kept forever
+                    raise RecordsError(
+                        f"records for {subject} were refused: this agent's records quota is used up "
+                        f"({exc}); an admin may raise KITT_AGENT_RECORDS_QUOTA_GIB and run "
+                        "`kitt streams apply`"
+                    ) from exc
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(delay)
@@ -136,6 +145,8 @@ class SampleWriter:
             self._failed = task.exception()
 
     def _raise_failure(self) -> None:
+        if isinstance(self._failed, RecordsError):
+            raise self._failed
         if self._failed is not None:
             raise RecordsError(f"records for {self.subject} could not be stored: {self._failed}")
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import click
 
 from kitt.cli.common import async_command, settings
@@ -21,7 +23,7 @@ def streams() -> None:
 async def apply(replicas: int | None) -> None:
     """Create or update every stream (idempotent; also done on start-up)."""
     cfg = settings()
-    limits = stream_defs.StreamLimits(replicas=replicas or cfg.stream_replicas)
+    limits = dataclasses.replace(cfg.stream_limits(), replicas=replicas or cfg.stream_replicas)
     async with session(cfg, services=False) as s:
         for line in await stream_defs.apply(s.nc.jetstream(), limits):
             click.echo(line)

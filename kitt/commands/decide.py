@@ -247,7 +247,11 @@ def change_agent_settings(
 def refuse_report(cmd: m.RefuseReport, agent_id: str, history: Sequence[ev.Event]) -> list[ev.Event]:
     return [
         ev.ReportRefused(
-            subject=cmd.subject, stream_seq=cmd.stream_seq, reason=cmd.reason, payload=cmd.payload
+            subject=cmd.subject,
+            stream_seq=cmd.stream_seq,
+            reason=cmd.reason,
+            size=cmd.size,
+            sha256=cmd.sha256,
         )
     ]
 

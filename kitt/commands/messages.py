@@ -173,7 +173,8 @@ class RefuseReport(Command, frozen=True, tag="refuse_report"):
     subject: str
     stream_seq: int
     reason: str
-    payload: str
+    size: int  # the report's length and SHA-256, never the report: an agent must not fill EVENTS
+    sha256: str
 
 
 class DispatchTest(Command, frozen=True, tag="dispatch_test"):

@@ -16,6 +16,8 @@ from nats.js.api import (
     SubjectTransform,
 )
 
+from kitt.events import subjects
+
 EVENTS = "EVENTS"
 LOGS = "LOGS"
 METRICS = "METRICS"
@@ -23,8 +25,12 @@ HB = "HB"
 DISPATCH = "DISPATCH"
 AGENT_IN = "AGENT_IN"
 RECORDS = "RECORDS"
+AGENT_RECORDS = "RECORDS_"  # + the agent's name: one stream per agent, its quota the stream's size
+REPORTS_QUEUE = "queued"  # AGENT_IN stores every report of agent A on `in.A.queued`
+QUOTA_ERROR = 10077  # JetStream's "maximum bytes/messages (per subject) exceeded" on a discard-new stream
 
 DAY = 24 * 3600.0
+RECORDS_CHUNK_LIMIT = 1024 * 1024  # a records chunk's largest size (writers cut them a little smaller)
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,16 @@ class StreamLimits:
     metrics_max_age_s: float = 2 * DAY
     heartbeat_ttl_s: float = 90.0
     max_event_size: int = 1024 * 1024  # raw per-request records travel on RECORDS, never in an event
-    max_records_chunk: int = 1024 * 1024
+    max_records_chunk: int = RECORDS_CHUNK_LIMIT
     replicas: int = 1  # 3 on a three-node NATS cluster (`kitt streams apply --replicas 3`)
+    # What one agent may make the server keep (docs/security.md): its records in all (KITT_AGENT_RECORDS_
+    # QUOTA_GIB), one benchmark's chunks (x max_records_chunk bytes), and its reports not yet ingested.
+    agent_records_bytes: int = 50 * 1024**3
+    agent_benchmark_chunks: int = 4096
+    agent_reports_pending: int = 1000
+
+
+DEFAULT_LIMITS = StreamLimits()
 
 
 def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
@@ -114,6 +128,13 @@ def _definitions(limits: StreamLimits) -> list[StreamConfig]:
             subjects=["in.>"],
             retention=RetentionPolicy.WORK_QUEUE,
             duplicate_window=limits.duplicate_window_s,
+            # Each agent's reports are stored on one subject, so a per-subject limit is a per-agent one:
+            # an agent that floods waits for its own backlog, never fills the disk or the others' queue.
+            subject_transform=SubjectTransform(src="in.*.*", dest=f"in.{{{{wildcard(1)}}}}.{REPORTS_QUEUE}"),
+            max_msgs_per_subject=limits.agent_reports_pending,
+            discard=DiscardPolicy.NEW,
+            discard_new_per_subject=True,
+            max_msg_size=limits.max_event_size,
         ),
         StreamConfig(
             name=RECORDS,
@@ -130,16 +151,69 @@ def _definitions(limits: StreamLimits) -> list[StreamConfig]:
     ]
 
 
+def agent_records_stream(agent: str) -> str:
+    return f"{AGENT_RECORDS}{subjects.token(agent, 'agent')}"
+
+
+def agent_records(agent: str, limits: StreamLimits = StreamLimits()) -> StreamConfig:
+    """One agent's per-request records: kept like RECORDS (no deletes), up to the agent's quota; past it
+    JetStream refuses the agent's writes (`QUOTA_ERROR`) and nobody else's."""
+    return StreamConfig(
+        name=agent_records_stream(agent),
+        description=f"agent {agent}'s per-request records, within its quota",
+        subjects=[subjects.agent_records(agent)],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        deny_delete=True,
+        compression=StoreCompression.S2,
+        duplicate_window=limits.duplicate_window_s,
+        max_msg_size=limits.max_records_chunk,
+        # A count of chunks, not max_bytes: JetStream reserves a stream's max_bytes on the server up front,
+        # so per-agent byte limits would add up to more than the store holds with a few agents.
+        max_msgs=max(1, limits.agent_records_bytes // limits.max_records_chunk),
+        max_msgs_per_subject=limits.agent_benchmark_chunks,  # a subject is one benchmark's records
+        discard_new_per_subject=True,
+        num_replicas=limits.replicas,
+    )
+
+
+async def ensure_agent_records(
+    js: JetStreamContext, agent: str, limits: StreamLimits = StreamLimits()
+) -> str:
+    """Make the agent's records stream, or bring its quota to `limits`."""
+    return await _apply_one(js, agent_records(agent, limits))
+
+
 async def apply(js: JetStreamContext, limits: StreamLimits = StreamLimits()) -> list[str]:
-    """Create every stream, or update it to this definition. Returns what was done, per stream."""
-    done: list[str] = []
-    for config in definitions(limits):
-        try:
-            await js.stream_info(config.name or "")
-        except nats.js.errors.NotFoundError:
-            await js.add_stream(config)
-            done.append(f"{config.name}: created")
-            continue
-        await js.update_stream(config)
-        done.append(f"{config.name}: up to date")
+    """Create every stream, or update it to this definition (agents' records streams to today's quota).
+    Returns what was done, per stream."""
+    done = [await _apply_one(js, config) for config in definitions(limits)]
+    for name in await _names(js):
+        if name.startswith(AGENT_RECORDS):
+            done.append(await ensure_agent_records(js, name.removeprefix(AGENT_RECORDS), limits))
     return done
+
+
+async def _names(js: JetStreamContext) -> list[str]:
+    """Every stream's name (JetStream lists them a page at a time)."""
+    names: list[str] = []
+    while page := await js.streams_info(offset=len(names)):
+        names += [info.config.name or "" for info in page]
+    return names
+
+
+async def _apply_one(js: JetStreamContext, config: StreamConfig) -> str:
+    try:
+        await js.stream_info(config.name or "")
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(config)
+        return f"{config.name}: created"
+    await js.update_stream(config)
+    return f"{config.name}: up to date"
+
+
+def quota_refusal(error: Exception) -> bool:
+    """JetStream refused a write because a quota (a discard-new stream's limit) is full: waiting does not
+    help (records), or helps only once the server has caught up (reports)."""
+    return isinstance(error, nats.js.errors.APIError) and error.err_code == QUOTA_ERROR

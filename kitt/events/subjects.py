@@ -14,7 +14,8 @@ COMMAND_PREFIX = "kitt.cmd"
 ALL_EVENTS = f"{EVENTS_PREFIX}.>"
 ALL_HEARTBEATS = "hb.*"
 ALL_REPORTS = "in.>"  # every agent's reports (AGENT_IN)
-RECORDS_PREFIX = "rec"
+RECORDS_PREFIX = "rec"  # records KITT itself writes (`kitt run`, imports): the RECORDS stream
+AGENT_RECORDS_PREFIX = "arec"  # records an agent writes: its own stream, under its own quota
 CAMPAIGN_LOG_PREFIX = "clog"
 
 HEADER_TYPE = "Kitt-Event-Type"
@@ -97,16 +98,22 @@ def agent_logs(agent: str) -> str:
 
 
 def records(agent: str, run_id: str, benchmark: int) -> str:
-    """One benchmark's per-request records: `rec.<agent>.<run>.<n>`, n counting the run's benchmarks."""
+    """One benchmark's per-request records as KITT writes them: `rec.<agent>.<run>.<n>`, n counting the
+    run's benchmarks (`agent` names where the run ran: `local`, or `imported`)."""
     return f"{RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}.{int(benchmark)}"
 
 
+def agent_run_records(agent: str, run_id: str, benchmark: int) -> str:
+    """One benchmark's records as an agent writes them: `arec.<agent>.<run>.<n>`, in the agent's stream."""
+    return f"{AGENT_RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}.{int(benchmark)}"
+
+
 def records_of_run(agent: str, run_id: str) -> str:
-    return f"{RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}."
+    return f"{AGENT_RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}."
 
 
 def agent_records(agent: str) -> str:
-    return f"{RECORDS_PREFIX}.{token(agent, 'agent')}.>"
+    return f"{AGENT_RECORDS_PREFIX}.{token(agent, 'agent')}.>"
 
 
 def agent_metrics(agent: str) -> str:
@@ -129,7 +136,9 @@ def dispatch_control(agent: str) -> tuple[str, str]:
 
 
 def agent_inbound(agent: str) -> str:
-    return f"in.{token(agent, 'agent')}.>"
+    """What an agent may publish reports on: exactly `in.<agent>.<target>`, the form AGENT_IN's transform
+    folds into the agent's one queue subject (a longer subject would escape its quota)."""
+    return f"in.{token(agent, 'agent')}.*"
 
 
 def report(agent: str, target: str) -> str:

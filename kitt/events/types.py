@@ -9,7 +9,7 @@ from datetime import datetime
 import msgspec
 
 from kitt.events.base import Event, Scalar
-from kitt.events.bounds import Capacity, Location, Name, Seconds, Short, Text
+from kitt.events.bounds import Capacity, Count, Location, Name, Seconds, Short, Text
 from kitt.events.campaigns import (
     CampaignCancelled,
     CampaignCompleted,
@@ -114,7 +114,9 @@ class ReportRefused(Event, frozen=True, tag="report_refused"):
     subject: str
     stream_seq: int  # the report's position in AGENT_IN
     reason: str
-    payload: str  # the report as received (truncated)
+    payload: str = ""  # only in refusals recorded before 0.2: the report itself, truncated
+    size: Count = 0  # the refused report's length and digest: what an agent sends is never kept
+    sha256: Short = ""
 
 
 # --- test --------------------------------------------------------------------------------------------

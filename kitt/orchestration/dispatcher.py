@@ -1,7 +1,7 @@
 """The dispatcher: a process manager from requested tests to agents' work queues.
 
 - `agent_provisioned` → the agent's DISPATCH consumers (work and control), which its credentials let it use
-  but not create.
+  but not create, and its records stream, sized to its quota.
 - `test_requested` for agent A → `dispatch_test` (A's `dispatch_requested`, which DISPATCH sources into A's
   queue: one append records the fact and queues the job), then `mark_test_dispatched`. An unknown or
   revoked agent finishes the test as failed with the reason.
@@ -104,12 +104,18 @@ class _MaxDeliveries(msgspec.Struct):
 
 class Dispatcher:
     def __init__(
-        self, nc: Client, db: AsyncEngine, *, test_timeout_s: float = DEFAULT_TEST_TIMEOUT_S
+        self,
+        nc: Client,
+        db: AsyncEngine,
+        *,
+        test_timeout_s: float = DEFAULT_TEST_TIMEOUT_S,
+        limits: streams.StreamLimits = streams.DEFAULT_LIMITS,
     ) -> None:
         self.nc = nc
         self.db = db
         self.bus = EventBus(nc)
         self.test_timeout_s = test_timeout_s
+        self.limits = limits
 
     async def run(self, stop: asyncio.Event) -> None:
         js = self.nc.jetstream()
@@ -156,6 +162,7 @@ class Dispatcher:
         try:
             if isinstance(event, types.AgentProvisioned):
                 await ensure_consumers(self.nc, envelope.aggregate_id)
+                await streams.ensure_agent_records(self.nc.jetstream(), envelope.aggregate_id, self.limits)
             elif isinstance(event, types.TestRequested):
                 await self._dispatch(envelope.aggregate_id, event)
             elif isinstance(event, types.TestCancelRequested):

@@ -3,8 +3,10 @@
 An agent may report only for a test dispatched to it (and, for run facts, only for the run it said it
 started); its name comes from the subject it published on, which its credentials confine it to. A report
 that fails a check, does not decode, or is refused by the command it becomes, is dead-lettered with the
-reason and the ingestor moves on. Commands take their ids from the report's id, so a report delivered
-twice is applied once. One ingestor runs per deployment: AGENT_IN is a work queue read in stream order.
+reason and the ingestor moves on: the refusal records the report's size and digest, never the report, and
+only so many of one agent's refusals are recorded (`refusals.py`). Commands take their ids from the
+report's id, so a report delivered twice is applied once. One ingestor runs per deployment: AGENT_IN is a
+work queue read in stream order, where each agent may have only so many reports waiting (streams.py).
 
 Order matters (a run's facts follow its test's start), so a report the system cannot take now (NATS or
 JetStream unavailable, a cluster electing a leader) is tried again in place, holding back the reports
@@ -15,6 +17,7 @@ comes back after the ack wait: a run fact whose test (or run) has not started ye
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -43,11 +46,11 @@ from kitt.events import pull, reports, streams, subjects, types
 from kitt.events.bus import EventBus
 from kitt.events.ids import derived_id
 from kitt.orchestration.dispatcher import ensure_consumers
+from kitt.orchestration.refusals import RefusalBudget
 
 log = structlog.get_logger(__name__)
 DURABLE = "ingestor"
 BATCH = 64
-MAX_PAYLOAD_KEPT = 64 * 1024
 COMMAND_TIMEOUT_S = 10.0
 NOT_YET_S = 300.0  # longer than a lost delivery's ack wait (120 s), so the report it follows comes back
 NOT_YET_DELAY_S = 2.0
@@ -143,9 +146,13 @@ def _check_run(agent: str, test_id: str, run_id: str, history: Sequence[types.Ev
 
 
 class Ingestor:
-    def __init__(self, nc: Client, db: AsyncEngine) -> None:
+    def __init__(
+        self, nc: Client, db: AsyncEngine, *, limits: streams.StreamLimits = streams.DEFAULT_LIMITS
+    ) -> None:
         self.nc = nc
         self.db = db
+        self.limits = limits
+        self.budget = RefusalBudget()
         self.bus = EventBus(nc)
         self.applied = 0
         self.refused = 0
@@ -202,8 +209,11 @@ class Ingestor:
                 # A request in flight when NATS restarts is never answered: give up soon and let the
                 # report come round again (its commands carry ids derived from it, so none applies twice).
                 await send(self.nc, command, timeout=COMMAND_TIMEOUT_S)
-            if isinstance(report, reports.Registered) and report.capacity > 1:
-                await ensure_consumers(self.nc, agent, report.capacity)  # it may hold that many tests
+            if isinstance(report, reports.Registered):
+                # An agent provisioned before its records had a stream of their own gets one here.
+                await streams.ensure_agent_records(self.nc.jetstream(), agent, self.limits)
+                if report.capacity > 1:
+                    await ensure_consumers(self.nc, agent, report.capacity)  # it may hold that many tests
             self.applied += 1
         except NotYet as exc:
             if await self._postponed(msg, str(exc)):
@@ -248,18 +258,27 @@ class Ingestor:
         return True
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
-        """Record the refusal as an event: the agents projector writes the dead letter, exactly once."""
+        """Record the refusal as an event (the agents projector writes the dead letter, exactly once): its
+        reason, the report's size and digest, never the report, and not past the agent's budget."""
         self.refused += 1
         seq = msg.metadata.sequence.stream if msg.metadata else 0
+        agent = _reporter(msg.subject)
         log.warning("ingestor.refused", subject=msg.subject, reason=reason, seq=seq)
+        unrecorded = self.budget.take(agent)
+        if unrecorded is None:
+            return  # counted: said with the agent's next refusal recorded
+        if unrecorded:
+            reason = f"{reason} (and {unrecorded} earlier refused reports of this agent, not recorded: over "
+            reason += f"{self.budget.limit} in {self.budget.window_s:g} s)"
         command = RefuseReport(
             command_id=derived_id("refused", f"{streams.AGENT_IN}:{seq}"),
             actor="ingestor",
-            agent=_reporter(msg.subject),
+            agent=agent,
             subject=msg.subject,
             stream_seq=seq,
             reason=reason[:2000],
-            payload=msg.data[:MAX_PAYLOAD_KEPT].decode(errors="replace").replace("\x00", "\ufffd"),
+            size=len(msg.data),
+            sha256=hashlib.sha256(msg.data).hexdigest(),
         )
         await send(self.nc, command, timeout=COMMAND_TIMEOUT_S)
 

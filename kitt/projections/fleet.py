@@ -52,7 +52,7 @@ class AgentsProjection(KeyedProjection):
                 "stream_seq": e.envelope.event.stream_seq,
                 "subject": e.envelope.event.subject,
                 "reason": e.envelope.event.reason,
-                "payload": e.envelope.event.payload,
+                "payload": _kept(e.envelope.event),
                 "recorded_at": e.envelope.occurred_at,
             }
             for e in events
@@ -139,3 +139,8 @@ class TestsProjection(KeyedProjection):
         if isinstance(event, TestCancelRequested):
             return {"status": "cancelling"}
         return None
+
+
+def _kept(refused: ReportRefused) -> str:
+    """What the dead letter shows of a refused report: its size and digest (older refusals kept the text)."""
+    return refused.payload or f"({refused.size} bytes, sha256 {refused.sha256}; the report is not kept)"

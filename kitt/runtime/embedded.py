@@ -215,7 +215,7 @@ class Runtime:
         if self.settings.nats_url is None:
             await self._start_server(home)
         self.nc = await connect_nats(self.nats_url, tls_ca=self.settings.trusted_ca)
-        await streams.apply(self.nc.jetstream(), streams.StreamLimits(replicas=self.settings.stream_replicas))
+        await streams.apply(self.nc.jetstream(), self.settings.stream_limits())
         self.engine = await open_database(self.settings.database_url)
         if self._services:
             await self._start_services()
@@ -290,9 +290,14 @@ class Runtime:
         self._tasks.append(asyncio.create_task(manager.run(self._stop), name="campaign-manager"))
         scheduler = Scheduler(self.nc, self.settings.home)
         self._tasks.append(asyncio.create_task(scheduler.run(self._stop), name="scheduler"))
-        dispatcher = Dispatcher(self.nc, self.engine, test_timeout_s=self.settings.test_timeout_s)
+        dispatcher = Dispatcher(
+            self.nc,
+            self.engine,
+            test_timeout_s=self.settings.test_timeout_s,
+            limits=self.settings.stream_limits(),
+        )
         self._tasks.append(asyncio.create_task(dispatcher.run(self._stop), name="dispatcher"))
-        self.ingestor = Ingestor(self.nc, self.engine)
+        self.ingestor = Ingestor(self.nc, self.engine, limits=self.settings.stream_limits())
         self._tasks.append(asyncio.create_task(self.ingestor.run(self._stop), name="ingestor"))
 
     async def _start_callout(self, creds: credentials.ServerCredentials, url: str) -> None:
