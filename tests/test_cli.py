@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from kitt.children import free_port
 from kitt.projections.db import create_engine
@@ -64,6 +65,20 @@ def test_version():
         text=True,
     )
     assert agent.stdout.startswith("kitt-agent, version ")
+
+
+def test_every_command_loads_and_help_lists_it():
+    """Commands are imported when they run (kitt.cli.main.COMMANDS): each one named there must load, under
+    that name, and `kitt --help` lists them all."""
+    from kitt.cli.main import COMMANDS, cli
+
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == sorted(COMMANDS)
+    assert {"campaign", "storage", "up", "run"} <= set(listed)
+    campaign = CliRunner().invoke(cli, ["campaign", "--help"]).output
+    assert "create" in campaign and "schedule" in campaign  # added by the modules loaded after its own
 
 
 def test_events_schema_lists_every_event(tmp_path):
