@@ -11,6 +11,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 import nats
@@ -21,8 +22,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kitt.agent.localagent import LocalAgent
-from kitt.agent.testagents import TestAgents
 from kitt.auth import ca, credentials
 from kitt.auth.callout import CalloutService
 from kitt.commands.service import CommandService
@@ -39,6 +38,10 @@ from kitt.projections.registry import all_projections
 from kitt.projections.runner import Projector
 from kitt.runtime import instance, network
 from kitt.runtime.nats_server import NatsServer, WebSocketListener
+
+if TYPE_CHECKING:  # the agents' executor and its imports load only where a runtime runs agents
+    from kitt.agent.localagent import LocalAgent
+    from kitt.agent.testagents import TestAgents
 
 log = structlog.get_logger(__name__)
 
@@ -278,6 +281,9 @@ class Runtime:
                 issuer_seed=seed, kitt_password="", auth_password=auth_password, sys_password=sys_password
             )
             await self._start_callout(creds, self.settings.nats_url)
+        from kitt.agent.localagent import LocalAgent
+        from kitt.agent.testagents import TestAgents
+
         self._test_agents = TestAgents(
             self.settings.home, self.nc, self.local_agent_url, self.settings.trusted_ca
         )
