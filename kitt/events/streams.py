@@ -55,7 +55,7 @@ class StreamLimits:
 DEFAULT_LIMITS = StreamLimits()
 
 
-def definitions(limits: StreamLimits = StreamLimits()) -> list[StreamConfig]:
+def definitions(limits: StreamLimits = DEFAULT_LIMITS) -> list[StreamConfig]:
     return [dataclasses.replace(config, num_replicas=limits.replicas) for config in _definitions(limits)]
 
 
@@ -136,32 +136,21 @@ def _definitions(limits: StreamLimits) -> list[StreamConfig]:
             discard_new_per_subject=True,
             max_msg_size=limits.max_event_size,
         ),
-        StreamConfig(
-            name=RECORDS,
-            description="benchmarks' per-request records, as chunks of JSON lines (part of the results)",
-            subjects=["rec.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            deny_delete=True,
-            compression=StoreCompression.S2,
-            duplicate_window=limits.duplicate_window_s,
-            max_msg_size=limits.max_records_chunk,
+        _records(
+            RECORDS,
+            "benchmarks' per-request records, as chunks of JSON lines (part of the results)",
+            "rec.>",
+            limits,
         ),
     ]
 
 
-def agent_records_stream(agent: str) -> str:
-    return f"{AGENT_RECORDS}{subjects.token(agent, 'agent')}"
-
-
-def agent_records(agent: str, limits: StreamLimits = StreamLimits()) -> StreamConfig:
-    """One agent's per-request records: kept like RECORDS (no deletes), up to the agent's quota; past it
-    JetStream refuses the agent's writes (`QUOTA_ERROR`) and nobody else's."""
+def _records(name: str, description: str, subject: str, limits: StreamLimits) -> StreamConfig:
+    """Records are kept like events: compressed, never deleted, a writer refused rather than history lost."""
     return StreamConfig(
-        name=agent_records_stream(agent),
-        description=f"agent {agent}'s per-request records, within its quota",
-        subjects=[subjects.agent_records(agent)],
+        name=name,
+        description=description,
+        subjects=[subject],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
@@ -169,23 +158,40 @@ def agent_records(agent: str, limits: StreamLimits = StreamLimits()) -> StreamCo
         compression=StoreCompression.S2,
         duplicate_window=limits.duplicate_window_s,
         max_msg_size=limits.max_records_chunk,
+        num_replicas=limits.replicas,
+    )
+
+
+def agent_records_stream(agent: str) -> str:
+    return f"{AGENT_RECORDS}{subjects.token(agent, 'agent')}"
+
+
+def agent_records(agent: str, limits: StreamLimits = DEFAULT_LIMITS) -> StreamConfig:
+    """One agent's per-request records: kept like RECORDS (no deletes), up to the agent's quota; past it
+    JetStream refuses the agent's writes (`QUOTA_ERROR`) and nobody else's."""
+    return dataclasses.replace(
+        _records(
+            agent_records_stream(agent),
+            f"agent {agent}'s per-request records, within its quota",
+            subjects.agent_records(agent),
+            limits,
+        ),
         # A count of chunks, not max_bytes: JetStream reserves a stream's max_bytes on the server up front,
         # so per-agent byte limits would add up to more than the store holds with a few agents.
         max_msgs=max(1, limits.agent_records_bytes // limits.max_records_chunk),
         max_msgs_per_subject=limits.agent_benchmark_chunks,  # a subject is one benchmark's records
         discard_new_per_subject=True,
-        num_replicas=limits.replicas,
     )
 
 
 async def ensure_agent_records(
-    js: JetStreamContext, agent: str, limits: StreamLimits = StreamLimits()
+    js: JetStreamContext, agent: str, limits: StreamLimits = DEFAULT_LIMITS
 ) -> str:
     """Make the agent's records stream, or bring its quota to `limits`."""
     return await _apply_one(js, agent_records(agent, limits))
 
 
-async def apply(js: JetStreamContext, limits: StreamLimits = StreamLimits()) -> list[str]:
+async def apply(js: JetStreamContext, limits: StreamLimits = DEFAULT_LIMITS) -> list[str]:
     """Create every stream, or update it to this definition (agents' records streams to today's quota).
     Returns what was done, per stream."""
     done = [await _apply_one(js, config) for config in definitions(limits)]
