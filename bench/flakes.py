@@ -4,11 +4,13 @@
 
 Each round is a fresh `pytest` process (as CI starts it: real nats-server, PostgreSQL, SQLite), with
 `--burn N` busy-looping processes beside it the whole time so that every race a loaded CI machine can hit
-gets its chance. Prints, per test, passed/failed counts and the first lines of each distinct failure.
+gets its chance. Prints, per test, passed/failed counts and the first lines of each distinct failure; a
+round with a failure keeps its JUnit report, every test's captured output in it, in test-artifacts/.
 """
 
 import argparse
 import multiprocessing
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,8 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from pathlib import Path
+
+KEPT = Path("test-artifacts")
 
 
 def _burn() -> None:
@@ -25,6 +29,7 @@ def _burn() -> None:
 
 def _round(targets: list[str], workers: str, report: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+    command += ["-o", "junit_logging=all"]  # a failure's captured output (logs, phases) stays in the report
     command += ["-n", workers] if workers != "0" else []
     return subprocess.run([*command, *targets], capture_output=True, text=True)
 
@@ -72,6 +77,9 @@ def main() -> None:
                     counts[name][kind] += 1
                     if first:
                         failures[name][first] += 1
+                if any(first for _, _, first in _outcomes(report)):
+                    KEPT.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(report, KEPT / f"flakes-round-{n + 1}.xml")  # with every output of the round
                 bad = sum(c["failed"] + c["error"] for c in counts.values())
                 print(
                     f"round {n + 1}/{args.rounds}: {time.monotonic() - began:6.0f} s, failures so far {bad}"

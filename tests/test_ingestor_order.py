@@ -14,7 +14,7 @@ from kitt.agent.running import RunningTests, TestRunner
 from kitt.agent.simulated import SimulatedExecutor, SimulatedHost
 from kitt.events import reports, streams, subjects
 from kitt.events.ids import uuid7
-from kitt.events.results import RunInfo
+from kitt.events.results import BenchmarkResult, Metric, RunInfo
 from kitt.storage import fleet, queries
 from tests import factories
 from tests.agenthosts import projected, provision, test_status
@@ -71,6 +71,46 @@ async def test_a_runs_facts_that_arrive_before_their_tests_start_wait_for_it(run
 
     [doc] = await eventually(run_finished, timeout=30)
     assert doc.info.agent == "late"  # the subject's agent, not the payload's
+    assert await fleet.refused_reports(runtime.engine) == []
+
+
+async def test_a_runs_end_waits_for_the_benchmarks_reported_before_it(runtime):
+    """The benchmark's delivery was lost in flight and comes back behind the run's end: the end waits for
+    it (the report says one benchmark came before it), so the run keeps its result instead of refusing a
+    benchmark for a finished run."""
+    await provision(runtime, "slowbench")
+    test_id = await _request(runtime, "slowbench", "/models/m.gguf")
+    await test_status(runtime, test_id, "dispatched")
+    run_id = uuid7()
+    info = RunInfo(model="/models/m.gguf", engine="llama_cpp", started_at=factories.T0)
+    result = BenchmarkResult(name="latency", kind="performance", metrics=(Metric(name="ttft_ms", value=1.0),))
+    await _publish(
+        runtime,
+        "slowbench",
+        reports.TestStartedReport(test_id=test_id, run_id=run_id),
+        reports.RunStartedReport(test_id=test_id, run_id=run_id, info=info),
+        reports.RunFinishedReport(
+            test_id=test_id, run_id=run_id, status="succeeded", finished_at=factories.T0, benchmarks=1
+        ),
+    )
+    await _handled(runtime, 3)  # the end was taken, and put back
+
+    async def started():
+        found = await queries.documents(runtime.engine, [run_id])
+        return found[0] if found else None
+
+    doc = await eventually(started, what="the run's start in KARR")
+    assert doc.status == "running" and doc.benchmarks == ()  # its end waits
+    await _publish(
+        runtime, "slowbench", reports.BenchmarkReport(test_id=test_id, run_id=run_id, result=result)
+    )
+
+    async def finished():
+        found = await queries.documents(runtime.engine, [run_id])
+        return found[0] if found and found[0].status == "succeeded" else None
+
+    doc = await eventually(finished, timeout=30, what="the run to end with its benchmark")
+    assert [b.name for b in doc.benchmarks] == ["latency"]
     assert await fleet.refused_reports(runtime.engine) == []
 
 

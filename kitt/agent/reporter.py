@@ -31,6 +31,7 @@ class AgentReporter:
         self.agent = agent
         self.test_id = test_id
         self._publish = StoredPublish(nc, patience_s=REPORT_PATIENCE_S)
+        self._benchmarks = 0  # reported for this test's run
 
     async def report(self, report: reports.Report) -> None:
         """Publish until JetStream has stored it: a NATS restart or a network blip delays a report, never
@@ -71,11 +72,17 @@ class AgentReporter:
 
     async def benchmark(self, run_id: str, result: BenchmarkResult) -> None:
         await self.report(reports.BenchmarkReport(test_id=self.test_id, run_id=run_id, result=result))
+        self._benchmarks += 1
 
     async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int:
         await self.report(
             reports.RunFinishedReport(
-                test_id=self.test_id, run_id=run_id, status=status, error=error, finished_at=datetime.now(UTC)
+                test_id=self.test_id,
+                run_id=run_id,
+                status=status,
+                error=error,
+                finished_at=datetime.now(UTC),
+                benchmarks=self._benchmarks,  # the ingestor ends the run only once they have landed
             )
         )
         return 0  # the EVENTS position is the ingestor's to know, not the agent's

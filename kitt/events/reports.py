@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from kitt.events import subjects
-from kitt.events.bounds import Capacity, Ident, Short, Text, Version
+from kitt.events.bounds import Capacity, Count, Ident, Short, Text, Version
 from kitt.events.ids import uuid7
 from kitt.events.results import BenchmarkResult, Hardware, RunInfo
 from kitt.events.states import FinalStatus
@@ -66,6 +66,7 @@ class RunFinishedReport(Report, frozen=True, tag="run_finished"):
     status: FinalStatus
     finished_at: datetime
     error: Text | None = None
+    benchmarks: Count | None = None  # benchmark reports sent for the run before this (None: an older agent)
 
 
 class TestFinishedReport(Report, frozen=True, tag="test_finished"):

@@ -12,7 +12,8 @@ Order matters (a run's facts follow its test's start), so a report the system ca
 JetStream unavailable, a cluster electing a leader) is tried again in place, holding back the reports
 behind it. A report can still arrive before the one it follows, when a delivery was lost in flight and
 comes back after the ack wait: a run fact whose test (or run) has not started yet waits for it, for up to
-`NOT_YET_S`, and is refused only then.
+`NOT_YET_S`, and is refused only then; a run's end waits as long for the benchmarks its agent reported
+before it (the report says how many), and then ends the run without them.
 """
 
 import asyncio
@@ -153,6 +154,7 @@ class Ingestor:
         self.db = db
         self.limits = limits
         self.budget = RefusalBudget()
+        self._refused_benchmarks: dict[str, int] = {}  # per run: its end need not wait for these
         self.bus = EventBus(nc)
         self.applied = 0
         self.refused = 0
@@ -198,6 +200,7 @@ class Ingestor:
 
     async def handle(self, msg: Msg) -> bool:
         """Apply, refuse or postpone one report: True when it is settled, False to try it again now."""
+        report: reports.AnyReport | None = None
         try:
             agent = reports.agent_of(msg.subject)
             report = reports.decode(msg.data)
@@ -205,6 +208,8 @@ class Ingestor:
             if not isinstance(report, reports.Registered):
                 stored, _ = await self.bus.load("test", report.test_id)
                 history = [s.envelope.event for s in stored]
+            if isinstance(report, reports.RunFinishedReport) and not _waited(msg):
+                await self._benchmarks_landed(report)
             for command in _commands(agent, report, history):
                 # A request in flight when NATS restarts is never answered: give up soon and let the
                 # report come round again (its commands carry ids derived from it, so none applies twice).
@@ -214,6 +219,8 @@ class Ingestor:
                 await streams.ensure_agent_records(self.nc.jetstream(), agent, self.limits)
                 if report.capacity > 1:
                     await ensure_consumers(self.nc, agent, report.capacity)  # it may hold that many tests
+            if isinstance(report, reports.RunFinishedReport):
+                self._refused_benchmarks.pop(report.run_id, None)
             self.applied += 1
         except NotYet as exc:
             if await self._postponed(msg, str(exc)):
@@ -245,13 +252,25 @@ class Ingestor:
         except (CommandFailed, nats.errors.Error, TimeoutError, OSError) as exc:
             log.info("ingestor.retrying", subject=msg.subject, error=str(exc) or type(exc).__name__)
             return False
+        if isinstance(report, reports.BenchmarkReport):  # its run's end need not wait for it
+            self._refused_benchmarks[report.run_id] = self._refused_benchmarks.get(report.run_id, 0) + 1
         await msg.ack()
         return True
 
+    async def _benchmarks_landed(self, report: reports.RunFinishedReport) -> None:
+        """A run's end waits for the benchmarks its agent reported before it (a delivery lost in flight
+        comes back after them): once finished, a run takes no more. After `NOT_YET_S` it ends without them."""
+        if not report.benchmarks:
+            return
+        stored, _ = await self.bus.load("run", report.run_id)
+        landed = sum(isinstance(s.envelope.event, types.BenchmarkCompleted) for s in stored)
+        landed += self._refused_benchmarks.get(report.run_id, 0)
+        if landed < report.benchmarks:
+            raise NotYet(f"run {report.run_id} holds {landed} of the {report.benchmarks} benchmarks reported")
+
     async def _postponed(self, msg: Msg, why: str) -> bool:
         """Put back a report that came early, unless it has waited `NOT_YET_S` since it was stored."""
-        stored = msg.metadata.timestamp if msg.metadata else None
-        if stored is not None and (datetime.now(UTC) - stored).total_seconds() > NOT_YET_S:
+        if _waited(msg):
             return False
         log.info("ingestor.waiting", subject=msg.subject, why=why)
         await _retry_later(msg, NOT_YET_DELAY_S)
@@ -281,6 +300,12 @@ class Ingestor:
             sha256=hashlib.sha256(msg.data).hexdigest(),
         )
         await send(self.nc, command, timeout=COMMAND_TIMEOUT_S)
+
+
+def _waited(msg: Msg) -> bool:
+    """The report has waited for what it follows as long as it may (`NOT_YET_S` since it was stored)."""
+    stored = msg.metadata.timestamp if msg.metadata else None
+    return stored is not None and (datetime.now(UTC) - stored).total_seconds() > NOT_YET_S
 
 
 def _refusal(error: nats.js.errors.APIError) -> bool:
