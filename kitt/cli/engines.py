@@ -42,6 +42,7 @@ class EngineRow(msgspec.Struct, frozen=True, kw_only=True):
     image: str | None
     image_source: str
     native_binary: str | None
+    native_env: str | None  # its own environment (`kitt engines setup ENGINE --runtime native`), if installed
     dialect: str
 
 
@@ -49,10 +50,13 @@ class EngineRow(msgspec.Struct, frozen=True, kw_only=True):
 @click.option("--json", "as_json", is_flag=True)
 def list_(as_json: bool) -> None:
     """Every engine with its formats, runtimes, image for this host and native binary."""
+    from kitt.engines import envs
+
     home = settings().home
     rows = []
     for spec in specs.ENGINES.values():
         choice = _image(spec, home)
+        own = envs.installed(spec.name, envs.root(home)) if spec.own_env else None
         rows.append(
             EngineRow(
                 engine=spec.name,
@@ -63,6 +67,7 @@ def list_(as_json: bool) -> None:
                 image=choice.image,
                 image_source=choice.source,
                 native_binary=find_binary(spec),
+                native_env=own.describe() if own else None,
                 dialect=spec.dialect,
             )
         )
@@ -76,7 +81,7 @@ def list_(as_json: bool) -> None:
             ", ".join(r.formats),
             ", ".join(r.runtimes),
             f"{r.image} ({r.image_source})",
-            r.native_binary or "-",
+            f"{r.native_binary} ({r.native_env})" if r.native_env else r.native_binary or "-",
         )
     console().print(table)
 
@@ -115,14 +120,34 @@ def status(as_json: bool) -> None:
 
 @engines.command("setup")
 @click.argument("engine")
-@click.option("--dry-run", is_flag=True, help="Say what would be pulled or built, do nothing.")
-@async_command
-async def setup(engine: str, dry_run: bool) -> None:
-    """Pull (or build, for KITT-managed images) ENGINE's image for this host."""
+@click.option(
+    "--runtime",
+    type=click.Choice(["docker", "native"]),
+    default="docker",
+    show_default=True,
+    help="docker: pull or build its image. native: install it into an environment of its own.",
+)
+@click.option(
+    "--build",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="native: the CUDA build where a GPU is found, else the CPU build.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be pulled, built or installed, do nothing.")
+def setup(engine: str, runtime: str, build: str, dry_run: bool) -> None:
+    """Make ENGINE ready here: pull (or build) its image, or install it natively (`--runtime native`)."""
     try:
         spec = specs.get(engine)
     except specs.UnknownEngine as exc:
         raise click.ClickException(str(exc)) from None
+    if runtime == "native":
+        _setup_native(spec, build, dry_run)
+    else:
+        asyncio.run(_setup_image(spec, dry_run))
+
+
+async def _setup_image(spec: specs.EngineSpec, dry_run: bool) -> None:
     choice = _image(spec, settings().home)
     action = (
         f"build {choice.image} from docker/{choice.build}.Dockerfile"
@@ -139,6 +164,33 @@ async def setup(engine: str, dry_run: bool) -> None:
     except DockerError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{spec.display}: {choice.image} is ready")
+
+
+def _setup_native(spec: specs.EngineSpec, build: str, dry_run: bool) -> None:
+    from kitt.engines import envs, install
+    from kitt.hardware import gpus
+
+    gpu = bool(gpus.inventory().gpus) if build == "auto" else build == "cuda"
+    where = envs.root(settings().home)
+    try:
+        flavour, recipe = install.recipe(spec.name, gpu=gpu)
+    except install.InstallError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dry_run:
+        click.echo(f"would install {recipe} ({flavour}) into {where / spec.name}")
+        return
+    out = console(stderr=True)
+    with out.status(f"{spec.display}: installing into {where / spec.name}") as status:
+
+        def step(what: str) -> None:
+            out.log(f"installing {what}")
+            status.update(f"{spec.display}: installing {what}")
+
+        try:
+            env = install.setup(spec.name, gpu=gpu, where=where, step=step)
+        except install.InstallError as exc:
+            raise click.ClickException(f"{spec.display} was not installed: {exc}") from None
+    click.echo(f"{spec.display}: {env.describe()}, in {env.path}")
 
 
 @engines.group("profiles")

@@ -45,13 +45,30 @@ def _size(size_bytes: int) -> str:
 
 
 @models.command("tiny")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=Path("kitt-tiny.gguf"))
-def tiny(path: Path) -> None:
-    """Write a tiny random-weight llama GGUF to PATH (for trying KITT and llama.cpp without a download)."""
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["gguf", "safetensors"]),
+    default="gguf",
+    show_default=True,
+    help="gguf: one file, for llama.cpp and Ollama. safetensors: a Hugging Face folder, for vLLM.",
+)
+def tiny(path: Path | None, fmt: str) -> None:
+    """Write a tiny random-weight llama to PATH (for trying KITT and an engine without a download).
+
+    PATH defaults to kitt-tiny.gguf, or the folder kitt-tiny-hf with --format safetensors."""
+    if fmt == "safetensors":
+        from kitt.models import tiny_hf
+
+        folder = tiny_hf.write(path or Path("kitt-tiny-hf"))
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        click.echo(f"wrote {folder} ({size // 1024} KiB, {formats.detect(folder)})")
+        return
     from kitt.models.tiny import write
 
-    write(path)
-    click.echo(f"wrote {path} ({path.stat().st_size // 1024} KiB, {formats.detect(path)})")
+    target = write(path or Path("kitt-tiny.gguf"))
+    click.echo(f"wrote {target} ({target.stat().st_size // 1024} KiB, {formats.detect(target)})")
 
 
 @models.command("search")

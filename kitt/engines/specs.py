@@ -49,6 +49,7 @@ class EngineSpec(msgspec.Struct, frozen=True, kw_only=True):
     served_name_from_model: bool = True
     streams_usage: bool = True  # honours stream_options.include_usage
     min_tokens: bool = False  # accepts min_tokens/ignore_eos to force output length
+    own_env: bool = False  # native: in an environment of its own (`kitt engines setup E --runtime native`)
 
 
 ENGINES: dict[str, EngineSpec] = {
@@ -68,14 +69,35 @@ ENGINES: dict[str, EngineSpec] = {
             port=8000,
             health_path="/health",
             dialect="openai",
-            docker_args=("--model", "{model}", "--served-model-name", "{name}", "--port", "{port}"),
-            native_command=("vllm", "serve", "{model}", "--served-model-name", "{name}", "--port", "{port}"),
+            # The tokenizer endpoint lets lm-eval score by loglikelihood (it reads /tokenizer_info).
+            docker_args=(
+                "--model",
+                "{model}",
+                "--served-model-name",
+                "{name}",
+                "--port",
+                "{port}",
+                "--enable-tokenizer-info-endpoint",
+            ),
+            native_command=(
+                "vllm",
+                "serve",
+                "{model}",
+                "--served-model-name",
+                "{name}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--enable-tokenizer-info-endpoint",
+            ),
             version_path="/version",
             version_field="version",
             context_path="/v1/models",
             context_field="data.0.max_model_len",
             version_command=("vllm", "--version"),
             min_tokens=True,
+            own_env=True,
         ),
         EngineSpec(
             name="tgi",
