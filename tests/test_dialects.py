@@ -1,16 +1,18 @@
 """The three streaming dialects against recordings of the real engines' wire format.
 
-vLLM, TGI and Ollama cannot run here: tests/replay.py serves recorded responses (each recording names
-the documented format it follows) over real HTTP/1.1 chunked transfer, one event per chunk, 20 ms apart.
+tests/replay.py serves recorded responses over real HTTP/1.1 chunked transfer, one event per chunk, 20 ms
+apart. The vLLM recordings were made from the real vLLM 0.32 server (CPU build) by tests/record_vllm.py;
+TGI and Ollama cannot run here, so theirs follow their documented formats (each recording names its source).
 """
 
 import itertools
+import json
 
 import msgspec
 import pytest
 
 from kitt.engines import dialects, httpconn
-from tests.replay import ReplayServer
+from tests.replay import ReplayServer, recording
 
 GAP = 0.02
 
@@ -37,23 +39,58 @@ def _gaps(times: list[float]) -> list[float]:
 REQUEST = dialects.GenRequest(model="m", prompt="The capital of France", max_tokens=7, force_length=True)
 
 
+def _texts(name: str) -> list[str]:
+    """Each recorded event's token text, in order (the role chunk, usage and [DONE] carry none)."""
+    texts = []
+    for event in recording(name)["chunks"]:
+        data = event.removeprefix("data: ").strip()
+        if data == "[DONE]":
+            continue
+        for choice in json.loads(data)["choices"]:
+            if "text" in choice:
+                texts.append(choice["text"])
+            elif "role" not in choice["delta"]:
+                texts.append(choice["delta"]["content"])
+    return texts
+
+
+VLLM = dialects.OpenAI(min_tokens=True, chunk_per_token=True)
+
+
 async def test_vllm_completions_stream_with_usage():
-    gen, sent = await _generate("vllm_completions", dialects.OpenAI(min_tokens=True), REQUEST)
-    assert gen.text == " Paris is the capital of France."
-    assert (gen.output_tokens, gen.prompt_tokens, gen.token_source) == (7, 9, "usage")
-    assert len(gen.chunk_times) == 7
+    gen, sent = await _generate("vllm_completions", VLLM, REQUEST)
+    texts = _texts("vllm_completions")
+    assert gen.text == "".join(texts)
+    assert (gen.output_tokens, gen.prompt_tokens, gen.token_source) == (7, 17, "usage")
+    # vLLM sends a chunk per token, "" while a token's bytes make no character yet, the last with the
+    # finish reason: each is a token's arrival.
+    assert len(texts) == 7 and "" in texts and len(gen.chunk_times) == 7
     # Each chunk was stamped when it arrived: the recorded 20 ms spacing is visible.
     assert all(gap > GAP * 0.5 for gap in _gaps(gen.chunk_times))
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     assert sent["ignore_eos"] is True and sent["min_tokens"] == 7
 
 
-async def test_vllm_chat_stream_skips_role_and_finish_chunks():
+async def test_vllm_chat_stream_skips_the_role_chunk_and_times_every_token():
     request = msgspec.structs.replace(REQUEST, chat=True)
-    gen, sent = await _generate("vllm_chat", dialects.OpenAI(), request)
-    assert gen.text == "Hello! How can I help?"
-    assert len(gen.chunk_times) == 7 and gen.output_tokens == 7 and gen.prompt_tokens == 12
+    gen, sent = await _generate("vllm_chat", VLLM, request)
+    assert gen.text == "".join(_texts("vllm_chat"))
+    assert len(gen.chunk_times) == 7 and gen.output_tokens == 7 and gen.prompt_tokens == 42
     assert sent["messages"] == [{"role": "user", "content": "The capital of France"}]
+
+
+async def test_only_chunks_with_text_are_tokens_for_an_engine_that_may_close_with_an_empty_one():
+    # llama.cpp's last chunk has "" text and a finish reason but is no token: there only text counts.
+    gen, _ = await _generate("vllm_completions", dialects.OpenAI(min_tokens=True), REQUEST)
+    assert len(gen.chunk_times) == len([t for t in _texts("vllm_completions") if t]) < 7
+    assert gen.output_tokens == 7  # the usage chunk still says how many there were
+
+
+async def test_a_bare_finish_delta_and_the_role_delta_are_no_tokens():
+    chunk = 'data: {"choices":[{"index":0,"delta":{%s},"finish_reason":%s}]}\n\n'
+    for delta, finish in (('"role":"assistant","content":""', "null"), ("", '"stop"')):
+        decoded = VLLM.decode(chunk.encode() % (delta.encode(), finish.encode()))
+        assert decoded is not None and decoded.tokens == 0 and decoded.text == ""
 
 
 async def test_tgi_generate_stream_counts_special_tokens_out():
@@ -85,7 +122,7 @@ async def test_token_counts_fall_back_to_chunks_and_say_so():
     async with ReplayServer("vllm_completions", gap_s=0) as server:
         server.record["chunks"] = [c for c in server.record["chunks"] if '"usage":{' not in c]
         response = await httpconn.fetch("127.0.0.1", server.port, "POST", "/v1/completions", b"{}")
-    gen = dialects.decode_stream(dialects.OpenAI(), response)
+    gen = dialects.decode_stream(VLLM, response)
     assert (gen.output_tokens, gen.prompt_tokens, gen.token_source) == (7, None, "count")
 
 

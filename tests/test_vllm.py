@@ -12,6 +12,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from kitt.engines import envs, install
 from kitt.models import tiny_hf
 from tests.factories import measured
+from tests.replay import RECORDINGS
 from tests.test_cli import kitt
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
@@ -143,3 +146,35 @@ def test_quality_quick_completes_on_the_real_vllm(vllm_engines, hf_model, tmp_pa
     for name in ("mmlu", "gsm8k"):
         [score] = [m for m in by_name[name]["metrics"] if m["name"] == "score"]
         assert by_name[name]["status"] == "succeeded" and 0.0 <= score["value"] <= 1.0, name
+
+
+def _shape(event: str) -> object:
+    """An SSE event's structure without its values: which fields each object has, nested."""
+    data = event.removeprefix("data: ").strip()
+    if not data.startswith("{"):
+        return data
+
+    def keys(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: keys(v) for k, v in sorted(value.items()) if not isinstance(v, str | int | float)}
+        if isinstance(value, list):
+            return [keys(v) for v in value]
+        return None
+
+    return keys(json.loads(data))
+
+
+def test_the_recordings_the_fast_tests_replay_match_the_real_server(vllm_engines, tmp_path):
+    """tests/record_vllm.py, run against the real server: what it records now has the events, fields and
+    nesting of the committed recordings, so the fast tests replay what vLLM really sends."""
+    script = [sys.executable, "-m", "tests.record_vllm", "--engines-dir", str(vllm_engines)]
+    subprocess.run(
+        [*script, "--out", str(tmp_path)],
+        check=True,
+        timeout=RUN_TIMEOUT_S,
+        cwd=Path(__file__).parent.parent,
+    )
+    for name in ("vllm_completions", "vllm_chat"):
+        fresh, committed = (json.loads((d / f"{name}.json").read_text()) for d in (tmp_path, RECORDINGS))
+        assert fresh["status"] == committed["status"] == 200
+        assert [_shape(e) for e in fresh["chunks"]] == [_shape(e) for e in committed["chunks"]], name

@@ -17,6 +17,7 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
     dialect: DialectName
     streams_usage: bool = True
     min_tokens: bool = False
+    chunk_per_token: bool = False
     path: str
     bodies: tuple[bytes, ...]  # rotated through; built once
     mode: Literal["concurrency", "rate", "sessions"] = "concurrency"  # sessions: multi-turn chats

@@ -46,7 +46,12 @@ def plan_for(
     test: PerformanceTest, sampling: Sampling, endpoint: Endpoint, level: float, mode: str
 ) -> LoadPlan:
     spec = endpoint.spec
-    dialect = dialects.for_engine(spec.dialect, streams_usage=spec.streams_usage, min_tokens=spec.min_tokens)
+    dialect = dialects.for_engine(
+        spec.dialect,
+        streams_usage=spec.streams_usage,
+        min_tokens=spec.min_tokens,
+        chunk_per_token=spec.chunk_per_token,
+    )
     template = dialects.GenRequest(
         model=endpoint.model,
         prompt="",
@@ -61,6 +66,7 @@ def plan_for(
         dialect=spec.dialect,
         streams_usage=spec.streams_usage,
         min_tokens=spec.min_tokens,
+        chunk_per_token=spec.chunk_per_token,
         path=dialect.path(template),
         bodies=(),
         max_requests=test.max_requests,

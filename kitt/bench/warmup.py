@@ -29,7 +29,12 @@ def stabilised_after(ttfts: Sequence[float]) -> int | None:
 async def first_token(endpoint: Endpoint, timeout_s: float = 300.0) -> float | None:
     """Seconds from now to the first token of one short request: the last leg of a cold start."""
     spec = endpoint.spec
-    dialect = dialects.for_engine(spec.dialect, streams_usage=spec.streams_usage, min_tokens=spec.min_tokens)
+    dialect = dialects.for_engine(
+        spec.dialect,
+        streams_usage=spec.streams_usage,
+        min_tokens=spec.min_tokens,
+        chunk_per_token=spec.chunk_per_token,
+    )
     request = dialects.GenRequest(model=endpoint.model, prompt="Hello", max_tokens=4)
     raw = httpconn.build_request(
         endpoint.host, endpoint.port, "POST", dialect.path(request), dialect.body(request)

@@ -33,6 +33,7 @@ class Worker:
             plan.dialect,
             streams_usage=plan.streams_usage,
             min_tokens=plan.min_tokens,
+            chunk_per_token=plan.chunk_per_token,
         )
         self.requests = [
             httpconn.build_request(plan.host, plan.port, "POST", plan.path, body, accept="text/event-stream")

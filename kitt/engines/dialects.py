@@ -64,6 +64,7 @@ class StreamError(ValueError):
 
 
 class _Delta(msgspec.Struct):
+    role: str | None = None
     content: str | None = None
     reasoning_content: str | None = None
 
@@ -71,6 +72,16 @@ class _Delta(msgspec.Struct):
 class _Choice(msgspec.Struct):
     text: str | None = None
     delta: _Delta | None = None
+
+    def piece(self) -> str | None:
+        """The text this choice carries: "" for a token whose bytes do not make a character yet, None when
+        it carries none (a role-only first delta, a bare `delta: {}` finish chunk)."""
+        if self.text is not None:
+            return self.text
+        if self.delta is None:
+            return None
+        piece = self.delta.content if self.delta.content is not None else self.delta.reasoning_content
+        return None if self.delta.role is not None and not piece else piece
 
 
 class _Usage(msgspec.Struct):
@@ -90,9 +101,15 @@ class OpenAI:
     delimiter = b"\n\n"
     _decoder = msgspec.json.Decoder(_OpenAIChunk)
 
-    def __init__(self, *, streams_usage: bool = True, min_tokens: bool = False) -> None:
+    def __init__(
+        self, *, streams_usage: bool = True, min_tokens: bool = False, chunk_per_token: bool = False
+    ) -> None:
         self.streams_usage = streams_usage
         self.min_tokens = min_tokens
+        # vLLM sends one chunk per token, its text "" while a token's bytes make no character yet (and the
+        # last token with finish_reason): each such chunk is a token's arrival. Others may send an empty
+        # closing chunk, so there only a chunk with text is.
+        self.chunk_per_token = chunk_per_token
 
     def path(self, request: GenRequest) -> str:
         return "/v1/chat/completions" if request.chat else "/v1/completions"
@@ -128,15 +145,17 @@ class OpenAI:
         if chunk.error is not None:
             return Chunk(error=_error_text(chunk.error), done=True)
         text = ""
+        tokens = 0
         for choice in chunk.choices:
-            if choice.text:
-                text += choice.text
-            elif choice.delta is not None:
-                text += choice.delta.content or choice.delta.reasoning_content or ""
+            piece = choice.piece()
+            if piece is None:
+                continue
+            text += piece
+            tokens += 1 if piece or self.chunk_per_token else 0
         usage = chunk.usage
         return Chunk(
             text=text,
-            tokens=1 if text else 0,
+            tokens=tokens,
             prompt_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
             timings=chunk.timings,
@@ -267,9 +286,15 @@ def _error_text(error: dict[str, object] | str) -> str:
     return str(error.get("message") or error)
 
 
-def for_engine(dialect: DialectName, *, streams_usage: bool = True, min_tokens: bool = False) -> Dialect:
+def for_engine(
+    dialect: DialectName,
+    *,
+    streams_usage: bool = True,
+    min_tokens: bool = False,
+    chunk_per_token: bool = False,
+) -> Dialect:
     if dialect == "openai":
-        return OpenAI(streams_usage=streams_usage, min_tokens=min_tokens)
+        return OpenAI(streams_usage=streams_usage, min_tokens=min_tokens, chunk_per_token=chunk_per_token)
     if dialect == "tgi":
         return Tgi()
     return Ollama()

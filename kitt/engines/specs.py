@@ -49,6 +49,7 @@ class EngineSpec(msgspec.Struct, frozen=True, kw_only=True):
     served_name_from_model: bool = True
     streams_usage: bool = True  # honours stream_options.include_usage
     min_tokens: bool = False  # accepts min_tokens/ignore_eos to force output length
+    chunk_per_token: bool = False  # streams exactly one chunk per token, even one with no text yet
     own_env: bool = False  # native: in an environment of its own (`kitt engines setup E --runtime native`)
 
 
@@ -97,6 +98,7 @@ ENGINES: dict[str, EngineSpec] = {
             context_field="data.0.max_model_len",
             version_command=("vllm", "--version"),
             min_tokens=True,
+            chunk_per_token=True,
             own_env=True,
         ),
         EngineSpec(
