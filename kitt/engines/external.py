@@ -3,7 +3,9 @@
 import time
 from urllib.parse import urlparse
 
-from kitt.engines import health
+import msgspec
+
+from kitt.engines import health, served
 from kitt.engines.runtime import Endpoint, EngineError, Launch, LogSink, Started
 
 
@@ -27,6 +29,12 @@ class ExternalRuntime:
         await health.wait_healthy(
             endpoint, timeout_s=min(launch.health_timeout_s, 30.0), alive=reachable, last_logs=self.last_lines
         )
+        name = served.choose(
+            await served.listed(endpoint), name=launch.served_name, given=launch.model_path, url=endpoint.url
+        )
+        if name != endpoint.model:
+            endpoint = msgspec.structs.replace(endpoint, model=name)
+            await logs(f"the server serves {launch.served_name!r} as {name!r}")
         await logs(f"using the {launch.spec.display} server at {endpoint.url}")
         version = await health.read_version(endpoint)
         return Started(endpoint=endpoint, version=version, image=None, launch_s=time.monotonic() - started)
