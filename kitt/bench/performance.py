@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import structlog
 
 from kitt import cancelling
-from kitt.bench import loadgen, metrics, plans
+from kitt.bench import loadgen, metrics, plans, tokens
 from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
 from kitt.bench.suites import PerformanceTest, Sampling
@@ -42,6 +42,35 @@ def _length_mismatch(columns: RecordColumns, asked: int) -> tuple[float, str] | 
     return share, text
 
 
+async def _sizing(
+    test: PerformanceTest, chat: bool, endpoint: Endpoint
+) -> tuple[tokens.WordCosts | None, str]:
+    """The word costs that size this test's prompts in the served model's tokens, and what the result says
+    of how its prompts were sized."""
+    if test.dataset:
+        return None, "the dataset's prompts, as written"
+    if not plans.sized_by_tokens(test):
+        return None, "words (shared-prefix prompts are sized in words)"
+    try:
+        costs = await tokens.measure(endpoint, chat=chat)
+    except tokens.TokenizerUnavailable as exc:
+        return None, f"words, not tokens: no tokenizer to size them with ({exc})"
+    return costs, f"tokens, by {costs.source}"
+
+
+def _prompt_lengths(columns: RecordColumns, labels: dict[str, str]) -> list[Metric]:
+    """The prompt lengths the engine reported taking (its usage), beside the input_tokens asked."""
+    taken = columns.prompt_tokens[columns.ok & ~columns.warmup]
+    taken = taken[taken >= 0]
+    if not taken.size:
+        return []
+    stats = {"mean": float(taken.mean()), "min": float(taken.min()), "max": float(taken.max())}
+    return [
+        Metric(name="prompt_tokens", value=v, unit="tokens", labels={**labels, "stat": k})
+        for k, v in stats.items()
+    ]
+
+
 async def run_test(
     test: PerformanceTest,
     sampling: Sampling,
@@ -65,9 +94,10 @@ async def run_test(
     errors: list[str] = []
     warnings: list[str] = []
     ended_by: list[str] = []  # which bound ended each level
+    costs, sizing = await _sizing(test, sampling.chat, endpoint)
     for mode, level in levels:
         cancelling.check()
-        plan = plans.plan_for(test, sampling, endpoint, level, mode)
+        plan = plans.plan_for(test, sampling, endpoint, level, mode, costs)
         if mode == "trace":
             level = float(f"{plans.trace_rate(plan):.4g}")  # labelled by its mean rate, like a rate level
         key = "rate" if mode in ("rate", "trace") else "concurrency"
@@ -95,6 +125,7 @@ async def run_test(
         health = metrics.client_health(result.workers, labels)
         all_metrics += health.metrics
         all_metrics += memory.metrics(labels)
+        all_metrics += _prompt_lengths(columns, labels)
         if not health.valid and health.reason:
             invalid.append(f"{key} {level:g}: {health.reason}")
         if mode != "trace":  # a trace asks each request for its own length
@@ -122,6 +153,7 @@ async def run_test(
                 "max_tokens": sampling.max_tokens,
                 "temperature": sampling.temperature,
                 "input_tokens": test.input_tokens,
+                "input_sizing": sizing,
                 "max_requests": test.max_requests,
                 "max_duration_s": test.max_duration_s,
                 "ended_by": "; ".join(ended_by),

@@ -7,6 +7,7 @@ import msgspec
 from kitt.bench import loadgen, prompts, workloads
 from kitt.bench.loadplan import LoadPlan
 from kitt.bench.suites import PerformanceTest, Sampling
+from kitt.bench.tokens import WordCosts
 from kitt.engines import dialects
 from kitt.engines.runtime import Endpoint
 
@@ -33,18 +34,32 @@ def requests(test: PerformanceTest, level: float, mode: str) -> int:
     return DEFAULT_REQUESTS
 
 
-def _texts(test: PerformanceTest, count: int) -> list[str]:
+def sized_by_tokens(test: PerformanceTest) -> bool:
+    """Whether the test's prompts are KITT's synthetic ones sized in the served model's tokens (a dataset
+    is sent as written; shared-prefix prompts are sized in words)."""
+    return not test.dataset and not isinstance(test.workload, workloads.SharedPrefix)
+
+
+def _texts(test: PerformanceTest, count: int, costs: WordCosts | None) -> list[str]:
     distinct = min(count, DISTINCT_PROMPTS)
     if test.dataset:
         return prompts.from_file(Path(test.dataset).expanduser(), distinct)
     if isinstance(test.workload, workloads.SharedPrefix):
         return workloads.shared_prefix_prompts(test.workload, distinct, test.input_tokens, seed=test.seed)
+    if costs is not None:
+        return prompts.sized(distinct, test.input_tokens, costs, seed=test.seed)
     return prompts.synthetic(distinct, test.input_tokens, seed=test.seed)
 
 
 def plan_for(
-    test: PerformanceTest, sampling: Sampling, endpoint: Endpoint, level: float, mode: str
+    test: PerformanceTest,
+    sampling: Sampling,
+    endpoint: Endpoint,
+    level: float,
+    mode: str,
+    costs: WordCosts | None = None,
 ) -> LoadPlan:
+    """The level's plan; with `costs`, synthetic prompts are sized in the served model's tokens."""
     spec = endpoint.spec
     dialect = dialects.for_engine(
         spec.dialect,
@@ -76,9 +91,9 @@ def plan_for(
     )
     workload = test.workload
     if isinstance(workload, workloads.Trace):
-        return _trace_plan(base, workload, test, dialect, template)
+        return _trace_plan(base, workload, test, dialect, template, costs)
     count = requests(test, level, mode) + test.warmup_requests
-    texts = _texts(test, count)
+    texts = _texts(test, count, costs)
     if isinstance(workload, workloads.MultiTurn):
         return msgspec.structs.replace(
             base,
@@ -106,10 +121,16 @@ def _trace_plan(
     test: PerformanceTest,
     dialect: dialects.Dialect,
     template: dialects.GenRequest,
+    costs: WordCosts | None,
 ) -> LoadPlan:
     """Every trace line its own request: its input length, its output length, sent at its time."""
     found = workloads.read_trace(trace, test.max_requests)
-    texts = [prompts.synthetic(1, r.input_tokens, seed=test.seed + i)[0] for i, r in enumerate(found)]
+    texts = [
+        prompts.sized(1, r.input_tokens, costs, seed=test.seed + i, first=i)[0]
+        if costs is not None
+        else prompts.synthetic(1, r.input_tokens, seed=test.seed + i)[0]
+        for i, r in enumerate(found)
+    ]
     bodies = tuple(
         dialect.body(msgspec.structs.replace(template, prompt=text, max_tokens=r.output_tokens))
         for text, r in zip(texts, found, strict=True)

@@ -50,6 +50,7 @@ class EngineSpec(msgspec.Struct, frozen=True, kw_only=True):
     streams_usage: bool = True  # honours stream_options.include_usage
     min_tokens: bool = False  # accepts min_tokens/ignore_eos to force output length
     chunk_per_token: bool = False  # streams exactly one chunk per token, even one with no text yet
+    tokenize_api: Literal["vllm", "llama_cpp"] | None = None  # its /tokenize: sizes prompts in its tokens
     own_env: bool = False  # native: in an environment of its own (`kitt engines setup E --runtime native`)
 
 
@@ -99,6 +100,7 @@ ENGINES: dict[str, EngineSpec] = {
             version_command=("vllm", "--version"),
             min_tokens=True,
             chunk_per_token=True,
+            tokenize_api="vllm",
             own_env=True,
         ),
         EngineSpec(
@@ -155,6 +157,7 @@ ENGINES: dict[str, EngineSpec] = {
             context_field="default_generation_settings.n_ctx",
             version_command=("llama-server", "--version"),
             min_tokens=True,  # n_predict with ignore_eos
+            tokenize_api="llama_cpp",
         ),
         EngineSpec(
             name="ollama",
