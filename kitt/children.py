@@ -58,8 +58,12 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
 
 
 async def stop_group(process: asyncio.subprocess.Process, grace_s: float) -> None:
-    """SIGTERM a child's whole process group, SIGKILL it after `grace_s`; return once it has exited."""
+    """SIGTERM a child's whole process group, SIGKILL it after `grace_s`; return once it has exited.
+
+    A leader that died first may leave its own children behind (vLLM's engine core and workers, holding
+    gigabytes): they are still in its group, and are ended the same way."""
     if process.returncode is not None:
+        await _end_orphans(process.pid, grace_s)
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
@@ -69,3 +73,27 @@ async def stop_group(process: asyncio.subprocess.Process, grace_s: float) -> Non
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
+    await _end_orphans(process.pid, grace_s)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def _end_orphans(pgid: int, grace_s: float) -> None:
+    """The group of a leader that has exited: SIGTERM what is left, SIGKILL it after `grace_s`. (A group
+    id is not handed out as a process id while the group has members, so this reaches only them.)"""
+    if not _group_alive(pgid):
+        return
+    os.killpg(pgid, signal.SIGTERM)
+    deadline = asyncio.get_running_loop().time() + grace_s
+    while _group_alive(pgid):
+        if asyncio.get_running_loop().time() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            return
+        await asyncio.sleep(0.05)

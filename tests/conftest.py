@@ -45,6 +45,39 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["KITT_PORT_RANGE"] = f"{band.start}-{band.stop - 1}"
 
 
+def _selects_vllm(config: pytest.Config) -> bool:
+    """Whether this session may run tests/test_vllm.py: the slow tier, and that file among the paths."""
+    from _pytest.mark.expression import Expression
+
+    marks = config.getoption("markexpr") or ""
+    if marks and not Expression.compile(marks).evaluate(lambda name: name in ("slow", "xdist_group")):
+        return False
+    paths = [Path(a.split("::")[0]).resolve() for a in config.args]
+    here = Path(__file__).resolve().parent / "test_vllm.py"
+    return not config.args or any(here == p or p in here.parents for p in paths)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Build the real-vLLM tests' environment before any test starts (tests/vllmenv.py says why), once, in
+    the process that hands out the tests; a failure is reported by those tests, not here."""
+    config = session.config
+    if hasattr(config, "workerinput") or not _selects_vllm(config):
+        return
+    from tests import vllmenv
+
+    if vllmenv.installed_already():
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("building the vLLM CPU environment for tests/test_vllm.py (once per machine)")
+    started = time.monotonic()
+    _folder, failure = vllmenv.ensure()
+    if reporter is not None:
+        done = "failed" if failure else "done"
+        reporter.write_line(f"the vLLM environment: {done} in {time.monotonic() - started:.0f} s")
+
+
 async def _admin(sql: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:

@@ -93,5 +93,6 @@ def test_the_flake_hunt_counts_a_round(tmp_path: Path) -> None:
 
 def test_every_benchmark_has_a_smoke_case() -> None:
     scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
-    libraries = {"refclient.py", "soak.py", "flakes.py"}  # imported by others / tested above
+    # imported by others / tested above / tested with the real vLLM (tests/test_vllm.py)
+    libraries = {"refclient.py", "soak.py", "flakes.py", "vllm.py"}
     assert scripts - libraries == set(CASES)

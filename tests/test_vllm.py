@@ -1,32 +1,39 @@
 """vLLM for real: `kitt engines setup vllm --runtime native` builds vLLM's CPU build into an environment
 of its own, and `kitt run` drives the real vLLM server on the tiny Hugging Face model, into KARR.
 
-The environment is built once per machine and reused, keyed by the pinned recipe (KITT_TEST_ENGINES_DIR,
-default ~/.cache/kitt-tests/engines); the first test to need it builds it through the CLI, as a user
-would. Every test here runs on one worker (`xdist_group("vllm")`): a vLLM server holds a few GB and a
-core, and one at a time is what this machine has room for.
+The environment is built once per machine through the CLI, as a user would, and reused, keyed by the
+pinned recipe (tests/vllmenv.py). Every test here runs on one worker (`xdist_group("vllm")`): a vLLM
+server holds a few GB and a core, and one at a time is what this machine has room for.
 """
 
-import fcntl
-import hashlib
+import asyncio
 import importlib.util
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from kitt.engines import envs, install
+from kitt.engines import envs
+from kitt.engines.native import NativeRuntime
+from kitt.events.ids import uuid7
 from kitt.models import tiny_hf
+from kitt.orchestration.executor import Executor, RunRequest
+from kitt.orchestration.reporting import CommandReporter
+from tests import vllmenv
 from tests.factories import measured
 from tests.replay import RECORDINGS
 from tests.test_cli import kitt
+from tests.test_run import LONG_SUITE
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
 
-SETUP_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 170
 
 WORKLOADS_SUITE = """
@@ -54,21 +61,10 @@ sampling: {max_tokens: 16}
 
 @pytest.fixture(scope="session")
 def vllm_engines() -> Path:
-    """The folder holding the vLLM environment (KITT_ENGINES_DIR), built by the CLI when not there yet."""
-    _, recipe = install.recipe("vllm", gpu=False)
-    key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
-    base = Path(os.environ.get("KITT_TEST_ENGINES_DIR", "~/.cache/kitt-tests/engines")).expanduser() / key
-    base.mkdir(parents=True, exist_ok=True)
-    with (base / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another session on this machine may be building it
-        if envs.installed("vllm", base) is None:
-            made = kitt(
-                base / "home",
-                *("engines", "setup", "vllm", "--runtime", "native", "--build", "cpu"),
-                env={"KITT_ENGINES_DIR": str(base)},
-                timeout=SETUP_TIMEOUT_S,
-            )
-            assert "vLLM: cpu build: " in made.stdout and "vllm 0.32.0+cpu" in made.stdout
+    """The folder holding the vLLM environment (KITT_ENGINES_DIR), built by the CLI when not there yet
+    (normally before the session's tests began: tests/vllmenv.py)."""
+    base, failure = vllmenv.ensure()
+    assert failure is None, f"`kitt engines setup vllm --runtime native --build cpu` failed: {failure}"
     return base
 
 
@@ -127,6 +123,11 @@ def test_workloads_on_the_real_vllm_land_in_karr(vllm_engines, hf_model, tmp_pat
         assert measured(bench["status"], bench.get("error")), (name, bench.get("error"))
         ttft = [m for m in bench["metrics"] if m["name"] == "ttft" and m["percentile"] == "p50"]
         assert ttft and all(m["value"] > 0 for m in ttft), name
+    # input_tokens are the served model's tokens: sized by vLLM's /tokenize, taken whole by the engine.
+    latency = by_name["latency"]
+    assert latency["settings"]["input_sizing"] == "tokens, by the engine's tokenizer (/tokenize)"
+    taken = {m["labels"]["stat"]: m["value"] for m in latency["metrics"] if m["name"] == "prompt_tokens"}
+    assert taken == {"mean": 32, "min": 32, "max": 32}
     chat = [s for s in by_name["chat"]["samples"] if not s["warmup"]]
     assert sorted({s["turn"] for s in chat}) == [0, 1, 2] and all(s["error"] is None for s in chat)
     # Each turn carries the transcript so far: a later turn's prompt is longer than its first.
@@ -178,3 +179,83 @@ def test_the_recordings_the_fast_tests_replay_match_the_real_server(vllm_engines
         fresh, committed = (json.loads((d / f"{name}.json").read_text()) for d in (tmp_path, RECORDINGS))
         assert fresh["status"] == committed["status"] == 200
         assert [_shape(e) for e in fresh["chunks"]] == [_shape(e) for e in committed["chunks"]], name
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # about the engine, not KARR
+async def test_a_vllm_that_dies_mid_run_fails_the_run_and_leaves_no_process(
+    runtime, vllm_engines, hf_model, tmp_path, monkeypatch
+):
+    """The API server is killed mid-benchmark: the run fails saying so, and vLLM's engine core and worker
+    processes, which it leaves behind, are ended with it."""
+    monkeypatch.setenv("KITT_ENGINES_DIR", str(vllm_engines))
+    suite = tmp_path / "long.yaml"
+    suite.write_text(LONG_SUITE)
+    engines: list[NativeRuntime] = []
+
+    def keep(_request: RunRequest) -> NativeRuntime:
+        engines.append(NativeRuntime())
+        return engines[0]
+
+    async def served() -> bool:
+        process = engines[0].process if engines else None
+        if process is None:
+            return False
+        argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+        port = int(argv[argv.index(b"--port") + 1])
+        try:
+            answer = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/metrics", timeout=2)
+        except httpx.HTTPError:
+            return False
+        return any(
+            line.startswith("vllm:request_success_total") and float(line.split()[-1]) > 0
+            for line in answer.text.splitlines()
+        )
+
+    async def kill_when_busy() -> int:
+        await eventually(served, 120, 0.2, what="vLLM to finish a request of the soak")
+        process = engines[0].process
+        assert process is not None and len(_group_members(process.pid)) > 1  # its engine core, workers
+        os.kill(process.pid, signal.SIGKILL)
+        return process.pid
+
+    killer = asyncio.create_task(kill_when_busy())
+    request = RunRequest(
+        run_id=uuid7(), model=str(hf_model), engine="vllm", runtime="native", suite=str(suite)
+    )
+    executor = Executor(CommandReporter(runtime.nc), home=runtime.settings.home, runtimes=keep)
+    outcome = await executor.run(request)
+    pgid = await killer
+    assert outcome.status == "failed" and "engine exited mid-run" in (outcome.error or ""), outcome.error
+    assert _group_members(pgid) == []
+
+
+def test_the_client_clock_benchmark_runs_at_its_smoke_size(vllm_engines):
+    """bench/vllm.py (KITT's TTFT and ITL beside vLLM's own histograms) still runs; nothing is asserted
+    about its figures, only that it prints a line of them per level."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "vllm.py"), "--smoke", "--engines-dir", str(vllm_engines)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env={**os.environ, "PYTHONPATH": str(root)},  # not a deep TMPDIR: vLLM's IPC socket paths live there
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = r"TTFT [\d.]+, [\d.]+ / [\d.]+ \([+-][\d.]+\) \| ITL [\d.]+, [\d.]+ / [\d.]+"
+    for level in ("c=1", "c=4"):
+        assert re.search(rf"^{level}\s+\| {figures}", done.stdout, re.MULTILINE), done.stdout
