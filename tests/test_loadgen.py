@@ -4,12 +4,14 @@ import asyncio
 import itertools
 import statistics
 
+import msgspec
 import pytest
 
 from kitt import stats
-from kitt.bench import loadgen, metrics, performance, prompts
+from kitt.bench import loadgen, metrics, performance, plans, prompts
 from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord, WorkerStats
+from kitt.bench.schedule import Schedule
 from kitt.bench.stubserver import StubServer
 from kitt.bench.suites import DEFAULT_MAX_REQUESTS, PerformanceTest, Sampling
 from kitt.children import free_port
@@ -188,6 +190,41 @@ async def test_request_rate_is_scheduled_on_an_absolute_clock(stub):
     assert [r.scheduled for r in records] == pytest.approx(list(arrivals))
     assert all(r.start >= r.scheduled for r in records)
     assert len(result.workers[0].lateness_ms) == 10
+
+
+def test_workers_share_one_schedule_made_as_needed():
+    schedule = Schedule(rate=50.0, count=1001, burstiness=0.5, seed=7)
+    whole = loadgen.poisson_arrivals(50.0, 1001, burstiness=0.5, seed=7)
+    assert tuple(schedule.times()) == whole
+    shares = [list(schedule.share(w, 3)) for w in range(3)]
+    assert [len(s) for s in shares] == [334, 334, 333]
+    # Worker w's i-th request is request i * 3 + w of the one schedule.
+    assert all(whole[i * 3 + w] == due for w, share in enumerate(shares) for i, due in share)
+    assert tuple(Schedule(rate=4.0, count=3, arrival="constant").times()) == (0.0, 0.25, 0.5)
+
+
+def test_a_rate_plan_does_not_grow_with_its_request_cap(stub):
+    port, _ = stub
+    test = msgspec.convert(
+        {"kind": "performance", "name": "t", "rate": [500], "max_requests": 50_000_000, "max_duration_s": 60},
+        PerformanceTest,
+    )
+    endpoint = Endpoint(host="127.0.0.1", port=port, model="stub", spec=specs.get("vllm"))
+    sizes = []
+    for cap in (1_000, 50_000_000):
+        capped = msgspec.structs.replace(test, max_requests=cap)
+        plan = plans.plan_for(capped, Sampling(max_tokens=4), endpoint, 500.0, "rate")
+        assert plan.schedule is not None and plan.schedule.count == cap + capped.warmup_requests
+        assert plan.arrivals == ()
+        sizes.append(len(msgspec.msgpack.encode(msgspec.structs.replace(plan, bodies=()))))
+    assert max(sizes) - min(sizes) <= 8 and max(sizes) < 1024  # what a worker is sent: a few numbers
+
+
+async def test_a_scheduled_rate_level_across_two_workers_sends_the_schedule(stub):
+    port, _ = stub
+    schedule = Schedule(rate=100.0, count=20, arrival="constant")
+    _, records = await _run(_plan(port, mode="rate", schedule=schedule, max_requests=20), workers=2)
+    assert sorted(r.scheduled for r in records) == pytest.approx(list(schedule.times()))
 
 
 async def test_max_duration_stops_issuing(stub):

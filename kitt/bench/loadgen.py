@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import gc
 import os
-import random
 import subprocess
 import sys
 import time
@@ -21,29 +20,19 @@ import msgspec
 from kitt.bench.columns import RecordColumns
 from kitt.bench.loadplan import LoadPlan, LoadResult, OnRecords
 from kitt.bench.records import RequestRecord, WorkerStats
+from kitt.bench.schedule import Schedule
 from kitt.bench.worker import Worker
 
 __all__ = ["LoadGenError", "LoadPlan", "LoadResult", "OnRecords", "run", "split"]
 
 
 def poisson_arrivals(rate: float, count: int, *, burstiness: float = 1.0, seed: int = 0) -> tuple[float, ...]:
-    """Send times for `count` requests at `rate` per second (inf: all at once).
-
-    Gaps are gamma-distributed with shape `burstiness` (1.0 is Poisson; lower is burstier), as in vLLM's
-    serving benchmark.
-    """
-    if rate == float("inf"):
-        return tuple(0.0 for _ in range(count))
-    rng = random.Random(seed)
-    t, out = 0.0, []
-    for _ in range(count):
-        out.append(t)
-        t += rng.gammavariate(burstiness, 1.0 / (rate * burstiness))
-    return tuple(out)
+    """Send times for `count` requests at `rate` per second, held (a Schedule makes them as needed)."""
+    return tuple(Schedule(rate=rate, count=count, burstiness=burstiness, seed=seed).times())
 
 
 def constant_arrivals(rate: float, count: int) -> tuple[float, ...]:
-    return tuple(i / rate for i in range(count))
+    return tuple(Schedule(rate=rate, count=count, arrival="constant").times())
 
 
 SLOTS_PER_WORKER = 256
@@ -79,7 +68,8 @@ def split(plan: LoadPlan, workers: int) -> list[LoadPlan]:
                 stride=workers,
             )
         )
-    return [p for p in plans if p.concurrency or p.arrivals]
+    scheduled = plan.schedule.count if plan.schedule is not None else 0
+    return [p for w, p in enumerate(plans) if p.concurrency or p.arrivals or w < scheduled]
 
 
 _records = msgspec.msgpack.Decoder(list[RequestRecord])

@@ -7,6 +7,7 @@ import msgspec
 
 from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord, WorkerStats
+from kitt.bench.schedule import Schedule
 from kitt.engines.dialects import GenRequest
 from kitt.engines.specs import Dialect as DialectName
 
@@ -22,7 +23,8 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
     bodies: tuple[bytes, ...]  # rotated through; built once
     mode: Literal["concurrency", "rate", "sessions"] = "concurrency"  # sessions: multi-turn chats
     concurrency: int = 1
-    arrivals: tuple[float, ...] = ()  # rate mode: send times, seconds after t0
+    arrivals: tuple[float, ...] = ()  # rate mode from a trace: send times, seconds after t0
+    schedule: Schedule | None = None  # rate mode: send times made as needed (kitt.bench.schedule)
     max_requests: int | None = None
     max_duration_s: float | None = None
     warmup_requests: int = 0

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import msgspec
 
-from kitt.bench import loadgen, prompts, workloads
+from kitt.bench import prompts, workloads
 from kitt.bench.loadplan import LoadPlan
+from kitt.bench.schedule import Schedule
 from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.bench.tokens import WordCosts
 from kitt.engines import dialects
@@ -108,11 +109,10 @@ def plan_for(
     bodies = tuple(dialect.body(msgspec.structs.replace(template, prompt=t)) for t in texts)
     if mode != "rate":
         return msgspec.structs.replace(base, mode="concurrency", concurrency=int(level), bodies=bodies)
-    if test.arrival == "poisson":
-        arrivals = loadgen.poisson_arrivals(level, count, burstiness=test.burstiness, seed=test.seed)
-    else:
-        arrivals = loadgen.constant_arrivals(level, count)
-    return msgspec.structs.replace(base, mode="rate", concurrency=0, arrivals=arrivals, bodies=bodies)
+    schedule = Schedule(
+        rate=level, count=count, arrival=test.arrival, burstiness=test.burstiness, seed=test.seed
+    )
+    return msgspec.structs.replace(base, mode="rate", concurrency=0, schedule=schedule, bodies=bodies)
 
 
 def _trace_plan(

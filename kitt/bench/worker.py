@@ -210,7 +210,9 @@ class Worker:
 
     async def _schedule(self) -> None:
         tasks = set()
-        for index, due in enumerate(self.plan.arrivals):
+        plan = self.plan
+        shared = plan.schedule.share(self.worker, plan.stride) if plan.schedule is not None else None
+        for index, due in shared if shared is not None else enumerate(plan.arrivals):
             if self.plan.max_duration_s is not None and due >= self.plan.max_duration_s:
                 break
             delay = self.t0 + due - time.perf_counter()
