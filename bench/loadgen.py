@@ -198,6 +198,7 @@ async def main() -> None:
     parser.add_argument("--guidellm", default=shutil.which("guidellm"), help="guidellm executable")
     parser.add_argument("--soak", type=float, default=0.0, help="also: kitt run for this many seconds")
     parser.add_argument("--soak-rate", type=float, default=500.0, help="the soak's request rate")
+    parser.add_argument("--soak-cap", type=int, nargs="*", default=[], help="soak once per max_requests")
     parser.add_argument("--soak-only", action="store_true", help="skip the comparison, run the soak")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (tests/test_bench.py)")
     args = parser.parse_args()
@@ -226,7 +227,8 @@ async def main() -> None:
                 peer = [await run_guidellm(args.guidellm, tokenizer, port, c, n) for _ in range(args.repeat)]
                 _print("guidellm", c, _median(peer))
         if args.soak:
-            await soak.run(port, seconds=args.soak, rate=args.soak_rate)
+            for cap in args.soak_cap or [None]:
+                await soak.run(port, seconds=args.soak, rate=args.soak_rate, cap=cap)
     finally:
         stub.terminate()
         await stub.wait()

@@ -1,7 +1,9 @@
-"""The soak: `kitt run` for minutes at hundreds of requests per second, its peak memory, its records counted.
+"""The soak: `kitt run` for minutes at hundreds of requests per second, its memory, its records counted.
 
 `kitt run` is started as a user starts it (its own KITT_HOME, the embedded nats-server and SQLite) against
-the stub; its process tree's RSS is sampled every half second.
+the stub; its process tree's RSS is sampled every second and printed as a curve (every 10 s), with the
+peak and, past a minute, the growth after the first minute. `cap` sets the level's max_requests (none:
+the duration alone bounds it), so runs that differ only in the cap show whether memory follows it.
 """
 
 import asyncio
@@ -21,7 +23,7 @@ tests:
     name: soak
     rate: [{rate}]
     arrival: poisson
-    max_requests: null
+    max_requests: {cap}
     max_duration_s: {seconds}
     warmup_requests: 0
     input_tokens: 16
@@ -66,13 +68,31 @@ def _kitt(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedP
     return subprocess.run([KITT, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-async def run(port: int, *, seconds: float, rate: float) -> None:
+def _curve(samples: list[tuple[float, int]], seconds: float) -> str:
+    every = 10 if seconds >= 30 else 1
+    shown = [(t, rss) for t, rss in samples if int(t) % every == 0]
+    return ", ".join(f"{t:.0f}: {rss / 2**20:.0f}" for t, rss in shown)
+
+
+def _growth(samples: list[tuple[float, int]]) -> str | None:
+    """The growth of KITT's RSS after the first minute: the last minute's peak against the first's end."""
+    at_minute = [rss for t, rss in samples if t <= 60]
+    later = [rss for t, rss in samples if t > 60]
+    if not at_minute or not later:
+        return None
+    base, peak = at_minute[-1], max(later)
+    share = (peak - base) / base * 100
+    return f"{share:+.1f} % ({base / 2**20:.0f} MiB at 60 s, peak after it {peak / 2**20:.0f} MiB)"
+
+
+async def run(port: int, *, seconds: float, rate: float, cap: int | None = None) -> None:
     home = Path(tempfile.mkdtemp(prefix="kitt-soak-"))
     suite = home / "soak.yaml"
-    suite.write_text(SUITE.format(rate=rate, seconds=seconds))
+    suite.write_text(SUITE.format(rate=rate, seconds=seconds, cap="null" if cap is None else cap))
     command = [KITT, "run", "-m", "stub", "-e", "vllm", "--runtime", "external"]
     command += ["--endpoint", f"http://127.0.0.1:{port}", "-s", str(suite), "--json"]
-    print(f"soak: kitt run at {rate:g} req/s for {seconds:g} s ...", flush=True)
+    capped = "no request cap" if cap is None else f"max_requests {cap:,}"
+    print(f"soak: kitt run at {rate:g} req/s for {seconds:g} s ({capped}) ...", flush=True)
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         *command,
@@ -82,10 +102,12 @@ async def run(port: int, *, seconds: float, rate: float) -> None:
     )
     waited = asyncio.ensure_future(proc.communicate())
     peak_kitt = peak_nats = 0
+    curve: list[tuple[float, int]] = []
     while not waited.done():
         kitt, nats = _tree_rss(proc.pid)
         peak_kitt, peak_nats = max(peak_kitt, kitt), max(peak_nats, nats)
-        await asyncio.wait({waited}, timeout=0.5)
+        curve.append((time.monotonic() - started, kitt))
+        await asyncio.wait({waited}, timeout=1.0)
     raw_out, raw_err = waited.result()
     out, err = raw_out.decode(), raw_err.decode()
     wall = time.monotonic() - started
@@ -114,3 +136,6 @@ async def run(port: int, *, seconds: float, rate: float) -> None:
         f"soak: peak RSS: kitt run's processes {peak_kitt / 2**20:.0f} MiB, "
         f"embedded nats-server {peak_nats / 2**20:.0f} MiB"
     )
+    print(f"soak: RSS of kitt run's processes (s: MiB): {_curve(curve, seconds)}")
+    if (growth := _growth(curve)) is not None:
+        print(f"soak: growth after the first minute: {growth}")
