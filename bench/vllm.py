@@ -9,6 +9,7 @@ requests: the client's error is KITT's mean minus the server's. (vLLM's buckets 
 median: its first ITL bucket is 0-10 ms, where this whole model lives.)
 
     python bench/vllm.py [--concurrency 1 4 16] [--requests 200] [--engines-dir DIR]
+    python bench/vllm.py --endpoint http://HOST:PORT -m SERVED_MODEL_ID   # a vLLM someone else runs
 """
 
 import argparse
@@ -17,6 +18,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import msgspec
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kitt.bench import performance
 from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.children import free_port
-from kitt.engines import envs, httpconn
+from kitt.engines import envs, health, httpconn
 from kitt.engines.native import NativeRuntime
 from kitt.engines.runtime import Endpoint, Launch
 from kitt.engines.specs import get as get_spec
@@ -91,14 +93,22 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--engines-dir", type=Path, default=None)
+    parser.add_argument("--endpoint", default=None, help="measure this vLLM instead of starting one")
+    parser.add_argument("-m", "--model", default="tiny-llama", help="with --endpoint: the served model id")
     parser.add_argument("--smoke", action="store_true", help="concurrency 1 and 4, 8 requests each")
     args = parser.parse_args()
     if args.smoke:
         args.concurrency, args.requests = [1, 4], 8
+    if args.endpoint:
+        url = urlparse(args.endpoint)
+        endpoint = Endpoint(
+            host=url.hostname or "", port=url.port or 80, model=args.model, spec=get_spec("vllm")
+        )
+        await report(endpoint, await health.read_version(endpoint), args)
+        return
     if args.engines_dir is not None:
         os.environ["KITT_ENGINES_DIR"] = str(args.engines_dir)
-    env = envs.installed("vllm")
-    if env is None:
+    if envs.installed("vllm") is None:
         raise SystemExit("no vLLM environment: run `kitt engines setup vllm --runtime native` first")
     runtime = NativeRuntime()
 
@@ -111,19 +121,23 @@ async def main() -> None:
         launch = Launch(spec=spec, model_path=str(model), served_name="tiny-llama", port=free_port())
         started = await runtime.start(launch, quiet)
         try:
-            print(f"vLLM {started.version}; {args.requests} requests a level, {args.max_tokens} tokens each")
-            print("level   | TTFT ms: kitt p50, kitt mean / vllm mean (error) | ITL ms: the same")
-            for concurrency in args.concurrency:
-                r = await level(started.endpoint, concurrency, args.requests, args.max_tokens)
-                cells = [
-                    f"{key.upper()} {r[f'kitt {key} p50']:.2f}, {r[f'kitt {key} mean']:.2f} / "
-                    f"{r[f'vllm {key} mean']:.2f} ({r[f'kitt {key} mean'] - r[f'vllm {key} mean']:+.2f})"
-                    for key in HISTOGRAMS
-                ]
-                invalid = "" if r["valid"] else "  [KITT's self-check: invalid]"
-                print(f"c={concurrency:<5} | {' | '.join(cells)}{invalid}")
+            await report(started.endpoint, started.version, args)
         finally:
             await runtime.stop()
+
+
+async def report(endpoint: Endpoint, version: str | None, args: argparse.Namespace) -> None:
+    print(f"vLLM {version}; {args.requests} requests a level, {args.max_tokens} tokens each")
+    print("level   | TTFT ms: kitt p50, kitt mean / vllm mean (error) | ITL ms: the same")
+    for concurrency in args.concurrency:
+        r = await level(endpoint, concurrency, args.requests, args.max_tokens)
+        cells = [
+            f"{key.upper()} {r[f'kitt {key} p50']:.2f}, {r[f'kitt {key} mean']:.2f} / "
+            f"{r[f'vllm {key} mean']:.2f} ({r[f'kitt {key} mean'] - r[f'vllm {key} mean']:+.2f})"
+            for key in HISTOGRAMS
+        ]
+        invalid = "" if r["valid"] else "  [KITT's self-check: invalid]"
+        print(f"c={concurrency:<5} | {' | '.join(cells)}{invalid}")
 
 
 if __name__ == "__main__":

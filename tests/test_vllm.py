@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kitt.engines import envs
+from kitt.children import free_port
+from kitt.engines import cpu_launch, envs
 from kitt.engines.native import NativeRuntime
 from kitt.events.ids import uuid7
 from kitt.models import tiny_hf
@@ -30,7 +31,7 @@ from tests.factories import measured
 from tests.replay import RECORDINGS
 from tests.test_cli import kitt
 from tests.test_run import LONG_SUITE
-from tests.waiting import eventually
+from tests.waiting import eventually, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("vllm")]
 
@@ -71,6 +72,36 @@ def vllm_engines() -> Path:
 @pytest.fixture(scope="module")
 def hf_model(tmp_path_factory) -> Path:
     return tiny_hf.write(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="module")
+def served(vllm_engines, hf_model):
+    """One vLLM server (the environment's `vllm serve` on the tiny model, launched with KITT's CPU
+    settings) that the tests measuring through `--endpoint` share: each server start is 30 s idle and
+    a minute under CI's load. Its URL; the model is served under its path, as vLLM does by default."""
+    env = envs.installed("vllm", vllm_engines)
+    assert env is not None
+    cpu = cpu_launch.settings()
+    port = free_port()
+    argv = [str(env.executable("vllm")), "serve", str(hf_model), "--port", str(port), "--host", "127.0.0.1"]
+    argv += ["--enable-tokenizer-info-endpoint", *cpu.args]
+    log = hf_model.parent / "vllm.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(argv, env={**os.environ, **cpu.env}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+
+        def healthy() -> bool:
+            assert server.poll() is None, log.read_text()[-3000:]
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        until(healthy, 300, 0.5, what="the shared vLLM server's /health")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def _run(home: Path, engines: Path, model: Path, *args: str) -> dict:
@@ -134,19 +165,6 @@ def test_workloads_on_the_real_vllm_land_in_karr(vllm_engines, hf_model, tmp_pat
     session = next(s["session"] for s in chat if s["turn"] == 2)  # its first turn may be the warm-up
     prompts = {s["turn"]: s["prompt_tokens"] for s in by_name["chat"]["samples"] if s["session"] == session}
     assert prompts[2] > prompts[1] > prompts[0], prompts
-
-
-def test_quality_quick_completes_on_the_real_vllm(vllm_engines, hf_model, tmp_path):
-    home = tmp_path / "home"
-    outcome = _run(home, vllm_engines, hf_model, "-s", "quality-quick")
-    assert outcome["status"] == "succeeded", outcome
-    doc = _document(home, outcome["run_id"])
-    by_name = {b["name"]: b for b in doc["benchmarks"]}
-    assert by_name["mmlu"]["mode"] == "loglikelihood"  # vLLM echoes prompt logprobs
-    assert by_name["gsm8k"]["mode"] == "generative"
-    for name in ("mmlu", "gsm8k"):
-        [score] = [m for m in by_name[name]["metrics"] if m["name"] == "score"]
-        assert by_name[name]["status"] == "succeeded" and 0.0 <= score["value"] <= 1.0, name
 
 
 def _shape(event: str) -> object:
@@ -244,16 +262,45 @@ async def test_a_vllm_that_dies_mid_run_fails_the_run_and_leaves_no_process(
     assert _group_members(pgid) == []
 
 
-def test_the_client_clock_benchmark_runs_at_its_smoke_size(vllm_engines):
-    """bench/vllm.py (KITT's TTFT and ITL beside vLLM's own histograms) still runs; nothing is asserted
-    about its figures, only that it prints a line of them per level."""
+# Last in this module: the tests that measure through `--endpoint` share one server (`served`, module
+# scope), stopped when the module ends, so it never runs beside another test's own vLLM server.
+
+
+def test_quality_quick_completes_on_the_real_vllm(served, hf_model, tmp_path):
+    """Through `--endpoint`, on the shared server: which also finds the model under the id vLLM lists
+    for it (its path) from the name `-m` gives."""
+    home = tmp_path / "home"
+    args = ("-m", hf_model.name, "-e", "vllm", "--runtime", "external", "--endpoint", served)
+    run = kitt(home, "run", *args, "-s", "quality-quick", "--json", timeout=RUN_TIMEOUT_S)
+    outcome = json.loads(run.stdout)
+    assert outcome["status"] == "succeeded", outcome
+    doc = _document(home, outcome["run_id"])
+    by_name = {b["name"]: b for b in doc["benchmarks"]}
+    assert by_name["mmlu"]["mode"] == "loglikelihood"  # vLLM echoes prompt logprobs
+    assert by_name["gsm8k"]["mode"] == "generative"
+    for name in ("mmlu", "gsm8k"):
+        [score] = [m for m in by_name[name]["metrics"] if m["name"] == "score"]
+        assert by_name[name]["status"] == "succeeded" and 0.0 <= score["value"] <= 1.0, name
+
+
+def test_the_client_clock_benchmark_runs_at_its_smoke_size(served, hf_model):
+    """bench/vllm.py (KITT's TTFT and ITL beside vLLM's own histograms) still runs, here against the
+    shared server; nothing is asserted about its figures, only that it prints a line of them per level."""
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
-        [sys.executable, str(root / "bench" / "vllm.py"), "--smoke", "--engines-dir", str(vllm_engines)],
+        [
+            sys.executable,
+            str(root / "bench" / "vllm.py"),
+            "--smoke",
+            "--endpoint",
+            served,
+            "-m",
+            str(hf_model),
+        ],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
-        env={**os.environ, "PYTHONPATH": str(root)},  # not a deep TMPDIR: vLLM's IPC socket paths live there
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = r"TTFT [\d.]+, [\d.]+ / [\d.]+ \([+-][\d.]+\) \| ITL [\d.]+, [\d.]+ / [\d.]+"
