@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import socket
+from pathlib import Path
 
 _RECENT: collections.deque[int] = collections.deque(maxlen=64)
 
@@ -76,24 +77,42 @@ async def stop_group(process: asyncio.subprocess.Process, grace_s: float) -> Non
     await _end_orphans(process.pid, grace_s)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+ORPHAN_KILL_WAIT_S = 5.0
+
+
+def _group_lives(pgid: int) -> bool:
+    """Whether the group has a member that is not a zombie: read from /proc, where a member that has died
+    but is not yet reaped (by init, for an orphan) shows as Z; elsewhere, the kernel's word for any member."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, group = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(group) == pgid and state not in ("Z", "X"):
+            return True
+    return False
 
 
 async def _end_orphans(pgid: int, grace_s: float) -> None:
-    """The group of a leader that has exited: SIGTERM what is left, SIGKILL it after `grace_s`. (A group
-    id is not handed out as a process id while the group has members, so this reaches only them.)"""
-    if not _group_alive(pgid):
-        return
-    os.killpg(pgid, signal.SIGTERM)
-    deadline = asyncio.get_running_loop().time() + grace_s
-    while _group_alive(pgid):
-        if asyncio.get_running_loop().time() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+    """The group of a leader that has exited: SIGTERM what is left, SIGKILL it after `grace_s`, and return
+    once none of it lives. (A group id is not handed out as a process id while the group has members, so
+    this reaches only them.)"""
+    loop = asyncio.get_running_loop()
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, ORPHAN_KILL_WAIT_S)):
+        if not _group_lives(pgid):
             return
-        await asyncio.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        deadline = loop.time() + wait_s
+        while _group_lives(pgid) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
