@@ -151,6 +151,7 @@ async def run_guidellm(
         "true itl p99": truth["itl_p99_ms"],
         # guidellm's process tree (including its startup) over its wall time, for scale only
         "cpu": cpu / wall,
+        "cpu us/req": cpu / max(requests, 1) * 1e6,  # its startup included
         "failed": float(m["request_totals"]["errored"]),
         "valid": float("nan"),
     }
@@ -183,7 +184,8 @@ def _print(label: str, c: int, r: dict[str, float]) -> None:
         f" | TTFT p50 {r['ttft p50']:7.2f} (true {r['true ttft p50']:6.2f})"
         f" p99 {r['ttft p99']:7.2f} (true {r['true ttft p99']:6.2f}) | ITL p50 {r['itl p50']:6.2f}"
         f" (true {r['true itl p50']:6.2f}) p99 {r['itl p99']:6.2f} (true {r['true itl p99']:6.2f})"
-        f" | client CPU {r['cpu']:.2f} core | failed {r['failed']:.0f}",
+        f" | client CPU {r['cpu']:.2f} core, {r['cpu us/req']:.0f} µs/request | failed {r['failed']:.0f}"
+        + ("" if r["valid"] != r["valid"] else f" | {'valid' if r['valid'] else 'INVALID'}"),
         flush=True,
     )
 
@@ -223,6 +225,8 @@ async def main() -> None:
             _print("kitt", c, _median(kitt_rows))
             ref_rows = [await run_reference(port, c, n) for _ in range(args.repeat)]
             _print("raw-socket", c, _median(ref_rows))
+            ratio = _median(kitt_rows)["cpu us/req"] / _median(ref_rows)["cpu us/req"]
+            print(f"{'':10} c={c:<4} KITT's CPU per request: {ratio:.2f}x the raw-socket client's")
             if args.guidellm:
                 peer = [await run_guidellm(args.guidellm, tokenizer, port, c, n) for _ in range(args.repeat)]
                 _print("guidellm", c, _median(peer))

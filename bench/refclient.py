@@ -79,5 +79,6 @@ async def run(host: str, port: int, body: bytes, *, concurrency: int, requests: 
         "itl p50": pct(itl, 50),
         "itl p99": pct(itl, 99),
         "cpu": cpu / wall,
+        "cpu us/req": cpu / max(len(out), 1) * 1e6,
         "failed": float(concurrency * per_slot - len(out)),
     }

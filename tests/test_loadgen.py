@@ -10,8 +10,9 @@ import pytest
 from kitt import stats
 from kitt.bench import loadgen, metrics, performance, plans, prompts
 from kitt.bench.columns import RecordColumns
-from kitt.bench.records import RequestRecord, WorkerStats
+from kitt.bench.records import MS_STEP, RequestRecord, WorkerStats
 from kitt.bench.schedule import Schedule
+from kitt.bench.sketch import SketchState
 from kitt.bench.stubserver import StubServer
 from kitt.bench.suites import DEFAULT_MAX_REQUESTS, PerformanceTest, Sampling
 from kitt.children import free_port
@@ -93,9 +94,15 @@ def test_throughput_uses_the_steady_window_and_goodput_the_slo():
     assert relaxed["goodput"].value == pytest.approx(relaxed["request_throughput"].value)
 
 
+def _ms(values: list[float]) -> SketchState:
+    return SketchState(resolution=MS_STEP, values=tuple(values))
+
+
 def test_a_saturated_client_marks_its_result_invalid():
-    busy = WorkerStats(worker=0, cpu_s=9.5, wall_s=10.0, loop_lag_ms=[1.0] * 50 + [40.0] * 5)
-    idle = WorkerStats(worker=1, cpu_s=1.0, wall_s=10.0, loop_lag_ms=[0.5] * 100, lateness_ms=[0.1] * 10)
+    busy = WorkerStats(worker=0, cpu_s=9.5, wall_s=10.0, loop_lag_ms=_ms([1.0] * 50 + [40.0] * 5))
+    idle = WorkerStats(
+        worker=1, cpu_s=1.0, wall_s=10.0, loop_lag_ms=_ms([0.5] * 100), lateness_ms=_ms([0.1] * 10)
+    )
     health = metrics.client_health([busy, idle], {})
     assert not health.valid
     assert "worker 0 used 95% of a core" in health.reason and "event-loop lag" in health.reason
@@ -189,7 +196,7 @@ async def test_request_rate_is_scheduled_on_an_absolute_clock(stub):
     result, records = await _run(_plan(port, mode="rate", arrivals=arrivals, max_requests=10))
     assert [r.scheduled for r in records] == pytest.approx(list(arrivals))
     assert all(r.start >= r.scheduled for r in records)
-    assert len(result.workers[0].lateness_ms) == 10
+    assert len(result.workers[0].lateness_ms.values) == 10
 
 
 def test_workers_share_one_schedule_made_as_needed():

@@ -12,6 +12,7 @@ import numpy as np
 from kitt import stats
 from kitt.bench.columns import Bools, Floats, RecordColumns
 from kitt.bench.records import WorkerStats
+from kitt.bench.sketch import Sketch
 from kitt.events.results import Metric
 from kitt.events.validity import VALID_METRIC
 
@@ -75,6 +76,10 @@ def steady_window(starts: Floats, ends: Floats, concurrency: int | None) -> Wind
 
 
 def _dist(name: str, unit: str, values: Floats, labels: dict[str, str]) -> list[Metric]:
+    return _summarised(name, unit, stats.summary(values), labels)
+
+
+def _summarised(name: str, unit: str, summary: dict[str, float], labels: dict[str, str]) -> list[Metric]:
     return [
         Metric(
             name=name,
@@ -83,7 +88,7 @@ def _dist(name: str, unit: str, values: Floats, labels: dict[str, str]) -> list[
             percentile=key if key.startswith("p") else None,
             labels=labels if key.startswith("p") else {**labels, "stat": key},
         )
-        for key, value in stats.summary(values).items()
+        for key, value in summary.items()
     ]
 
 
@@ -101,14 +106,15 @@ def serving_metrics(
         return out
     ttft, e2e, per_token = columns.ttft[ok], columns.end[ok], tpot(columns)[ok]
     out += _dist("ttft", "ms", ttft * 1000, labels)
-    out += _dist("itl", "ms", columns.gaps(ok) * 1000, labels)
+    itl = {key: value * 1000 for key, value in columns.itl.summary().items()}
+    out += _summarised("itl", "ms", itl, labels)
     out += _dist("tpot", "ms", per_token[~np.isnan(per_token)] * 1000, labels)
     out += _dist("e2e", "ms", e2e * 1000, labels)
     starts = columns.start[ok]
     finishes = starts + e2e
     window = steady_window(starts, finishes, concurrency)
     in_window = (finishes >= window.start) & (finishes <= window.end)
-    tokens = _tokens_in(columns, ok, window)
+    tokens = columns.timeline.between(window.start, window.end)
     prompt = float(np.clip(columns.prompt_tokens[ok][in_window], 0, None).sum())
     wl = {**labels, "window": window.kind}
     out += [
@@ -128,17 +134,6 @@ def serving_metrics(
     return out
 
 
-def _tokens_in(columns: RecordColumns, ok: Bools, window: Window) -> float:
-    """Output tokens that arrived inside the window: each chunk carries its request's share."""
-    owner = columns.chunk_owner()
-    chunks = columns.chunks.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_chunk = np.where(chunks > 0, columns.output_tokens / chunks, 0.0)
-    at = columns.start[owner] + columns.offsets
-    inside = ok[owner] & (at >= window.start) & (at <= window.end)
-    return float(per_chunk[owner][inside].sum())
-
-
 def client_health(workers: Sequence[WorkerStats], labels: dict[str, str]) -> Health:
     """The generator's own load; a result is invalid when the client, not the server, set the pace."""
     metrics: list[Metric] = []
@@ -149,29 +144,28 @@ def client_health(workers: Sequence[WorkerStats], labels: dict[str, str]) -> Hea
         metrics.append(Metric(name="client_cpu", value=cpu * 100, unit="%", labels=wl))
         if cpu > CPU_SATURATED:
             reasons.append(f"worker {w.worker} used {cpu:.0%} of a core")
-        if w.loop_lag_ms:
-            lag99 = stats.percentile(sorted(w.loop_lag_ms), 99)
+        lag = Sketch.of(w.loop_lag_ms)
+        if lag.count:
+            lag99 = lag.percentile(99)
             metrics.append(
                 Metric(name="client_loop_lag", value=lag99, unit="ms", percentile="p99", labels=wl)
             )
             if lag99 > LOOP_LAG_P99_MS:
                 reasons.append(f"worker {w.worker} event-loop lag p99 {lag99:.1f} ms")
-        if w.lateness_ms:
-            late = sorted(w.lateness_ms)
+        late = Sketch.of(w.lateness_ms)
+        if late.count:
             for q in (50.0, 99.0):
                 metrics.append(
                     Metric(
                         name="schedule_lateness",
-                        value=stats.percentile(late, q),
+                        value=late.percentile(q),
                         unit="ms",
                         percentile=f"p{q:g}",
                         labels=wl,
                     )
                 )
-            if stats.percentile(late, 99) > LATENESS_P99_MS:
-                reasons.append(
-                    f"worker {w.worker} sent requests late (p99 {stats.percentile(late, 99):.1f} ms)"
-                )
+            if late.percentile(99) > LATENESS_P99_MS:
+                reasons.append(f"worker {w.worker} sent requests late (p99 {late.percentile(99):.1f} ms)")
     # One verdict per level, labelled like its figures: lists count invalid levels, compare refuses them.
     metrics.append(Metric(name=VALID_METRIC, value=0.0 if reasons else 1.0, unit="", labels=labels))
     return Health(valid=not reasons, reason="; ".join(reasons) or None, metrics=tuple(metrics))

@@ -2,7 +2,10 @@
 
 import msgspec
 
+from kitt.bench.sketch import SketchState
 from kitt.events.results import Sample
+
+MS_STEP = 1e-6  # figures in milliseconds, counted to the nanosecond
 
 
 class RequestRecord(msgspec.Struct, kw_only=True):
@@ -77,8 +80,8 @@ class WorkerStats(msgspec.Struct, kw_only=True):
     worker: int
     cpu_s: float
     wall_s: float
-    loop_lag_ms: list[float] = []
-    lateness_ms: list[float] = []
+    loop_lag_ms: SketchState = SketchState(resolution=MS_STEP)  # each tick's lag
+    lateness_ms: SketchState = SketchState(resolution=MS_STEP)  # each scheduled request's lateness
 
 
 def _int_or_none(value: object) -> int | None:

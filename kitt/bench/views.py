@@ -40,7 +40,10 @@ class Figure(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _distribution(name: str, unit: str, values: Floats, wanted: tuple[str, ...]) -> list[Figure]:
-    summary = stats.summary(values)
+    return _figures(name, unit, stats.summary(values), wanted)
+
+
+def _figures(name: str, unit: str, summary: dict[str, float], wanted: tuple[str, ...]) -> list[Figure]:
     return [Figure(name=name, value=summary.get(key), unit=unit, stat=key) for key in wanted]
 
 
@@ -50,27 +53,23 @@ class _Measured(msgspec.Struct, frozen=True):
     last: Floats  # the last chunk's offset
     output: Floats
     prompt: Floats
-    gaps: Floats
+    itl: dict[str, float]  # the pooled gaps' summary, in ms
     duration: float
     count: int
 
 
 def _measured(columns: RecordColumns) -> _Measured:
     ok = columns.ok & ~columns.warmup
-    chunks = columns.chunks
-    last = np.full(len(columns), np.nan)
-    has = chunks > 0
-    last[has] = columns.offsets[(np.cumsum(chunks) - 1)[has]]
     starts = columns.start[ok]
     finishes = starts + columns.end[ok]
     duration = float(finishes.max() - starts.min()) if starts.size else 0.0
     return _Measured(
         ttft=columns.ttft[ok],
         e2e=columns.end[ok],
-        last=last[ok],
+        last=columns.last[ok],
         output=columns.output_tokens[ok].astype(np.float64),
         prompt=np.clip(columns.prompt_tokens[ok], 0, None).astype(np.float64),
-        gaps=columns.gaps(ok),
+        itl={key: value * 1000 for key, value in columns.itl.summary().items()},
         duration=duration,
         count=int(ok.sum()),
     )
@@ -104,7 +103,7 @@ def vllm(columns: RecordColumns) -> list[Figure]:
         *_throughput(m, ("request_throughput", "output_throughput", "total_token_throughput")),
         *_distribution("ttft", "ms", m.ttft * 1000, wanted),
         *_distribution("tpot", "ms", tpot * 1000, wanted),
-        *_distribution("itl", "ms", m.gaps * 1000, wanted),
+        *_figures("itl", "ms", m.itl, wanted),
         *_distribution("e2el", "ms", m.e2e * 1000, wanted),
     ]
 

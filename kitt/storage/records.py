@@ -67,7 +67,8 @@ async def columns_by_level(nc: Client, result: BenchmarkResult) -> dict[str, Rec
     out: dict[str, RecordColumns] = {}
 
     def fold(sample: Sample) -> None:
-        out.setdefault(level_of(sample), RecordColumns()).add(RequestRecord.from_sample(sample))
+        level = out.setdefault(level_of(sample), RecordColumns(keep_offsets=True))
+        level.add(RequestRecord.from_sample(sample))
 
     if result.records is None:
         for sample in result.samples:
