@@ -96,6 +96,7 @@ async def run_kitt(port: int, concurrency: int, requests: int) -> dict[str, floa
         "true itl p50": truth["itl_p50_ms"],
         "true itl p99": truth["itl_p99_ms"],
         "cpu": cpu / wall,
+        "cpu us/req": cpu / max(got[("completed", None)], 1) * 1e6,
         "failed": got[("failed", None)],
         "valid": float(health.valid),
     }

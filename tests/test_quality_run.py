@@ -33,6 +33,9 @@ async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, databas
     assert gsm8k["samples"] == [] and gsm8k["records"]["count"] == 5 * 2  # strict and flexible, per document
     assert mmlu["settings"]["documents"] == 57 and mmlu["records"]["count"] == 57
     assert mmlu["settings"]["tasks"] == "mmlu_generative" and mmlu["settings"]["lm_eval_version"] == "0.4.13"
+    # auto ran it generatively because llama.cpp echoes no prompt logprobs: the result says so.
+    assert mmlu["settings"]["mode_reason"].startswith("loglikelihood tasks refused for llama.cpp: ")
+    assert gsm8k["settings"]["mode_reason"] is None  # it has no loglikelihood variant to fall back from
     assert "grade-school-math" in gsm8k["settings"]["dataset_source"]
     # lm-eval was told what the engine holds per request (llama.cpp's /props), capped by the suite's wish.
     context = gsm8k["settings"]["engine_context"]

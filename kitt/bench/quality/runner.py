@@ -95,6 +95,14 @@ async def _mode(test: QualityTest, offered: tuple[Mode, ...], endpoint: Endpoint
     raise CannotRun(f"no mode of {test.benchmark} can run on {endpoint.spec.display}")
 
 
+async def _fallback_reason(test: QualityTest, mode: Mode, endpoint: Endpoint, ctx: Context) -> str | None:
+    """Why `auto` ran a benchmark generatively that has a loglikelihood variant: the result says so."""
+    if test.mode != "auto" or mode != "generative" or "loglikelihood" not in catalog.modes(test.benchmark):
+        return None
+    capabilities = await ctx.capabilities(endpoint)  # asked once per endpoint: this is the cached answer
+    return f"loglikelihood tasks refused for {endpoint.spec.display}: {capabilities.reason}"
+
+
 def _base_job(test: QualityTest, endpoint: Endpoint, mode: Mode, work: Path, tasks: tuple[str, ...]) -> Job:
     return Job(
         server_url=endpoint.url,
@@ -128,6 +136,7 @@ async def _plan(test: QualityTest, endpoint: Endpoint, ctx: Context, work: Path)
             "dataset_source": datasets.source_of(ctx.datasets, test.benchmark),
             "dataset_dir": str(ctx.datasets),
             "variant": variant.label or None,
+            "mode_reason": await _fallback_reason(test, mode, endpoint, ctx),
         }
         return job, ",".join(variant.headline), settings
     try:
