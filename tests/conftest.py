@@ -11,7 +11,11 @@ import asyncpg
 import nats
 import pytest
 
+from kitt.children import free_port
 from kitt.config import Settings
+from kitt.engines.native import NativeRuntime
+from kitt.engines.runtime import Launch
+from kitt.engines.specs import get as get_spec
 from kitt.events import streams
 from kitt.models import tiny
 from kitt.projections import migrate
@@ -169,6 +173,23 @@ def no_echo():
 def tiny_model(tmp_path_factory) -> Path:
     """The tiny random-weight llama GGUF that the real llama-server loads in milliseconds."""
     return tiny.write(tmp_path_factory.mktemp("models") / "tiny.gguf")
+
+
+@pytest.fixture
+async def llama_server(tiny_model: Path):
+    """The real llama-server on the tiny model, started by KITT's native runtime (as `kitt run` does)."""
+    runtime = NativeRuntime()
+
+    async def quiet(_line: str) -> None:
+        return None
+
+    spec = get_spec("llama_cpp")
+    launch = Launch(spec=spec, model_path=str(tiny_model), served_name="tiny", port=free_port())
+    started = await runtime.start(launch, quiet)
+    try:
+        yield started.endpoint
+    finally:
+        await runtime.stop()
 
 
 @pytest.fixture

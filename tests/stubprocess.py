@@ -10,7 +10,7 @@ from tests.waiting import port_open, until
 
 
 @contextlib.contextmanager
-def running_stub(*, tick_ms: float = 2.0, load_ms: float = 0.0) -> Iterator[str]:
+def running_stub(*, tick_ms: float = 2.0, load_ms: float = 0.0, metrics: bool = True) -> Iterator[str]:
     """Yields the stub's URL; it is stopped on the way out."""
     port = free_port()
     command = [
@@ -22,7 +22,8 @@ def running_stub(*, tick_ms: float = 2.0, load_ms: float = 0.0) -> Iterator[str]
         "--tick-ms",
         f"{tick_ms:g}",
     ]
-    proc = subprocess.Popen([*command, "--load-ms", f"{load_ms:g}"])
+    command += ["--load-ms", f"{load_ms:g}"] + ([] if metrics else ["--no-metrics"])
+    proc = subprocess.Popen(command)
     try:
 
         def listening() -> bool:

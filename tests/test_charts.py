@@ -39,6 +39,16 @@ def crowded_documents() -> list[ResultDocument]:
                 )
             metrics.append(Metric(name="ttft", value=9.8, unit="ms", labels={**labels, "stat": "min"}))
             metrics.append(Metric(name="ttft", value=25.9 + n, unit="ms", labels={**labels, "stat": "max"}))
+            for name, unit, value in (
+                ("engine_requests_running", "requests", min(level, 256)),
+                ("engine_requests_waiting", "requests", max(0, level - 256)),
+                ("engine_generation_tokens", "tok/s", 90.0 * level**0.5),
+                ("engine_kv_cache_usage", "%", min(100.0, level / 4)),
+            ):
+                for stat, scale in (("mean", 1.0), ("max", 1.2)):
+                    metrics.append(
+                        Metric(name=name, value=value * scale, unit=unit, labels={**labels, "stat": stat})
+                    )
         bench = BenchmarkResult(name=f"{LONG} {n}", kind="performance", metrics=tuple(metrics))
         doc = factories.document(f"run-{engine}-ac2203")
         info = doc.info.__class__(
@@ -57,6 +67,7 @@ def charts() -> list[Markup]:
         figures.cdf_from_percentiles(docs[0]),
         figures.pareto(docs),
         *figures.latency_distributions(docs[0]),
+        *figures.engine_vs_load(docs),
         svg.bar_chart(
             "Crowded bars",
             [f"category number {i}" for i in range(24)],
@@ -94,6 +105,20 @@ def test_no_two_tick_labels_of_a_crowded_chart_touch():
         for a, b in combinations(boxes, 2):
             apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
             assert apart, f"{a[4]!r} and {b[4]!r} overlap in {_svg(chart).get('aria-label')}"
+
+
+def test_the_engines_own_figures_are_drawn_against_the_load():
+    one = figures.engine_vs_load(crowded_documents()[:1])
+    titles = [_svg(c).findtext(".//{*}title") or str(c) for c in one]
+    assert len(one) == 3
+    for title, wanted in zip(
+        titles, ("requests running and waiting", "tokens per second", "KV-cache usage"), strict=True
+    ):
+        assert wanted in title
+    running = str(one[0])
+    assert f"{LONG} 0 requests running mean" in running and "requests waiting max" in running
+    assert "ac2203" in str(figures.engine_vs_load(crowded_documents())[0])  # comparing: runs named
+    assert figures.engine_vs_load([factories.document("run-none")]) == []
 
 
 def test_a_percentile_axis_spreads_the_tail():

@@ -12,11 +12,8 @@ import msgspec
 import pytest
 
 from kitt.bench import prompts, tokens
-from kitt.children import free_port
 from kitt.engines import httpconn
-from kitt.engines.native import NativeRuntime
-from kitt.engines.runtime import Endpoint, Launch
-from kitt.engines.specs import get as get_spec
+from kitt.engines.runtime import Endpoint
 from tests.stubprocess import running_stub
 from tests.test_cli import kitt
 
@@ -31,22 +28,6 @@ def test_prompts_sum_to_the_tokens_asked_whatever_each_word_costs():
     assert len(set(made)) == 9_000  # distinct words after the first: past len(WORDS)**2 three of them
     heads = {tuple(t.split(" ")[1:3]) for t in made[: len(prompts.WORDS) ** 2]}
     assert len(heads) == len(prompts.WORDS) ** 2
-
-
-@pytest.fixture
-async def llama_server(tiny_model):
-    runtime = NativeRuntime()
-    spec = get_spec("llama_cpp")
-
-    async def quiet(_line: str) -> None:
-        return None
-
-    launch = Launch(spec=spec, model_path=str(tiny_model), served_name="tiny", port=free_port())
-    started = await runtime.start(launch, quiet)
-    try:
-        yield started.endpoint
-    finally:
-        await runtime.stop()
 
 
 async def _tokenized(endpoint: Endpoint, text: str, *, chat: bool) -> int:

@@ -8,6 +8,7 @@ import structlog
 from kitt import cancelling
 from kitt.bench import loadgen, metrics, plans, tokens
 from kitt.bench.columns import RecordColumns
+from kitt.bench.enginewatch import EngineWatch
 from kitt.bench.records import RequestRecord
 from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.engines.runtime import Endpoint
@@ -113,11 +114,12 @@ async def run_test(
                     keep(record.to_sample(**labels))
 
         with MemorySampler(unified=unified_memory) as memory:
-            result = await loadgen.run(
-                plan,
-                workers=_workers(test, int(level) if mode == "concurrency" else 64),
-                on_records=on_records,
-            )
+            async with EngineWatch(endpoint) as engine:
+                result = await loadgen.run(
+                    plan,
+                    workers=_workers(test, int(level) if mode == "concurrency" else 64),
+                    on_records=on_records,
+                )
         first = first or result
         concurrency = int(level) if mode == "concurrency" else None
         columns = result.columns
@@ -125,6 +127,9 @@ async def run_test(
         health = metrics.client_health(result.workers, labels)
         all_metrics += health.metrics
         all_metrics += memory.metrics(labels)
+        all_metrics += engine.metrics(labels)
+        if engine.warning is not None:
+            warnings.append(f"{key} {level:g}: {engine.warning}")
         all_metrics += _prompt_lengths(columns, labels)
         if not health.valid and health.reason:
             invalid.append(f"{key} {level:g}: {health.reason}")

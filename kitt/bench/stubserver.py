@@ -75,11 +75,14 @@ class StubServer:
     """`load_s`: each stream already running delays a new stream's first token by this much, so latency
     grows with load and an SLO search has a knee to find (concurrency c: TTFT ~ (c - 1) * load_s)."""
 
-    def __init__(self, tick_s: float = 0.01, load_s: float = 0.0) -> None:
+    def __init__(self, tick_s: float = 0.01, load_s: float = 0.0, metrics: bool = True) -> None:
         self.tick_s = tick_s
         self.load_s = load_s
+        self.metrics = metrics  # serve /metrics, named as vLLM names them (simulated: the stub's own)
         self.streams: list[_Stream] = []
         self.truth = Truth()
+        self.tokens_total = 0  # Prometheus counters: never reset, as an engine's are not
+        self.prompt_tokens_total = 0
         self._ticker: asyncio.Task[None] | None = None
 
     async def _tick(self) -> None:
@@ -102,6 +105,7 @@ class StubServer:
                 else:
                     self.truth.itl.append(now - s.last)
                 s.sent += 1
+                self.tokens_total += 1
                 s.last = now
                 s.left -= 1
                 if s.left > 0:
@@ -113,8 +117,23 @@ class StubServer:
                     )
                     s.transport.write(_chunk(usage) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
                     self.truth.completed += 1
+                    self.prompt_tokens_total += 1
                     s.protocol.busy = False
             self.streams = alive
+
+    def prometheus(self) -> bytes:
+        now = time.perf_counter()
+        waiting = sum(1 for s in self.streams if s.sent == 0 and now < s.not_before)
+        return (
+            "# TYPE vllm:num_requests_running gauge\n"
+            f'vllm:num_requests_running{{model_name="stub"}} {len(self.streams) - waiting}\n'
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            f'vllm:num_requests_waiting{{model_name="stub"}} {waiting}\n'
+            "# TYPE vllm:generation_tokens_total counter\n"
+            f'vllm:generation_tokens_total{{model_name="stub"}} {self.tokens_total}\n'
+            "# TYPE vllm:prompt_tokens_total counter\n"
+            f'vllm:prompt_tokens_total{{model_name="stub"}} {self.prompt_tokens_total}\n'
+        ).encode()
 
     def start(self) -> None:
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
@@ -170,21 +189,28 @@ class _Handler(asyncio.Protocol):
         elif path == "/reset":
             self.server.truth = Truth()
             self._json(b"{}")
+        elif path == "/metrics" and self.server.metrics:
+            self._reply(b"text/plain; version=0.0.4", self.server.prometheus())
         elif path in ("/health", "/v1/models"):
             self._json(b'{"status":"ok","data":[{"id":"stub"}]}')
         else:
             self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 
     def _json(self, payload: bytes) -> None:
+        self._reply(b"application/json", payload)
+
+    def _reply(self, kind: bytes, payload: bytes) -> None:
         assert self.transport is not None
         self.transport.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(payload), payload)
+            b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
+            % (kind, len(payload), payload)
         )
 
 
-async def serve(port: int, tick_s: float, host: str = "127.0.0.1", load_s: float = 0.0) -> None:
-    stub = StubServer(tick_s, load_s)
+async def serve(
+    port: int, tick_s: float, host: str = "127.0.0.1", load_s: float = 0.0, metrics: bool = True
+) -> None:
+    stub = StubServer(tick_s, load_s, metrics)
     stub.start()
     server = await asyncio.get_running_loop().create_server(stub.protocol, host, port, backlog=1024)
     stop = asyncio.Event()
@@ -202,8 +228,11 @@ def main() -> None:
     parser.add_argument(
         "--load-ms", type=float, default=0.0, help="first-token delay per stream already running"
     )
+    parser.add_argument("--no-metrics", action="store_true", help="answer /metrics with 404")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.tick_ms / 1000, load_s=args.load_ms / 1000))
+    asyncio.run(
+        serve(args.port, args.tick_ms / 1000, load_s=args.load_ms / 1000, metrics=not args.no_metrics)
+    )
 
 
 if __name__ == "__main__":

@@ -184,3 +184,32 @@ def pareto(docs: Sequence[ResultDocument], latency: str = "ttft", percentile: st
     return line_chart(
         title, series, x_label="output tok/s", y_label=f"{latency} {percentile} (ms)", lines=lines
     )
+
+
+ENGINE_CHARTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("Engine: requests running and waiting", ("requests_running", "requests_waiting"), "requests"),
+    ("Engine: tokens per second", ("generation_tokens", "prompt_tokens", "prefix_cache_hits"), "tok/s"),
+    ("Engine: KV-cache usage", ("kv_cache_usage",), "%"),
+)
+
+
+def engine_vs_load(docs: Sequence[ResultDocument]) -> list[Markup]:
+    """What the engine reported of itself at each level (its Prometheus metrics: mean and max), to read
+    under the client's curves: queueing, cache pressure, the tokens it processed."""
+    charts: list[Markup] = []
+    for title, names, unit in ENGINE_CHARTS:
+        grouped: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for doc in docs:
+            for bench in _performance(doc):
+                for m in bench.metrics:
+                    level = _level(m.labels)
+                    short = m.name.removeprefix("engine_")
+                    if short not in names or m.name == short or level is None or m.value is None:
+                        continue
+                    run = f"{run_label(doc)} " if len(docs) > 1 else ""
+                    name = f"{run}{bench.name} {short.replace('_', ' ')} {m.labels.get('stat', '')}"
+                    grouped[name.strip()][level[1]].append(m.value)
+        series = [Series(n, [(x, fmean(v)) for x, v in sorted(p.items())]) for n, p in grouped.items()]
+        if series:
+            charts.append(line_chart(title, series, x_label="load level", y_label=unit))
+    return charts

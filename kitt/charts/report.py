@@ -51,7 +51,7 @@ def charts(runs: Sequence[ReportRun]) -> list[Markup]:
         _cdfs(runs, "e2e", "End-to-end latency: cumulative distribution"),
         figures.pareto(docs),
     ]
-    return [c for c in found if c is not None]
+    return [c for c in found if c is not None] + figures.engine_vs_load(docs)
 
 
 def render(runs: Sequence[ReportRun], ab: Sequence[LevelComparison] | None, *, style: str) -> str:

@@ -7,6 +7,8 @@ from typing import Literal
 
 import msgspec
 
+from kitt.engines import prometheus
+from kitt.engines.prometheus import PromMetric
 from kitt.events.states import RUNTIMES as RUNTIMES  # the runtimes, as engines name them
 from kitt.events.states import RuntimeName
 
@@ -52,6 +54,8 @@ class EngineSpec(msgspec.Struct, frozen=True, kw_only=True):
     chunk_per_token: bool = False  # streams exactly one chunk per token, even one with no text yet
     tokenize_api: Literal["vllm", "llama_cpp"] | None = None  # its /tokenize: sizes prompts in its tokens
     own_env: bool = False  # native: in an environment of its own (`kitt engines setup E --runtime native`)
+    metrics_path: str | None = None  # its Prometheus page, scraped each second while a benchmark runs
+    prometheus: tuple[PromMetric, ...] = ()  # what KITT reads from it (kitt.engines.prometheus)
 
 
 ENGINES: dict[str, EngineSpec] = {
@@ -101,6 +105,8 @@ ENGINES: dict[str, EngineSpec] = {
             min_tokens=True,
             chunk_per_token=True,
             tokenize_api="vllm",
+            metrics_path="/metrics",
+            prometheus=prometheus.VLLM,
             own_env=True,
         ),
         EngineSpec(
@@ -121,6 +127,8 @@ ENGINES: dict[str, EngineSpec] = {
             context_field="max_total_tokens",
             version_command=("text-generation-launcher", "--version"),
             streams_usage=False,
+            metrics_path="/metrics",
+            prometheus=prometheus.TGI,
         ),
         EngineSpec(
             name="llama_cpp",
@@ -139,7 +147,17 @@ ENGINES: dict[str, EngineSpec] = {
             port=8081,
             health_path="/health",
             dialect="openai",
-            docker_args=("-m", "{model}", "--alias", "{name}", "--host", "0.0.0.0", "--port", "{port}"),
+            docker_args=(
+                "-m",
+                "{model}",
+                "--alias",
+                "{name}",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                "{port}",
+                "--metrics",
+            ),
             native_command=(
                 "llama-server",
                 "-m",
@@ -150,6 +168,7 @@ ENGINES: dict[str, EngineSpec] = {
                 "127.0.0.1",
                 "--port",
                 "{port}",
+                "--metrics",
             ),
             version_path="/props",
             version_field="build_info",
@@ -158,6 +177,8 @@ ENGINES: dict[str, EngineSpec] = {
             version_command=("llama-server", "--version"),
             min_tokens=True,  # n_predict with ignore_eos
             tokenize_api="llama_cpp",
+            metrics_path="/metrics",  # with --metrics
+            prometheus=prometheus.LLAMA_CPP,
         ),
         EngineSpec(
             name="ollama",

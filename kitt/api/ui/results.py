@@ -78,7 +78,8 @@ class ResultsPages(Controller):
         async def draw() -> tuple[Markup | None, list[Markup]]:
             # The same charts as `kitt report` (the CDF from stored percentiles: no records read here).
             extra = [figures.latency_vs_load([doc]), figures.cdf_from_percentiles(doc)]
-            charts = [c for c in extra if c is not None] + figures.latency_distributions(doc)
+            charts = [c for c in extra if c is not None] + figures.engine_vs_load([doc])
+            charts += figures.latency_distributions(doc)
             return figures.throughput([doc]), charts
 
         throughput, latencies = await request.app.state.cache.get("karr", ("charts", run_id), draw)
