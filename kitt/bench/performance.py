@@ -14,6 +14,7 @@ from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.engines.runtime import Endpoint
 from kitt.events.results import BenchmarkResult, Metric, Sample
 from kitt.events.states import BenchmarkStatus
+from kitt.hardware.gputelemetry import GpuTelemetry
 from kitt.hardware.memory import MemorySampler
 
 log = structlog.get_logger(__name__)
@@ -113,7 +114,7 @@ async def run_test(
                 if keep is not None:
                     keep(record.to_sample(**labels))
 
-        with MemorySampler(unified=unified_memory) as memory:
+        with MemorySampler(unified=unified_memory) as memory, GpuTelemetry() as gpu:
             async with EngineWatch(endpoint) as engine:
                 result = await loadgen.run(
                     plan,
@@ -128,6 +129,7 @@ async def run_test(
         all_metrics += health.metrics
         all_metrics += memory.metrics(labels)
         all_metrics += engine.metrics(labels)
+        all_metrics += gpu.metrics(labels, output_tokens=int(result.columns.output_tokens.sum()))
         if engine.warning is not None:
             warnings.append(f"{key} {level:g}: {engine.warning}")
         all_metrics += _prompt_lengths(columns, labels)
