@@ -276,6 +276,8 @@ class Ollama:
 
 
 def _sse_data(frame: bytes) -> bytes | None:
+    if frame.startswith(b"data: ") and b"\n" not in frame:  # nearly every event: one data line
+        return frame[6:].lstrip(b" ")
     data = [line[5:].lstrip(b" ") for line in frame.split(b"\n") if line.startswith(b"data:")]
     return b"\n".join(data) if data else None
 
