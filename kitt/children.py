@@ -80,17 +80,11 @@ async def stop_group(process: asyncio.subprocess.Process, grace_s: float) -> Non
 ORPHAN_KILL_WAIT_S = 5.0
 
 
-def _group_lives(pgid: int) -> bool:
-    """Whether the group has a member that is not a zombie: read from /proc, where a member that has died
-    but is not yet reaped (by init, for an orphan) shows as Z; elsewhere, the kernel's word for any member."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in proc.iterdir():
+def group_members(pgid: int) -> list[int]:
+    """The group's members that are not zombies, read from /proc (where a member that has died but is
+    not yet reaped, by init for an orphan, shows as Z)."""
+    members = []
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -99,8 +93,20 @@ def _group_lives(pgid: int) -> bool:
             continue
         state, _ppid, group = stat[stat.rindex(")") + 2 :].split()[:3]
         if int(group) == pgid and state not in ("Z", "X"):
-            return True
-    return False
+            members.append(int(entry.name))
+    return members
+
+
+def _group_lives(pgid: int) -> bool:
+    """Whether the group has a live member: `group_members` where there is a /proc; elsewhere, the
+    kernel's word for any member."""
+    if not Path("/proc/self/stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    return bool(group_members(pgid))
 
 
 async def _end_orphans(pgid: int, grace_s: float) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kitt import children
 from kitt.bench import loadgen
 from kitt.bench.enginewatch import EngineWatch
 from kitt.children import free_port
@@ -220,21 +221,6 @@ def _kinds(events: list[str]) -> list[object]:
     return kinds
 
 
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # about the engine, not KARR
 async def test_a_vllm_that_dies_mid_run_fails_the_run_and_leaves_no_process(
     runtime, vllm_engines, hf_model, tmp_path, monkeypatch
@@ -268,7 +254,9 @@ async def test_a_vllm_that_dies_mid_run_fails_the_run_and_leaves_no_process(
     async def kill_when_busy() -> int:
         await eventually(served, 120, 0.2, what="vLLM to finish a request of the soak")
         process = engines[0].process
-        assert process is not None and len(_group_members(process.pid)) > 1  # its engine core, workers
+        assert (
+            process is not None and len(children.group_members(process.pid)) > 1
+        )  # its engine core, workers
         os.kill(process.pid, signal.SIGKILL)
         return process.pid
 
@@ -280,7 +268,7 @@ async def test_a_vllm_that_dies_mid_run_fails_the_run_and_leaves_no_process(
     outcome = await executor.run(request)
     pgid = await killer
     assert outcome.status == "failed" and "engine exited mid-run" in (outcome.error or ""), outcome.error
-    assert _group_members(pgid) == []
+    assert children.group_members(pgid) == []
 
 
 # Last in this module: the tests that measure through `--endpoint` share one server (`served`, module
