@@ -11,18 +11,17 @@ from tests.waiting import port_open, until
 SOURCE = Path(__file__).resolve().parents[1] / "datasets"
 
 
-def serve(*flags: str) -> tuple[subprocess.Popen, int]:
+def serve(*flags: str, module: str = "kitt.bench.quality.scoringserver") -> tuple[subprocess.Popen, int]:
+    """The server `module` runs on a free port; it and the port, once it listens."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kitt.bench.quality.scoringserver", "--port", str(port), *flags]
-    )
+    process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port), *flags])
 
     def listening() -> bool:
-        assert process.poll() is None, f"the scoring test server exited ({process.returncode})"
+        assert process.poll() is None, f"{module} exited ({process.returncode})"
         return port_open(port)
 
     try:
-        until(listening, 20, what=f"the scoring test server on port {port}")
+        until(listening, 60, what=f"{module} on port {port}")
     except AssertionError:
         process.kill()
         raise

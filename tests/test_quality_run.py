@@ -37,9 +37,9 @@ async def test_quality_quick_on_llama_cpp_lands_in_karr(tmp_path, model, databas
     assert mmlu["settings"]["mode_reason"].startswith("loglikelihood tasks refused for llama.cpp: ")
     assert gsm8k["settings"]["mode_reason"] is None  # it has no loglikelihood variant to fall back from
     assert "grade-school-math" in gsm8k["settings"]["dataset_source"]
-    # lm-eval was told what the engine holds per request (llama.cpp's /props), capped by the suite's wish.
+    # prompts are fitted to what the engine holds per request (llama.cpp's /props): the suite set no cap
     context = gsm8k["settings"]["engine_context"]
-    assert context > 0 and gsm8k["settings"]["max_length"] == min(2048, context)
+    assert context > 0 and gsm8k["settings"]["max_length"] == context
 
     [doc] = await queries.documents(engine, [outcome["run_id"]])
     assert [b.name for b in doc.benchmarks] == ["gsm8k", "mmlu"]
@@ -83,19 +83,40 @@ def test_a_failed_quality_benchmark_fails_the_run_with_the_reason(tmp_path, mode
     assert run["status"] == "failed"
 
 
-def test_an_engine_with_a_short_context_says_why_it_refused(tmp_path, model):
-    """llama.cpp started with a 64-token context: lm-eval is told that context (max_length), and when the
-    engine still refuses a prompt, the failure quotes the engine's own message, not lm-eval's traceback."""
-    home = tmp_path / "home"
-    suite = tmp_path / "short.yaml"
-    suite.write_text(
-        "name: short\ntests:\n  - {kind: quality, name: gsm8k, benchmark: gsm8k, limit: 1, max_gen_toks: 8}\n"
-    )
-    kitt(home, "engines", "profiles", "save", "short", "-e", "llama_cpp", "--", "-c", "64")
+def _short(tmp_path: Path, context: int, max_gen_toks: int) -> tuple[Path, Path]:
+    """A home with llama.cpp's profile `short` (`-c CONTEXT`) and a one-test GSM8K suite."""
+    home, suite = tmp_path / "home", tmp_path / "short.yaml"
+    test = f"{{kind: quality, name: gsm8k, benchmark: gsm8k, limit: 5, max_gen_toks: {max_gen_toks}}}"
+    suite.write_text(f"name: short\ntests:\n  - {test}\n")
+    kitt(home, "engines", "profiles", "save", "short", "-e", "llama_cpp", "--", "-c", str(context))
+    return home, suite
+
+
+def test_gsm8k_on_a_2048_token_context_is_cut_to_fit(tmp_path, model):
+    """The 5-shot GSM8K prompts are longer than 2,048 of the tiny model's tokens: each is cut from the left
+    with llama.cpp's own /tokenize and /detokenize to the context less the answer's 64 tokens, as lm-eval
+    cuts with a local tokenizer, and the result says how many were cut and by how much."""
+    home, suite = _short(tmp_path, 2048, 64)
+    outcome = json.loads(run_native(home, model, "-s", str(suite), "--profile", "short", "--json").stdout)
+    [gsm8k] = outcome["benchmarks"]
+    assert gsm8k["status"] == "succeeded", gsm8k["error"]
+    settings = gsm8k["settings"]
+    assert (settings["engine_context"], settings["max_length"], settings["documents"]) == (2048, 2048, 5)
+    assert settings["prompt_fitting"] == "the engine's tokenizer (/tokenize, /detokenize)"
+    longest, room = settings["prompt_tokens_max"], 2048 - 64
+    assert longest > room and 1 <= settings["prompts_cut"] <= 5
+    # the longest prompt lost what it had over the room, and at most a few tokens more (a cut between two
+    # merged pieces re-tokenizes longer, and is cut again)
+    assert longest - room <= settings["prompt_cut_tokens_max"] <= longest - room + 8
+
+
+def test_a_context_with_no_room_for_a_prompt_fails_before_the_first_request(tmp_path, model):
+    home, suite = _short(tmp_path, 64, 300)  # llama.cpp holds 256 tokens at least, whatever -c says
     result = run_native(home, model, "-s", str(suite), "--profile", "short", "--json", check=False)
     assert result.returncode == 1
-    outcome = json.loads(result.stdout)
-    [gsm8k] = outcome["benchmarks"]
+    [gsm8k] = json.loads(result.stdout)["benchmarks"]
     assert gsm8k["status"] == "failed"
-    assert "lm-eval exited with status 1: the engine refused a request:" in gsm8k["error"]
-    assert "context" in gsm8k["error"] and "Traceback" not in gsm8k["error"]
+    assert gsm8k["error"] == (
+        "prompts do not fit the engine's context: llama.cpp holds 256 tokens a request, which leaves no "
+        "room for a prompt beside the 300 tokens kept for the answer (max_gen_toks)"
+    )

@@ -149,7 +149,7 @@ class QualityTest(
     num_fewshot: int | None = None  # the stock task's default when unset
     concurrency: int = 1
     max_gen_toks: int | None = None
-    max_length: int = 2048
+    max_length: int | None = None  # tokens a request may hold: the engine's context where unset, capped by it
     timeout_s: float = 3600.0  # the whole evaluation; past it the worker is stopped and the test fails
     request_timeout_s: int = 300
     seed: int = 1234
@@ -163,6 +163,8 @@ class QualityTest(
             raise ValueError("concurrency and timeout_s must be positive")
         if self.num_fewshot is not None and self.num_fewshot < 0:
             raise ValueError("num_fewshot cannot be negative")
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError("max_length must be a positive number of tokens")
 
 
 AnyTest = PerformanceTest | QualityTest | SloSearch

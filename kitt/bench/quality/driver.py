@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from kitt.bench.quality.job import Evaluation, Job
+from kitt.bench.quality.job import CANNOT_FIT, Evaluation, Job
 from kitt.children import die_with_parent, stop_group
 
 STOP_GRACE_S = 5.0
@@ -41,9 +41,12 @@ class _Tail:
     def __init__(self, size: int = 12) -> None:
         self.lines: deque[str] = deque(maxlen=size)
         self.refusal: str | None = None
+        self.cannot_fit: str | None = None
 
     def add(self, line: str) -> None:
         self.lines.append(line)
+        if line.startswith(CANNOT_FIT):
+            self.cannot_fit = line.removeprefix("kitt: ")
         found = _REFUSED.search(line)
         if found:
             status = f"HTTP {found.group('status')}: " if found.group("status") else ""
@@ -120,6 +123,8 @@ async def evaluate(
             if (process.returncode or 0) < 0
             else (f"exited with status {process.returncode}")
         )
+        if tail.cannot_fit is not None:
+            raise QualityError(tail.cannot_fit)
         if tail.refusal is not None:
             raise QualityError(f"lm-eval {how}: the engine refused a request: {tail.refusal}")
         lines = "\n  ".join(tail.lines) or "(no output)"

@@ -1,10 +1,14 @@
 """What the parent hands the evaluation worker, and what the worker hands back: typed both ways."""
 
+from typing import Literal
+
 import msgspec
 
 from kitt.bench.quality.catalog import Mode, Variant
 
 Scalar = float | int | str | bool | None
+TokenizeApi = Literal["vllm", "llama_cpp"]
+CANNOT_FIT = "kitt: prompts do not fit the engine's context: "  # the worker's last word when they do not
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,7 +25,10 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     num_fewshot: int | None = None
     concurrency: int = 1
     max_gen_toks: int | None = None
-    max_length: int = 2048
+    max_length: int = 2048  # tokens a request holds: the engine's where it states one, capped by the suite
+    context_stated: bool = False  # max_length is what the engine says it holds, not only the suite's wish
+    tokenize_api: TokenizeApi | None = None  # the engine's /tokenize: generative prompts are cut with it
+    engine: str = "the engine"  # its name, for messages
     request_timeout_s: int = 300
     seed: int = 1234
     work_dir: str  # scratch for generated task files
@@ -38,9 +45,20 @@ class TaskScores(msgspec.Struct, frozen=True, kw_only=True):
     scores: dict[str, float | None]  # "metric,filter" -> value; "metric_stderr,filter" for its stderr
 
 
+class Fitting(msgspec.Struct, frozen=True, kw_only=True):
+    """What was done to fit an evaluation's generative prompts to the engine's context."""
+
+    how: str  # with the engine's tokenizer, by the byte bound, or why nothing was checked
+    prompts: int
+    cut: int = 0  # prompts that lost tokens
+    longest_tokens: int | None = None  # the longest prompt before cutting, in the engine's tokens
+    most_cut_tokens: int = 0
+
+
 class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
     lm_eval_version: str
     tasks: tuple[TaskScores, ...]
     subtasks: dict[str, list[str]] = {}  # group -> its members
     samples: tuple[dict[str, Scalar], ...] = ()
     duration_s: float
+    fitting: Fitting | None = None  # generative prompts only

@@ -15,7 +15,7 @@ import structlog
 
 from kitt.bench.quality import catalog, custom, datasets, driver, scores
 from kitt.bench.quality.catalog import Mode
-from kitt.bench.quality.job import Evaluation, Job
+from kitt.bench.quality.job import Evaluation, Fitting, Job
 from kitt.bench.quality.probe import Capabilities, probe
 from kitt.bench.suites import QualityTest
 from kitt.engines import health
@@ -25,6 +25,7 @@ from kitt.yamlfile import YamlError
 
 log = structlog.get_logger(__name__)
 Settings = dict[str, str | int | float | bool | None]
+DEFAULT_CONTEXT = 2048  # lm-eval's max_length, where neither the suite nor the engine says
 
 
 class CannotRun(Exception):
@@ -114,7 +115,7 @@ def _base_job(test: QualityTest, endpoint: Endpoint, mode: Mode, work: Path, tas
         num_fewshot=test.num_fewshot,
         concurrency=test.concurrency,
         max_gen_toks=test.max_gen_toks,
-        max_length=test.max_length,
+        max_length=test.max_length or DEFAULT_CONTEXT,
         request_timeout_s=test.request_timeout_s,
         seed=test.seed,
         work_dir=str(work),
@@ -156,6 +157,26 @@ async def _plan(test: QualityTest, endpoint: Endpoint, ctx: Context, work: Path)
     return job, headline, {"custom_file": found.path, "custom_format": found.format}
 
 
+def _max_length(wished: int | None, engine_context: int | None) -> int:
+    """What prompts are cut to: what the engine holds, never more, and less where the suite asks for less;
+    lm-eval's 2,048 where neither says."""
+    if engine_context is None:
+        return wished or DEFAULT_CONTEXT
+    return min(wished or engine_context, engine_context)
+
+
+def _fitting_settings(fitting: Fitting | None) -> Settings:
+    """How generative prompts were fitted to the context: how many were cut, and by how much at most."""
+    if fitting is None:
+        return {}
+    return {
+        "prompt_fitting": fitting.how,
+        "prompts_cut": fitting.cut,
+        "prompt_tokens_max": fitting.longest_tokens,
+        "prompt_cut_tokens_max": fitting.most_cut_tokens,
+    }
+
+
 def _result(
     test: QualityTest, job: Job, evaluation: Evaluation, headline: str, settings: Settings, started: datetime
 ) -> BenchmarkResult:
@@ -177,6 +198,7 @@ def _result(
         samples=evaluation.samples,
         settings={
             **settings,
+            **_fitting_settings(evaluation.fitting),
             "benchmark": test.benchmark,
             "tasks": ",".join(job.tasks),
             "limit": test.limit,
@@ -197,9 +219,13 @@ async def run_test(test: QualityTest, endpoint: Endpoint, ctx: Context) -> Bench
         with tempfile.TemporaryDirectory(prefix="kitt-quality-") as scratch:
             job, headline, settings = await _plan(test, endpoint, ctx, Path(scratch))
             engine_context = await health.read_context_length(endpoint)
-            if engine_context is not None and engine_context < job.max_length:
-                # lm-eval truncates to max_length: it must be what the engine can hold, not the suite's wish
-                job = msgspec.structs.replace(job, max_length=engine_context)
+            job = msgspec.structs.replace(
+                job,
+                max_length=_max_length(test.max_length, engine_context),
+                context_stated=engine_context is not None,
+                tokenize_api=endpoint.spec.tokenize_api,
+                engine=endpoint.spec.display,
+            )
             settings = {**settings, "max_length": job.max_length, "engine_context": engine_context}
             log.info("quality.start", test=test.name, tasks=job.tasks, mode=job.mode, limit=test.limit)
             evaluation = await driver.evaluate(

@@ -4,7 +4,8 @@ vLLM flavor, written to vLLM's documented OpenAI-compatible response schema: `PO
 `echo` returns the prompt's tokens with their logprobs (the first is null, as vLLM's is) followed by the
 generated ones, each position's `top_logprobs` holding the top-k and the actual token; `POST /tokenize`,
 `POST /detokenize` and `GET /tokenizer_info` are vLLM's tokenizer endpoints, which lm-eval's remote
-tokenizer uses. `--no-echo` makes it ignore `echo` the way llama.cpp's server does.
+tokenizer uses (they also take and give llama.cpp's `content` field, for `--no-echo`). `--no-echo` makes
+it ignore `echo` the way llama.cpp's server does.
 
 TGI flavor, written to TGI's documented schema: `POST /tokenize` (`{"inputs"}` → `[{id, text, start,
 stop}]`, a BOS token first), `POST /generate` with `details` and `decoder_input_details` (the prefill: every
@@ -199,11 +200,13 @@ def app(echo: bool = True, flavor: str = "vllm") -> web.Application:
         )
 
     async def tokenize(request: web.Request) -> web.Response:
-        tokens = encode((await request.json()).get("prompt", ""))
+        body = await request.json()
+        tokens = encode(body.get("prompt", body.get("content", "")))  # vLLM's field, or llama.cpp's
         return web.json_response({"tokens": tokens, "count": len(tokens), "max_model_len": 4096})
 
     async def detokenize(request: web.Request) -> web.Response:
-        return web.json_response({"prompt": decode((await request.json()).get("tokens", []))})
+        text = decode((await request.json()).get("tokens", []))
+        return web.json_response({"prompt": text, "content": text})  # vLLM's field, and llama.cpp's
 
     async def tokenizer_info(_: web.Request) -> web.Response:
         return web.json_response(

@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from kitt.bench.quality import scoring, taskfiles
-from kitt.bench.quality.job import Evaluation, Job, Scalar, TaskScores
+from kitt.bench.quality import fitting, scoring, taskfiles
+from kitt.bench.quality.job import CANNOT_FIT, Evaluation, Job, Scalar, TaskScores
 
 OFFLINE_ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 _TEXT_LIMIT = 2000
@@ -50,11 +50,14 @@ def _sandbox() -> None:
 
 
 def model_name(job: Job) -> str:
-    return "kitt-tgi" if job.dialect == "tgi" and job.mode == "loglikelihood" else "local-completions"
+    if job.mode == "generative":
+        return "kitt-completions"
+    return "kitt-tgi" if job.dialect == "tgi" else "local-completions"
 
 
 def model_args(job: Job) -> dict[str, str | int | float | bool]:
-    """local-completions: a remote tokenizer for loglikelihood, none for generation; kitt-tgi: TGI's."""
+    """local-completions: a remote tokenizer for loglikelihood; kitt-completions (generation): none, its
+    prompts fitted to the context through the engine's tokenizer first; kitt-tgi: TGI's."""
     if model_name(job) == "kitt-tgi":
         return {
             "base_url": job.server_url,
@@ -78,6 +81,11 @@ def model_args(job: Job) -> dict[str, str | int | float | bool]:
         args["tokenized_requests"] = False
     if job.max_gen_toks is not None:
         args["max_gen_toks"] = job.max_gen_toks
+    if model_name(job) == "kitt-completions":
+        args.update(kitt_context=job.max_length, kitt_stated_context=job.context_stated)
+        args["kitt_engine"] = job.engine
+        if job.tokenize_api is not None:
+            args["kitt_tokenize_api"] = job.tokenize_api
     return args
 
 
@@ -142,12 +150,14 @@ def evaluate(job: Job) -> Evaluation:
     started = time.monotonic()
     import lm_eval
     import lm_eval.tasks
+    from lm_eval.api.registry import get_model
     from lm_eval.tasks import TaskManager
 
-    from kitt.bench.quality import tgi  # imports lm-eval: only once the offline switches are set
+    from kitt.bench.quality import completions, tgi  # these import lm-eval: only once the switches are set
 
     _register_metrics()
     tgi.register()
+    completions.register()
     if job.sandboxed:
         _sandbox()
     include = list(job.include_paths)
@@ -155,9 +165,10 @@ def evaluate(job: Job) -> Evaluation:
         stock = Path(lm_eval.tasks.__file__).parent
         include.append(str(taskfiles.write(job.variant, job.files, stock, Path(job.work_dir) / "tasks")))
     manager = TaskManager(include_path=include, include_defaults=False)
+    # built here rather than by name, so what it did to fit prompts can be read back afterwards
+    lm = get_model(model_name(job)).create_from_arg_obj(model_args(job), {"batch_size": 1})
     results = lm_eval.simple_evaluate(
-        model=model_name(job),
-        model_args=model_args(job),
+        model=lm,
         tasks=list(job.tasks),
         num_fewshot=job.num_fewshot,
         limit=job.limit,
@@ -179,12 +190,17 @@ def evaluate(job: Job) -> Evaluation:
         subtasks={k: list(v) for k, v in results.get("group_subtasks", {}).items()},
         samples=tuple(_samples(results)),
         duration_s=time.monotonic() - started,
+        fitting=getattr(lm, "fitting", None),
     )
 
 
 def main() -> None:
     job = msgspec.json.decode(sys.stdin.buffer.read(), type=Job)
-    evaluation = evaluate(job)
+    try:
+        evaluation = evaluate(job)
+    except fitting.ContextTooShort as exc:  # the driver quotes this line as the benchmark's failure
+        print(f"{CANNOT_FIT}{exc}", file=sys.stderr, flush=True)
+        sys.exit(3)
     Path(job.output).write_bytes(msgspec.json.encode(evaluation))
 
 
