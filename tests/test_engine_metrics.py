@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kitt.bench import loadgen, performance
+from kitt.bench import loadgen, performance, telemetry
 from kitt.bench.enginewatch import EngineWatch
 from kitt.bench.suites import PerformanceTest, Sampling
+from kitt.charts import figures
 from kitt.engines import dialects, prometheus, specs
 from kitt.engines.runtime import Endpoint
 from tests.stubprocess import running_stub
@@ -82,6 +83,17 @@ async def test_the_watch_counts_what_the_real_llama_server_generated(llama_serve
     counted = [s.values["generation_tokens"] for s in watch.scrapes]
     assert counted[-1] - counted[0] == int(result.columns.output_tokens.sum()) == 24 * 24
     assert max(v for _, v in watch.series("requests_running")) >= 1
+    # The per-second rows: one per scrape, a counter as its rate over the interval that ends at `t`, so the
+    # rates integrate back to the tokens generated.
+    rows = telemetry.engine_rows(watch, {"concurrency": 2, "run": 0})
+    assert len(rows) == len(watch.scrapes) and all(r["series"] == "engine" for r in rows)
+    times = [0.0] + [float(r["t"]) for r in rows]
+    generated = sum(
+        float(r["generation_tokens"]) * (t1 - t0)
+        for r, t0, t1 in zip(rows, times[:-1], times[1:], strict=True)
+        if "generation_tokens" in r
+    )
+    assert generated == pytest.approx(24 * 24)
     found = watch.metrics({"concurrency": "2"})
     figures = {(m.name, m.labels["stat"]): m for m in found if "stat" in m.labels}
     assert figures[("engine_generation_tokens", "max")].unit == "tok/s"
@@ -103,6 +115,26 @@ async def test_a_benchmark_reports_engine_figures_and_a_failed_scrape_only_warns
     warning = str(result.settings["warnings"])
     assert "concurrency 4: engine metrics:" in warning and "of /metrics failed (first: HTTP 404)" in warning
     assert not any(m.name == "engine_requests_running" for m in result.metrics)
+
+
+async def test_each_levels_engine_series_is_kept_and_drawn_end_to_end():
+    sampling = Sampling(max_tokens=8)
+    test = PerformanceTest(name="c", concurrency=(2, 4), max_requests=40, warmup_requests=0)
+    rows: list[dict] = []
+    with running_stub() as url:
+        result, _ = await performance.run_test(test, sampling, _endpoint(url), keep_telemetry=rows.append)
+    scrapes = {m.labels["concurrency"]: m.value for m in result.metrics if m.name == "engine_scrapes"}
+    by_level = {c: [r for r in rows if r["concurrency"] == c] for c in (2, 4)}
+    # a row for every scrape (at a level's first, its gauges only: a rate needs an earlier reading)
+    assert {str(c): float(len(found)) for c, found in by_level.items()} == scrapes
+    assert "generation_tokens" not in by_level[4][0] and "generation_tokens" in by_level[4][1]
+    lines = telemetry.end_to_end(rows, "engine")
+    running = lines["requests_running"]
+    second_level_starts = by_level[2][-1]["t"] + by_level[4][0]["t"]
+    assert [x for x, _ in running] == sorted(x for x, _ in running)
+    assert running[len(by_level[2])][0] == pytest.approx(second_level_starts)
+    [chart, *_] = figures.over_time("c", rows)
+    assert "c: engine requests running and waiting over time" in chart and "requests running" in chart
 
 
 def _endpoint(url: str) -> Endpoint:

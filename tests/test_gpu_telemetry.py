@@ -12,6 +12,7 @@ import threading
 import msgspec
 import pytest
 
+from kitt.bench import telemetry
 from kitt.events.results import Metric, ResultDocument
 from kitt.hardware.gputelemetry import GpuTelemetry
 from kitt.storage import compare
@@ -103,6 +104,20 @@ def test_a_level_gets_each_gpus_readings_its_energy_and_the_energy_per_token():
     assert got[("energy", None, None)] == pytest.approx(total)
     assert got[("joules_per_output_token", None, None)] == pytest.approx(total / 1000)
     assert got[("output_tokens_per_watt", None, None)] == pytest.approx(1000 / total)
+
+
+def test_each_gpu_sample_is_a_telemetry_row_of_its_level():
+    nvml = ReplayedNvml()
+    with GpuTelemetry(nvml=nvml, interval_s=0.005) as gpu:
+        assert nvml.sampled.wait(10)
+    rows = telemetry.gpu_rows(gpu, {"concurrency": 8, "run": 0})
+    assert len(rows) == len(gpu.samples[0]) + len(gpu.samples[1])
+    first = rows[0]
+    assert (first["series"], first["gpu"], first["concurrency"], first["power_w"]) == ("gpu", 0, 8, 350.0)
+    assert rows[-1]["gpu"] == 1 and rows[-1]["sm_clock_mhz"] is None  # GPU 1 reports no SM clock
+    lines = telemetry.end_to_end(rows, "gpu")
+    assert [v for _, v in lines["power_w gpu 1"]] == [300.0] * len(gpu.samples[1])
+    assert "sm_clock_mhz gpu 1" not in lines
 
 
 def test_no_gpu_gives_no_figures_and_says_why():

@@ -119,12 +119,21 @@ async def test_an_agent_writes_records_only_under_its_own_name(runtime, tiny_mod
         subject=subjects.agent_run_records("victim", "run-v", 0), count=1, chunks=1, bytes=13, sha256="0" * 64
     )
     result = BenchmarkResult(name="latency", kind="performance", records=foreign)
-    await js.publish(
-        f"in.writer.{test_id}",
-        reports.encode(reports.BenchmarkReport(test_id=test_id, run_id="run-w", result=result)),
-    )
-    found = await eventually(lambda: fleet.refused_reports(runtime.engine), timeout=15)
+    their_telemetry = msgspec.structs.replace(foreign, subject=subjects.telemetry(foreign.subject))
+    telemetry = BenchmarkResult(name="latency", kind="performance", telemetry_records=their_telemetry)
+    for bad in (result, telemetry):
+        await js.publish(
+            f"in.writer.{test_id}",
+            reports.encode(reports.BenchmarkReport(test_id=test_id, run_id="run-w", result=bad)),
+        )
+
+    async def both_refused() -> list[tuple[str, str]] | None:
+        found = await fleet.refused_reports(runtime.engine)
+        return found if len(found) >= 2 else None
+
+    found = await eventually(both_refused, timeout=15)
     assert any("records it did not write (arec.victim.run-v.0)" in reason for _, reason in found), found
+    assert any("did not write (arec.victim.run-v.0.telemetry)" in reason for _, reason in found), found
     await agent.nc.close()
 
 

@@ -42,6 +42,14 @@ async def test_kitt_run_lands_in_karr_and_round_trips(tmp_path, model, database_
     assert kitt(tmp_path / "other", "storage", "export").stdout == exported.read_text()
     doc = json.loads(exported.read_text())[0]
     assert doc["benchmarks"][0]["samples"] and doc["info"]["engine_args"][:2] == ["-m", str(model.resolve())]
+    # llama-server's own per-second series (--metrics) travelled out of band too, and came back inline
+    series = doc["benchmarks"][0]["telemetry"]
+    assert (
+        series
+        and {r["series"] for r in series} == {"engine"}
+        and doc["benchmarks"][0]["telemetry_records"] is None
+    )
+    assert all("requests_running" in r for r in series)
 
 
 @pytest.mark.slow  # a second real engine run; kitt run end to end stays in the fast tier

@@ -15,7 +15,7 @@ from kitt.commands.client import send
 from kitt.commands.messages import ImportResult
 from kitt.events.results import ResultDocument
 from kitt.events.types import EVENT_TYPES
-from kitt.storage import compare
+from kitt.storage import compare, records
 from kitt.storage.checkpoints import wait_for_checkpoint
 from tests import factories
 from tests.apiserver import TOKEN, app_for, log_in, serving, test_agent
@@ -104,6 +104,27 @@ async def test_results_pages_filter_chart_download_and_compare(runtime):
         again = await client.get("/api/v1/runs", params={"engine": "vllm", "limit": 1})
         assert again.headers["x-total-count"] == "3" and again.json()[0]["run_id"] == "run-new"
         assert (await client.get("/api/v1/runs", params={"until": "yesterday"})).status_code == 400
+
+
+async def test_the_run_page_draws_the_engines_per_second_series_read_out_of_band(runtime):
+    doc = factories.sweep_document("run-tele", engine="vllm")
+    rows = tuple(
+        {"series": "engine", "t": float(t), "concurrency": c, "run": 0, "requests_running": float(c)}
+        for c in (1, 4)
+        for t in range(5)
+    )
+    with_series = msgspec.structs.replace(doc.benchmarks[0], telemetry=rows)
+    doc = msgspec.structs.replace(doc, benchmarks=(with_series, *doc.benchmarks[1:]))
+    stored = await records.outlined(runtime.nc, doc)  # as `kitt storage import` sends it: a reference
+    ref = stored.benchmarks[0].telemetry_records
+    assert stored.benchmarks[0].telemetry == () and ref is not None and ref.count == 10
+    await imported(runtime, stored)
+    async with serving(app_for(runtime)) as client:
+        page = await client.get("/runs/run-tele")
+        assert page.status_code == 200
+        assert f"{doc.benchmarks[0].name}: engine requests running and waiting over time" in page.text
+        raw = await client.get("/runs/run-tele/document.json")
+        assert msgspec.json.decode(raw.content, type=ResultDocument).benchmarks[0].telemetry == rows
 
 
 def test_a_comparison_counts_only_changes_beyond_the_noise():

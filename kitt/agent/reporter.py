@@ -64,6 +64,10 @@ class AgentReporter:
     def records(self, run_id: str, benchmark: int) -> SampleWriter:
         return SampleWriter(self._publish, subjects.agent_run_records(self.agent, run_id, benchmark))
 
+    def telemetry(self, run_id: str, benchmark: int) -> SampleWriter:
+        subject = subjects.telemetry(subjects.agent_run_records(self.agent, run_id, benchmark))
+        return SampleWriter(self._publish, subject)
+
     async def started(self, run_id: str, info: RunInfo) -> None:
         await self.report(reports.RunStartedReport(test_id=self.test_id, run_id=run_id, info=info))
 

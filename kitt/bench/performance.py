@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import structlog
 
 from kitt import cancelling
-from kitt.bench import loadgen, metrics, plans, tokens
+from kitt.bench import loadgen, metrics, plans, telemetry, tokens
 from kitt.bench.columns import RecordColumns
 from kitt.bench.enginewatch import EngineWatch
 from kitt.bench.records import RequestRecord
@@ -81,11 +81,13 @@ async def run_test(
     run_index: int = 0,
     unified_memory: bool = False,
     keep: KeepSample | None = None,
+    keep_telemetry: KeepSample | None = None,
 ) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
     """Every level of the test (a sweep or rates); the first level's load feeds warm-up analysis.
 
-    Each request's record goes to `keep` as it is made (the executor writes them to the RECORDS
-    stream); the result itself carries only the metrics.
+    Each request's record goes to `keep` as it is made, and each level's per-second engine and GPU rows
+    to `keep_telemetry` when it ends (the executor writes both to the RECORDS stream); the result itself
+    carries only the metrics.
     """
     started = datetime.now(UTC)
     levels = plans.levels(test)
@@ -121,6 +123,9 @@ async def run_test(
                     workers=_workers(test, int(level) if mode == "concurrency" else 64),
                     on_records=on_records,
                 )
+        if keep_telemetry is not None:
+            for row in telemetry.engine_rows(engine, sample_labels) + telemetry.gpu_rows(gpu, sample_labels):
+                keep_telemetry(row)
         first = first or result
         concurrency = int(level) if mode == "concurrency" else None
         columns = result.columns

@@ -6,8 +6,9 @@ from statistics import fmean
 
 from markupsafe import Markup
 
+from kitt.bench import telemetry
 from kitt.charts.svg import Series, bar_chart, line_chart
-from kitt.events.results import BenchmarkResult, ResultDocument
+from kitt.events.results import BenchmarkResult, ResultDocument, Sample
 from kitt.storage.compare import Comparison
 from kitt.storage.records import LEVEL_KEYS
 
@@ -212,4 +213,51 @@ def engine_vs_load(docs: Sequence[ResultDocument]) -> list[Markup]:
         series = [Series(n, [(x, fmean(v)) for x, v in sorted(p.items())]) for n, p in grouped.items()]
         if series:
             charts.append(line_chart(title, series, x_label="load level", y_label=unit))
+    return charts
+
+
+# (series, title, readings, unit): what the per-second telemetry shows, each under the client's curves.
+OVER_TIME: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    (
+        telemetry.ENGINE,
+        "engine requests running and waiting",
+        ("requests_running", "requests_waiting"),
+        "requests",
+    ),
+    (telemetry.ENGINE, "engine tokens per second", ("generation_tokens", "prompt_tokens"), "tok/s"),
+    (telemetry.ENGINE, "engine KV-cache usage", ("kv_cache_usage",), "%"),
+    (telemetry.GPU, "GPU power", ("power_w",), "W"),
+    (telemetry.GPU, "GPU utilisation", ("utilization_pct",), "%"),
+)
+MAX_POINTS = 600  # per line: a long level is drawn from its averages over equal spans
+
+
+def _thinned(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(points) <= MAX_POINTS:
+        return list(points)
+    step = -(-len(points) // MAX_POINTS)
+    spans = (points[i : i + step] for i in range(0, len(points), step))
+    return [(fmean(x for x, _ in span), fmean(y for _, y in span)) for span in spans]
+
+
+def over_time(benchmark: str, rows: Sequence[Sample]) -> list[Markup]:
+    """A benchmark's per-second engine and GPU telemetry, its levels one after another."""
+    charts: list[Markup] = []
+    for series, title, wanted, unit in OVER_TIME:
+        lines = telemetry.end_to_end(rows, series)
+        chosen = [
+            Series(name.replace("_", " "), _thinned(points))
+            for name, points in lines.items()
+            if name.split(" gpu ")[0] in wanted
+        ]
+        if chosen:
+            charts.append(
+                line_chart(
+                    f"{benchmark}: {title} over time",
+                    chosen,
+                    x_label="seconds (levels one after another)",
+                    y_label=unit,
+                    markers=False,
+                )
+            )
     return charts

@@ -17,12 +17,13 @@ from kitt.bench.columns import RecordColumns
 from kitt.bench.significance import LevelComparison
 from kitt.charts import figures
 from kitt.events import validity
-from kitt.events.results import ResultDocument
+from kitt.events.results import ResultDocument, Sample
 
 
 class ReportRun(msgspec.Struct, frozen=True, kw_only=True):
     doc: ResultDocument
     levels: dict[str, RecordColumns]  # "benchmark level" -> that level's records
+    telemetry: dict[str, list[Sample]] = {}  # benchmark -> its per-second engine and GPU rows
 
 
 def _environment() -> jinja2.Environment:
@@ -51,7 +52,13 @@ def charts(runs: Sequence[ReportRun]) -> list[Markup]:
         _cdfs(runs, "e2e", "End-to-end latency: cumulative distribution"),
         figures.pareto(docs),
     ]
-    return [c for c in found if c is not None] + figures.engine_vs_load(docs)
+    over_time = [
+        chart
+        for r in runs
+        for name, rows in r.telemetry.items()
+        for chart in figures.over_time(f"{figures.run_label(r.doc)} {name}" if len(runs) > 1 else name, rows)
+    ]
+    return [c for c in found if c is not None] + figures.engine_vs_load(docs) + over_time
 
 
 def render(runs: Sequence[ReportRun], ab: Sequence[LevelComparison] | None, *, style: str) -> str:

@@ -34,12 +34,14 @@ async def report(run_ids: tuple[str, ...], output: Path) -> None:
         runs = []
         try:
             for run_id in wanted:
-                levels = {}
+                levels, series = {}, {}
                 for result in docs[run_id].benchmarks:
                     if result.kind == "performance" and (result.records or result.samples):
                         for level, columns in (await records.columns_by_level(s.nc, result)).items():
                             levels[f"{result.name} {level}"] = columns
-                runs.append(html_report.ReportRun(doc=docs[run_id], levels=levels))
+                    if rows := await records.telemetry_of(s.nc, result):
+                        series[result.name] = rows
+                runs.append(html_report.ReportRun(doc=docs[run_id], levels=levels, telemetry=series))
             ab = await abtest.levels(s.nc, docs[wanted[0]], docs[wanted[1]]) if len(wanted) == 2 else None
         except RecordsError as exc:
             raise click.ClickException(str(exc)) from None

@@ -78,6 +78,9 @@ class BenchmarkResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     metrics: tuple[Metric, ...] = ()
     samples: tuple[Sample, ...] = ()  # inline only in documents read or written as files (export)
     records: RecordsRef | None = None
+    # the engine's and the GPUs' per-second series (kitt.bench.telemetry): the same two forms
+    telemetry: tuple[Sample, ...] = ()
+    telemetry_records: RecordsRef | None = None
     settings: dict[Label, Text | Count | float | bool | None] = {}
 
 

@@ -103,6 +103,11 @@ def records(agent: str, run_id: str, benchmark: int) -> str:
     return f"{RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}.{int(benchmark)}"
 
 
+def telemetry(records_subject: str) -> str:
+    """A benchmark's per-second telemetry, beside its records: `<records subject>.telemetry`."""
+    return f"{records_subject}.telemetry"
+
+
 def agent_run_records(agent: str, run_id: str, benchmark: int) -> str:
     """One benchmark's records as an agent writes them: `arec.<agent>.<run>.<n>`, in the agent's stream."""
     return f"{AGENT_RECORDS_PREFIX}.{token(agent, 'agent')}.{token(run_id, 'run id')}.{int(benchmark)}"

@@ -255,6 +255,7 @@ class Executor:
                 await self.reporter.progress(request.run_id, BenchmarkStarted(name=test.name, kind=kind))
                 await self.reporter.log(request.run_id, "kitt", f"benchmark {label} started")
                 writer = self.reporter.records(request.run_id, len(results))
+                series = self.reporter.telemetry(request.run_id, len(results))
                 try:
                     result, first = await self._one(
                         request,
@@ -265,11 +266,17 @@ class Executor:
                         run_index,
                         label,
                         (len(results), total),
-                        writer,
+                        (writer, series),
                     )
-                    result = msgspec.structs.replace(result, samples=(), records=await writer.close())
+                    result = msgspec.structs.replace(
+                        result,
+                        samples=(),
+                        records=await writer.close(),
+                        telemetry_records=await series.close(),
+                    )
                 finally:
                     writer.abort()
+                    series.abort()
                 await self.reporter.benchmark(request.run_id, result)
                 await self.reporter.log(request.run_id, "kitt", f"benchmark {label} {result.status}")
                 results.append(result)
@@ -292,9 +299,11 @@ class Executor:
         run_index: int,
         label: str,
         step: tuple[int, int],
-        writer: SampleWriter,
+        writers: tuple[SampleWriter, SampleWriter],
     ) -> tuple[BenchmarkResult, loadgen.LoadResult | None]:
-        """One benchmark; its per-request records go to `writer` as they come (quality: when it ends)."""
+        """One benchmark; its per-request records go to the first writer as they come (quality: when it
+        ends), a performance test's per-second telemetry to the second as each level ends."""
+        writer, series = writers
         if isinstance(test, QualityTest):
             result = await self._quality(request, test, started, label, step)
             writer.add_many(result.samples)
@@ -315,6 +324,7 @@ class Executor:
             run_index=run_index,
             unified_memory=hardware.unified_memory,
             keep=writer.add,
+            keep_telemetry=series.add,
         )
 
     async def _quality(

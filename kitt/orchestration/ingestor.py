@@ -119,9 +119,11 @@ def _commands(agent: str, report: reports.AnyReport, history: Sequence[types.Eve
     if isinstance(report, reports.RunProgressReport):
         return [RecordRunProgress(command_id=cid, actor=actor, run_id=run_id, event=report.event)]
     if isinstance(report, reports.BenchmarkReport):
-        ref = report.result.records
-        if ref is not None and not ref.subject.startswith(subjects.records_of_run(agent, run_id)):
-            raise Refused(f"agent {agent} pointed run {run_id} at records it did not write ({ref.subject})")
+        for ref in (report.result.records, report.result.telemetry_records):
+            if ref is not None and not ref.subject.startswith(subjects.records_of_run(agent, run_id)):
+                raise Refused(
+                    f"agent {agent} pointed run {run_id} at records it did not write ({ref.subject})"
+                )
         return [RecordBenchmark(command_id=cid, actor=actor, run_id=run_id, result=report.result)]
     if isinstance(report, reports.RunFinishedReport):
         return [

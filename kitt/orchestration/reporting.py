@@ -25,6 +25,10 @@ class RunReporter(Protocol):
         """Where the run's `benchmark`-th result writes its per-request records (RECORDS stream)."""
         ...
 
+    def telemetry(self, run_id: str, benchmark: int) -> SampleWriter:
+        """Where it writes its per-second engine and GPU telemetry (beside its records)."""
+        ...
+
     async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int: ...
 
     async def log(self, run_id: str, source: str, line: str) -> None: ...
@@ -49,6 +53,10 @@ class CommandReporter:
 
     def records(self, run_id: str, benchmark: int) -> SampleWriter:
         return SampleWriter(StoredPublish(self.nc), subjects.records(self.agent, run_id, benchmark))
+
+    def telemetry(self, run_id: str, benchmark: int) -> SampleWriter:
+        subject = subjects.telemetry(subjects.records(self.agent, run_id, benchmark))
+        return SampleWriter(StoredPublish(self.nc), subject)
 
     async def finished(self, run_id: str, status: FinalStatus, error: str | None) -> int:
         reply = await send(

@@ -11,7 +11,7 @@ from kitt.bench import recordstore
 from kitt.bench.columns import RecordColumns
 from kitt.bench.records import RequestRecord
 from kitt.events import subjects
-from kitt.events.results import BenchmarkResult, ResultDocument, Sample
+from kitt.events.results import BenchmarkResult, RecordsRef, ResultDocument, Sample
 from kitt.events.validity import LEVEL_KEYS
 
 IMPORTED = "import"  # the records subject's agent token for imported runs
@@ -31,6 +31,9 @@ async def inlined(nc: Client, doc: ResultDocument) -> ResultDocument:
         if result.records is not None:
             samples = tuple(await recordstore.read_all(nc, result.records))
             result = msgspec.structs.replace(result, samples=samples, records=None)
+        if result.telemetry_records is not None:
+            rows = tuple(await recordstore.read_all(nc, result.telemetry_records))
+            result = msgspec.structs.replace(result, telemetry=rows, telemetry_records=None)
         benchmarks.append(result)
     return msgspec.structs.replace(doc, benchmarks=tuple(benchmarks))
 
@@ -44,15 +47,34 @@ async def outlined(nc: Client, doc: ResultDocument) -> ResultDocument:
     publish = recordstore.StoredPublish(nc)
     benchmarks = []
     for position, result in enumerate(doc.benchmarks):
+        subject = subjects.records(IMPORTED, doc.run_id, position)
         if result.samples:
-            writer = recordstore.SampleWriter(publish, subjects.records(IMPORTED, doc.run_id, position))
-            try:
-                writer.add_many(result.samples)
-                result = msgspec.structs.replace(result, samples=(), records=await writer.close())
-            finally:
-                writer.abort()
+            result = msgspec.structs.replace(
+                result, samples=(), records=await _write(publish, subject, result.samples)
+            )
+        if result.telemetry:
+            ref = await _write(publish, subjects.telemetry(subject), result.telemetry)
+            result = msgspec.structs.replace(result, telemetry=(), telemetry_records=ref)
         benchmarks.append(result)
     return msgspec.structs.replace(doc, benchmarks=tuple(benchmarks))
+
+
+async def _write(
+    publish: recordstore.Publish, subject: str, samples: tuple[Sample, ...]
+) -> RecordsRef | None:
+    writer = recordstore.SampleWriter(publish, subject)
+    try:
+        writer.add_many(samples)
+        return await writer.close()
+    finally:
+        writer.abort()
+
+
+async def telemetry_of(nc: Client, result: BenchmarkResult) -> list[Sample]:
+    """A benchmark's per-second telemetry rows, wherever they are (none for most kinds)."""
+    if result.telemetry_records is None:
+        return list(result.telemetry)
+    return await recordstore.read_all(nc, result.telemetry_records)
 
 
 def level_of(sample: Sample) -> str:

@@ -1,5 +1,6 @@
 """Pages over KARR: the dashboard, the results list, a run, and a comparison of runs."""
 
+import contextlib
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -76,9 +77,13 @@ class ResultsPages(Controller):
         doc = found[0]
 
         async def draw() -> tuple[Markup | None, list[Markup]]:
-            # The same charts as `kitt report` (the CDF from stored percentiles: no records read here).
+            # The same charts as `kitt report` (the CDF from stored percentiles: no records read here; the
+            # per-second telemetry is read, a row a second, or left out while the stream cannot give it).
             extra = [figures.latency_vs_load([doc]), figures.cdf_from_percentiles(doc)]
             charts = [c for c in extra if c is not None] + figures.engine_vs_load([doc])
+            for result in doc.benchmarks:
+                with contextlib.suppress(RecordsError):
+                    charts += figures.over_time(result.name, await records.telemetry_of(kitt.nc, result))
             charts += figures.latency_distributions(doc)
             return figures.throughput([doc]), charts
 
