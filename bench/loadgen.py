@@ -97,6 +97,9 @@ async def run_kitt(port: int, concurrency: int, requests: int) -> dict[str, floa
         "true itl p99": truth["itl_p99_ms"],
         "cpu": cpu / wall,
         "cpu us/req": cpu / max(got[("completed", None)], 1) * 1e6,
+        # the workers' own CPU while the level ran: what decides whether they saturate (no process
+        # startup, no figures computed afterwards)
+        "level cpu us/req": sum(w.cpu_s for w in result.workers) / max(got[("completed", None)], 1) * 1e6,
         "failed": got[("failed", None)],
         "valid": float(health.valid),
     }
@@ -186,6 +189,7 @@ def _print(label: str, c: int, r: dict[str, float]) -> None:
         f" p99 {r['ttft p99']:7.2f} (true {r['true ttft p99']:6.2f}) | ITL p50 {r['itl p50']:6.2f}"
         f" (true {r['true itl p50']:6.2f}) p99 {r['itl p99']:6.2f} (true {r['true itl p99']:6.2f})"
         f" | client CPU {r['cpu']:.2f} core, {r['cpu us/req']:.0f} µs/request | failed {r['failed']:.0f}"
+        + ("" if "level cpu us/req" not in r else f" ({r['level cpu us/req']:.0f} in the level)")
         + ("" if r["valid"] != r["valid"] else f" | {'valid' if r['valid'] else 'INVALID'}"),
         flush=True,
     )
@@ -226,8 +230,15 @@ async def main() -> None:
             _print("kitt", c, _median(kitt_rows))
             ref_rows = [await run_reference(port, c, n) for _ in range(args.repeat)]
             _print("raw-socket", c, _median(ref_rows))
-            ratio = _median(kitt_rows)["cpu us/req"] / _median(ref_rows)["cpu us/req"]
-            print(f"{'':10} c={c:<4} KITT's CPU per request: {ratio:.2f}x the raw-socket client's")
+            ours, ref = _median(kitt_rows), _median(ref_rows)
+            ratio, in_level = (
+                ours["cpu us/req"] / ref["cpu us/req"],
+                ours["level cpu us/req"] / ref["cpu us/req"],
+            )
+            print(
+                f"{'':10} c={c:<4} KITT's CPU per request: {ratio:.2f}x the raw-socket client's "
+                f"(its workers during the level: {in_level:.2f}x)"
+            )
             if args.guidellm:
                 peer = [await run_guidellm(args.guidellm, tokenizer, port, c, n) for _ in range(args.repeat)]
                 _print("guidellm", c, _median(peer))

@@ -11,7 +11,7 @@ import json
 import msgspec
 import pytest
 
-from kitt.engines import dialects, httpconn
+from kitt.engines import dialects, httpconn, openai_stream
 from tests.replay import ReplayServer, recording
 
 GAP = 0.02
@@ -145,3 +145,60 @@ def test_chunked_decoder_handles_any_split():
         assert b"".join(p for _, p in out) == b"data: a\n\ndata: bb\n\n" and decoder.done
     with pytest.raises(httpconn.HttpError, match="malformed chunk size"):
         httpconn._Chunked().feed(b"zz\r\n", 0.0, [])
+
+
+def _body(name: str) -> bytes:
+    return b"".join(
+        f"{event}\n\n".encode() if not event.endswith("\n\n") else event.encode()
+        for event in recording(name)["chunks"]
+    )
+
+
+def _cut(body: bytes, cuts: list[int]) -> httpconn.Response:
+    """The body as reads that ended at `cuts`, the k-th read at time k."""
+    edges = [0, *sorted(set(cuts)), len(body)]
+    pieces = [(float(k), body[a:b]) for k, (a, b) in enumerate(itertools.pairwise(edges)) if b > a]
+    return httpconn.Response(status=200, headers={}, sent_at=0.0, pieces=pieces, ended_at=99.0)
+
+
+ODD_STREAMS = {
+    "crlf": b'data: {"choices":[{"text":"a"}]}\r\n\r\ndata: [DONE]\r\n\r\n',
+    "comment": b': keep-alive\n\ndata: {"choices":[{"text":"a"}]}\n\ndata: [DONE]\n\n',
+    "two data lines": b'data: {"choices":\ndata: [{"text":"a"}]}\n\ndata: [DONE]\n\n',
+    "early done": b'data: {"choices":[{"text":"a"}]}\n\ndata: [DONE]\n\ndata: {"choices":[{"text":"b"}]}\n\n',
+    "error event": b'data: {"choices":[{"text":"a"}]}\n\ndata: {"error":{"message":"out of memory"}}\n\n',
+    "unterminated": b'data: {"choices":[{"text":"a"}]}\n\ndata: {"choices":[{"text":"b"}]}',
+    "malformed": b'data: {"choices":[{"text":"a"}]}\n\ndata: {"choices":[{"text":\n\n',
+    "wrong type": b'data: {"choices":[{"text":"a"}],"usage":{"prompt_tokens":"x"}}\n\n',
+}
+
+
+@pytest.mark.parametrize("name", ["vllm_completions", "vllm_chat", "openai_malformed"])
+@pytest.mark.parametrize("per_token", [True, False])
+def test_the_one_pass_decode_equals_the_event_by_event_one_for_any_reads(name, per_token):
+    """The load generator's fast path (kitt.engines.openai_stream) and the careful one give the same
+    Generation — token times, text, counts, errors — however the body was cut into reads."""
+    dialect = dialects.OpenAI(chunk_per_token=per_token)
+    body = _body(name)
+    cuts = [
+        [],
+        *([c] for c in range(1, len(body), 7)),
+        *(sorted(range(s, len(body), 23)) for s in range(1, 23)),
+    ]
+    plain = 0
+    for cut in cuts:
+        response = _cut(body, cut)
+        assert dialects.decode_stream(dialect, response) == dialects.decode_events(dialect, response), cut
+        plain += openai_stream.decode(response.pieces, chunk_per_token=per_token) is not None
+    # the recordings of the real server take the fast path; the broken one never does
+    assert plain == (0 if name == "openai_malformed" else len(cuts))
+
+
+@pytest.mark.parametrize("name", list(ODD_STREAMS))
+def test_streams_that_are_not_plain_take_the_careful_path_with_the_same_answer(name):
+    body = ODD_STREAMS[name]
+    for cut in ([], [len(body) // 2], list(range(1, len(body), 5))):
+        response = _cut(body, cut)
+        assert openai_stream.decode(response.pieces, chunk_per_token=True) is None
+        for dialect in (dialects.OpenAI(), dialects.OpenAI(chunk_per_token=True)):
+            assert dialects.decode_stream(dialect, response) == dialects.decode_events(dialect, response)

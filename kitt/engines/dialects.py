@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from kitt.engines import httpconn
+from kitt.engines import httpconn, openai_stream
 from kitt.engines.specs import Dialect as DialectName
 
 TokenSource = Literal["usage", "count"]
@@ -63,43 +63,10 @@ class StreamError(ValueError):
 # --- OpenAI-compatible SSE -------------------------------------------------------------------------------
 
 
-class _Delta(msgspec.Struct):
-    role: str | None = None
-    content: str | None = None
-    reasoning_content: str | None = None
-
-
-class _Choice(msgspec.Struct):
-    text: str | None = None
-    delta: _Delta | None = None
-
-    def piece(self) -> str | None:
-        """The text this choice carries: "" for a token whose bytes do not make a character yet, None when
-        it carries none (a role-only first delta, a bare `delta: {}` finish chunk)."""
-        if self.text is not None:
-            return self.text
-        if self.delta is None:
-            return None
-        piece = self.delta.content if self.delta.content is not None else self.delta.reasoning_content
-        return None if self.delta.role is not None and not piece else piece
-
-
-class _Usage(msgspec.Struct):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-
-class _OpenAIChunk(msgspec.Struct):
-    choices: list[_Choice] = []
-    usage: _Usage | None = None
-    timings: dict[str, float] | None = None
-    error: dict[str, object] | str | None = None
-
-
 class OpenAI:
     name: DialectName = "openai"
     delimiter = b"\n\n"
-    _decoder = msgspec.json.Decoder(_OpenAIChunk)
+    _decoder = msgspec.json.Decoder(openai_stream.Event)
 
     def __init__(
         self, *, streams_usage: bool = True, min_tokens: bool = False, chunk_per_token: bool = False
@@ -309,6 +276,24 @@ def decode_stream(dialect: Dialect, response: httpconn.Response) -> Generation:
     if response.status != 200:
         snippet = response.body()[:200].decode("utf-8", "replace").strip()
         return _failed(f"HTTP {response.status}: {snippet}")
+    if isinstance(dialect, OpenAI) and response.error is None:
+        plain = openai_stream.decode(response.pieces, chunk_per_token=dialect.chunk_per_token)
+        if plain is not None:
+            return Generation(
+                chunk_times=plain.times,
+                text=plain.text,
+                output_tokens=plain.output_tokens if plain.output_tokens is not None else plain.counted,
+                prompt_tokens=plain.prompt_tokens,
+                token_source="usage" if plain.output_tokens is not None else "count",
+                timings=plain.timings,
+            )
+    return decode_events(dialect, response)
+
+
+def decode_events(dialect: Dialect, response: httpconn.Response) -> Generation:
+    """`decode_stream` event by event: every stream that is not plain, and every failure, goes this way."""
+    if response.status != 200:
+        return decode_stream(dialect, response)
     times: list[float] = []
     parts: list[str] = []
     counted = 0

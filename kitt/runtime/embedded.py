@@ -69,20 +69,33 @@ def _servers(url: str) -> tuple[list[str], dict[str, str]]:
     return [credentials.url_without(u) for u in servers], auth
 
 
+PROBE_S = 5.0  # a TCP connect to the server
+HANDSHAKE_S = 10.0  # NATS's CONNECT and its answer, which waits on the auth callout: slower under load
+
+
+def _why(exc: BaseException) -> str:
+    """An error's text; a timeout has none of its own."""
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "timed out"
+    return str(exc) or type(exc).__name__
+
+
 async def _reachable(servers: list[str]) -> None:
     # A plain TCP probe first: nats-py retries an unreachable server for a long time before failing.
-    failure: BaseException | None = None
+    failure = "no server"
     for server in servers:
         parsed = urlparse(server)
         try:
             _reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222), 3
+                asyncio.open_connection(parsed.hostname or "127.0.0.1", parsed.port or 4222), PROBE_S
             )
             writer.close()
             return
-        except (OSError, TimeoutError) as exc:
-            failure = exc
-    raise RuntimeUnavailable(f"cannot reach NATS at {', '.join(servers)}: {failure or 'no server'}")
+        except TimeoutError:
+            failure = f"no TCP connection within {PROBE_S:g} s"
+        except OSError as exc:
+            failure = _why(exc)
+    raise RuntimeUnavailable(f"cannot reach NATS at {', '.join(servers)}: {failure}")
 
 
 async def connect_nats(url: str, *, tls_ca: str | None = None) -> Client:
@@ -97,15 +110,18 @@ async def connect_nats(url: str, *, tls_ca: str | None = None) -> Client:
         return await nats.connect(
             servers,
             tls=tls_context(tls_ca) if secure else None,
-            connect_timeout=3,
+            connect_timeout=HANDSHAKE_S,
             max_reconnect_attempts=-1,
             allow_reconnect=True,
             error_cb=_quiet,
             reconnect_time_wait=0.5,
             **auth,
         )
-    except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
-        raise RuntimeUnavailable(f"cannot reach NATS at {shown}: {exc or type(exc).__name__}") from None
+    except TimeoutError:
+        why = f"no answer to NATS's handshake within {HANDSHAKE_S:g} s"
+        raise RuntimeUnavailable(f"cannot reach NATS at {shown}: {why}") from None
+    except (OSError, nats.errors.NoServersError) as exc:
+        raise RuntimeUnavailable(f"cannot reach NATS at {shown}: {_why(exc)}") from None
     except nats.errors.Error as exc:
         raise RuntimeUnavailable(f"NATS at {shown} refused KITT's connection: {exc}") from None
 
