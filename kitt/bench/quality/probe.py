@@ -45,9 +45,23 @@ class _Tokens(msgspec.Struct):
     tokens: list[int | str | dict[str, object]] = []
 
 
+# A busy engine (a benchmark of another user, a CPU build's first prompt-logprobs request) may take a while;
+# a probe that gives up too soon would send an engine that can score loglikelihood to another mode.
+TIMEOUT_S = 120.0
+
+
 async def _post(endpoint: Endpoint, path: str, payload: dict[str, object]) -> tuple[int, bytes]:
-    response = await fetch(endpoint.host, endpoint.port, "POST", path, msgspec.json.encode(payload), 30.0)
+    try:
+        response = await fetch(
+            endpoint.host, endpoint.port, "POST", path, msgspec.json.encode(payload), TIMEOUT_S
+        )
+    except TimeoutError:
+        raise TimeoutError(f"POST {path} had no answer within {TIMEOUT_S:g} s") from None
     return response.status, response.body()
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or f"{type(exc).__name__} (no answer within {TIMEOUT_S:g} s)"
 
 
 async def _count_tokens(endpoint: Endpoint) -> int | None:
@@ -81,7 +95,7 @@ async def _probe_tgi(endpoint: Endpoint) -> Capabilities:
         tokens = len(msgspec.json.decode(counted)) if counted_status == 200 else None
         details = msgspec.json.decode(body, type=_Generated).details if status == 200 else None
     except (HttpError, OSError, TimeoutError, msgspec.DecodeError) as exc:
-        return Capabilities(loglikelihood=False, reason=f"the TGI prefill probe failed: {exc}")
+        return Capabilities(loglikelihood=False, reason=f"the TGI prefill probe failed: {_why(exc)}")
     prefill = details.prefill if details else []
     scored = sum(1 for p in prefill[1:] if p.logprob is not None)
     if tokens is None or not prefill or len(prefill) != tokens or scored < tokens - 1:
@@ -108,9 +122,9 @@ async def probe(endpoint: Endpoint) -> Capabilities:
     try:
         status, body = await _post(endpoint, "/v1/completions", payload)
         counted = await _count_tokens(endpoint)
-        info = await fetch(endpoint.host, endpoint.port, "GET", "/tokenizer_info", timeout=30.0)
+        info = await fetch(endpoint.host, endpoint.port, "GET", "/tokenizer_info", timeout=TIMEOUT_S)
     except (HttpError, OSError, TimeoutError) as exc:
-        return Capabilities(loglikelihood=False, reason=f"the echo/logprobs probe failed: {exc}")
+        return Capabilities(loglikelihood=False, reason=f"the echo/logprobs probe failed: {_why(exc)}")
     if status != 200:
         text = body[:200].decode(errors="replace")
         return Capabilities(
