@@ -6,8 +6,10 @@ So a score is not 0 = 0 from a random model but the fraction of the questions lm
 engine knows, counted here from the data, and KITT must report exactly that.
 """
 
+import contextlib
 import json
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -23,34 +25,28 @@ from tests.scoring import SOURCE, serve
 GSM8K_DOCS = 10
 
 
-def _engine(cache: Path, context: int):
-    process, port = serve(
-        "--datasets",
-        str(SOURCE),
-        "--cache",
-        str(cache),
-        "--context",
-        str(context),
-        module="tests.knownanswers",
-    )
-    return process, Endpoint(host="127.0.0.1", port=port, model="known", spec=get_spec("vllm"))
+@contextlib.contextmanager
+def _engine(cache: Path, context: int) -> Iterator[Endpoint]:
+    flags = ("--datasets", str(SOURCE), "--cache", str(cache), "--context", str(context))
+    process, port = serve(*flags, module="tests.knownanswers")
+    try:
+        yield Endpoint(host="127.0.0.1", port=port, model="known", spec=get_spec("vllm"))
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @pytest.fixture(scope="module")
 def roomy(tmp_path_factory):
-    process, endpoint = _engine(tmp_path_factory.mktemp("known-cache"), 32768)
-    yield endpoint
-    process.terminate()
-    process.wait(10)
+    with _engine(tmp_path_factory.mktemp("known-cache"), 32768) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
 def cramped(tmp_path_factory):
     """1,024 tokens a request: a 5-shot GSM8K prompt is 3 to 4 kB, one token a byte here."""
-    process, endpoint = _engine(tmp_path_factory.mktemp("known-cache"), 1024)
-    yield endpoint
-    process.terminate()
-    process.wait(10)
+    with _engine(tmp_path_factory.mktemp("known-cache"), 1024) as endpoint:
+        yield endpoint
 
 
 def _context(tmp_path: Path) -> runner.Context:
