@@ -10,8 +10,15 @@ from tests.waiting import port_open, until
 
 
 @contextlib.contextmanager
-def running_stub(*, tick_ms: float = 2.0, load_ms: float = 0.0, metrics: bool = True) -> Iterator[str]:
-    """Yields the stub's URL; it is stopped on the way out."""
+def running_stub(
+    *,
+    tick_ms: float = 2.0,
+    load_ms: float = 0.0,
+    metrics: bool = True,
+    fail_every: int = 0,
+    fail_with: str = "503",
+) -> Iterator[str]:
+    """Yields the stub's URL; it is stopped on the way out. `fail_every`: every N-th completion fails."""
     port = free_port()
     command = [
         sys.executable,
@@ -23,6 +30,7 @@ def running_stub(*, tick_ms: float = 2.0, load_ms: float = 0.0, metrics: bool = 
         f"{tick_ms:g}",
     ]
     command += ["--load-ms", f"{load_ms:g}"] + ([] if metrics else ["--no-metrics"])
+    command += ["--fail-every", str(fail_every), "--fail-with", fail_with]
     proc = subprocess.Popen(command)
     try:
 

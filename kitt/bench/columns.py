@@ -9,11 +9,13 @@ also keep every chunk time.
 """
 
 from array import array
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 
+from kitt.bench import errors
 from kitt.bench.records import RequestRecord
 from kitt.bench.sketch import Sketch
 from kitt.bench.timeline import TokenTimeline
@@ -45,6 +47,7 @@ class RecordColumns:
         self._flags = array("b")  # OK | WARMUP | USAGE (tokens counted from the server's usage)
         self.errors = 0
         self.first_error: str | None = None
+        self.error_classes: Counter[str] = Counter()  # measured requests' failures by class (bench.errors)
         self.keep_offsets = keep_offsets
         self._chunks = array("i")  # keep_offsets: every request's chunk count and chunk times
         self._offsets = array("d")
@@ -87,6 +90,8 @@ class RecordColumns:
             self.errors += 1
             if self.first_error is None:
                 self.first_error = r.error
+            if not r.warmup:
+                self.error_classes[errors.classify(r.error)] += 1
 
     def _fold(self) -> None:
         if not self._pending_owner:

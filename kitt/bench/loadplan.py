@@ -29,6 +29,7 @@ class LoadPlan(msgspec.Struct, frozen=True, kw_only=True):
     max_duration_s: float | None = None
     warmup_requests: int = 0
     request_timeout_s: float = 300.0
+    max_error_rate: float | None = None  # past it, clearly, the worker stops sending (kitt.bench.errors)
     template: GenRequest | None = None  # sessions: every turn's body is built from it, in the worker
     turns: int = 1
     think_time_s: float = 0.0

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import structlog
 
 from kitt import cancelling
+from kitt.bench import errors as errors_of
 from kitt.bench import loadgen, metrics, plans, telemetry, tokens
 from kitt.bench.columns import RecordColumns
 from kitt.bench.enginewatch import EngineWatch
@@ -146,9 +147,18 @@ async def run_test(
                 share, text = mismatch
                 all_metrics.append(Metric(name="length_mismatch", value=share, unit="%", labels=labels))
                 warnings.append(f"{key} {level:g}: {text}")
-        ended_by.append(f"{key} {level:g}: {_ended_by(test, mode, int((~columns.warmup).sum()))}")
-        if columns.first_error is not None and not (columns.ok & ~columns.warmup).any():
-            errors.append(f"{key} {level:g}: every request failed; first error: {columns.first_error}")
+        ended_by.append(f"{key} {level:g}: {_ended_by(test, mode, int((~columns.warmup).sum()), result)}")
+        all_metrics += _error_metrics(columns, labels)
+        failure = _level_failure(test, columns, result)
+        if failure is not None:
+            errors.append(f"{key} {level:g}: {failure}")
+            if not test.continue_after_failure:
+                skipped = [f"{lv:g}" for _, lv in levels[len(ended_by) :]]
+                if skipped:
+                    warnings.append(
+                        f"the sweep stopped at the failed {key} {level:g}; not run: {', '.join(skipped)}"
+                    )
+                break
     status: BenchmarkStatus = "failed" if errors else ("invalid" if invalid else "succeeded")
     return (
         BenchmarkResult(
@@ -182,8 +192,36 @@ async def run_test(
     )
 
 
-def _ended_by(test: PerformanceTest, mode: str, measured: int) -> str:
-    """Which bound ended a level: its request count, its duration, or (a trace) the trace's last line."""
+def _error_metrics(columns: RecordColumns, labels: dict[str, str]) -> list[Metric]:
+    """The level's share of failed measured requests, and how many failed in each class."""
+    measured = int((~columns.warmup).sum())
+    failed = sum(columns.error_classes.values())
+    out = [
+        Metric(name="error_rate", value=failed / measured * 100 if measured else 0.0, unit="%", labels=labels)
+    ]
+    for name, count in columns.error_classes.most_common():
+        out.append(Metric(name="errors", value=count, unit="requests", labels={**labels, "class": name}))
+    return out
+
+
+def _level_failure(test: PerformanceTest, columns: RecordColumns, load: loadgen.LoadResult) -> str | None:
+    """Why a level failed: every request did, or more than its error budget."""
+    measured = int((~columns.warmup).sum())
+    failed = sum(columns.error_classes.values())
+    classes = errors_of.describe(columns.error_classes)
+    if columns.first_error is not None and not (columns.ok & ~columns.warmup).any():
+        return f"every request failed ({classes or columns.first_error}); first error: {columns.first_error}"
+    if not measured or failed / measured <= test.max_error_rate:
+        return None
+    early = "; stopped early" if any(w.stopped_for_errors for w in load.workers) else ""
+    return f"error rate {failed / measured * 100:.0f} % > {test.max_error_rate * 100:g} % ({classes}){early}"
+
+
+def _ended_by(test: PerformanceTest, mode: str, measured: int, load: loadgen.LoadResult) -> str:
+    """Which bound ended a level: its request count, its duration, (a trace) the trace's last line, or its
+    error budget."""
+    if any(w.stopped_for_errors for w in load.workers):
+        return "max_error_rate"
     if mode == "trace":
         return "trace"
     if test.max_requests is not None and (measured >= test.max_requests or test.max_duration_s is None):

@@ -89,6 +89,7 @@ def plan_for(
         max_duration_s=test.max_duration_s,
         warmup_requests=test.warmup_requests,
         request_timeout_s=test.request_timeout_s,
+        max_error_rate=test.max_error_rate,
     )
     workload = test.workload
     if isinstance(workload, workloads.Trace):

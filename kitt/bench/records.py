@@ -82,6 +82,7 @@ class WorkerStats(msgspec.Struct, kw_only=True):
     wall_s: float
     loop_lag_ms: SketchState = SketchState(resolution=MS_STEP)  # each tick's lag
     lateness_ms: SketchState = SketchState(resolution=MS_STEP)  # each scheduled request's lateness
+    stopped_for_errors: bool = False  # it stopped sending: its requests had clearly spent the error budget
 
 
 def _int_or_none(value: object) -> int | None:

@@ -92,6 +92,8 @@ class LevelComparison(msgspec.Struct, frozen=True, kw_only=True):
     benchmark: str
     level: str
     differences: list[Difference]
+    failed_a: str = ""  # failed requests by class (`HTTP 503: 50, timeout: 2`), A's and B's
+    failed_b: str = ""
 
 
 def per_second(columns: RecordColumns, weights: Floats) -> Floats:
@@ -113,7 +115,9 @@ def figures(columns: RecordColumns) -> dict[str, tuple[str, Better, Floats]]:
     """Per-request values of each headline figure, with its unit and which way is better."""
     ok = columns.ok & ~columns.warmup
     per_token = tpot(columns)[ok]
+    failed = (~columns.ok)[~columns.warmup].astype(np.float64) * 100  # its mean: the error rate, %
     return {
+        "error_rate": ("%", "lower", failed),
         "ttft": ("ms", "lower", columns.ttft[ok] * 1000),
         "tpot": ("ms", "lower", per_token[~np.isnan(per_token)] * 1000),
         "itl": ("ms", "lower", columns.gaps(ok) * 1000),

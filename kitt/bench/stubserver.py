@@ -2,8 +2,10 @@
 
 It emits one token per stream on a shared absolute tick (default every 10 ms), so the true TTFT and ITL
 are known on the server side: the time each token was written. `bench/loadgen.py` and the load
-generator's tests compare what a client measures with `GET /truth`. Run it with
-`python -m kitt.bench.stubserver --port P [--tick-ms 10]`.
+generator's tests compare what a client measures with `GET /truth`. `--fail-every N --fail-with KIND`
+fails every N-th completion request on purpose, with an HTTP status (`503`), a dropped connection
+(`reset`), an error event in the stream (`engine`) or an event that is not JSON (`malformed`); the truth
+counts them. Run it with `python -m kitt.bench.stubserver --port P [--tick-ms 10]`.
 """
 
 import argparse
@@ -25,6 +27,9 @@ _CHAT_CHUNK = (
 )
 
 
+FAILURES = ("reset", "engine", "malformed")
+
+
 class _Body(msgspec.Struct):
     max_tokens: int | None = None
     max_completion_tokens: int | None = None  # the chat API's name for it
@@ -39,9 +44,10 @@ class Truth:
         self.ttft: list[float] = []
         self.itl: list[float] = []
         self.completed = 0
+        self.failed = 0  # completion requests failed on purpose (--fail-every)
 
     def summary(self) -> dict[str, float]:
-        out: dict[str, float] = {"completed": float(self.completed)}
+        out: dict[str, float] = {"completed": float(self.completed), "failed": float(self.failed)}
         for name, values in (("ttft", self.ttft), ("itl", self.itl)):
             if values:
                 ordered = sorted(values)
@@ -75,7 +81,18 @@ class StubServer:
     """`load_s`: each stream already running delays a new stream's first token by this much, so latency
     grows with load and an SLO search has a knee to find (concurrency c: TTFT ~ (c - 1) * load_s)."""
 
-    def __init__(self, tick_s: float = 0.01, load_s: float = 0.0, metrics: bool = True) -> None:
+    def __init__(
+        self,
+        tick_s: float = 0.01,
+        load_s: float = 0.0,
+        metrics: bool = True,
+        *,
+        fail_every: int = 0,
+        fail_with: str = "503",
+    ) -> None:
+        self.fail_every = fail_every
+        self.fail_with = fail_with
+        self.requests = 0  # completion requests received
         self.tick_s = tick_s
         self.load_s = load_s
         self.metrics = metrics  # serve /metrics, named as vLLM names them (simulated: the stub's own)
@@ -175,6 +192,11 @@ class _Handler(asyncio.Protocol):
         assert self.transport is not None
         method, path = request_line[0], request_line[1]
         if method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
+            self.server.requests += 1
+            if self.server.fail_every and self.server.requests % self.server.fail_every == 0:
+                self.server.truth.failed += 1
+                self._fail(self.server.fail_with)
+                return
             request = msgspec.json.decode(body, type=_Body)
             tokens = request.max_tokens or request.max_completion_tokens or 16
             self.transport.write(
@@ -196,6 +218,30 @@ class _Handler(asyncio.Protocol):
         else:
             self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 
+    def _fail(self, kind: str) -> None:
+        """One completion request failed on purpose, the way `kind` says."""
+        assert self.transport is not None
+        if kind == "reset":
+            self.transport.abort()
+            return
+        if kind in ("engine", "malformed"):
+            event = (
+                b'data: {"error":{"message":"injected engine error"}}\n\n'
+                if kind == "engine"
+                else b"data: {not json\n\n"
+            )
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + _chunk(event)
+                + b"0\r\n\r\n"
+            )
+            return
+        payload = b'{"error":{"message":"injected failure","code":%s}}' % kind.encode()
+        self.transport.write(
+            b"HTTP/1.1 %s Injected\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (kind.encode(), len(payload), payload)
+        )
+
     def _json(self, payload: bytes) -> None:
         self._reply(b"application/json", payload)
 
@@ -208,9 +254,16 @@ class _Handler(asyncio.Protocol):
 
 
 async def serve(
-    port: int, tick_s: float, host: str = "127.0.0.1", load_s: float = 0.0, metrics: bool = True
+    port: int,
+    tick_s: float,
+    host: str = "127.0.0.1",
+    load_s: float = 0.0,
+    metrics: bool = True,
+    *,
+    fail_every: int = 0,
+    fail_with: str = "503",
 ) -> None:
-    stub = StubServer(tick_s, load_s, metrics)
+    stub = StubServer(tick_s, load_s, metrics, fail_every=fail_every, fail_with=fail_with)
     stub.start()
     server = await asyncio.get_running_loop().create_server(stub.protocol, host, port, backlog=1024)
     stop = asyncio.Event()
@@ -229,9 +282,20 @@ def main() -> None:
         "--load-ms", type=float, default=0.0, help="first-token delay per stream already running"
     )
     parser.add_argument("--no-metrics", action="store_true", help="answer /metrics with 404")
+    parser.add_argument("--fail-every", type=int, default=0, help="fail every N-th completion request")
+    parser.add_argument("--fail-with", default="503", help="an HTTP status (503), reset, engine or malformed")
     args = parser.parse_args()
+    if not (args.fail_with.isdigit() and len(args.fail_with) == 3) and args.fail_with not in FAILURES:
+        parser.error(f"--fail-with: an HTTP status or one of {', '.join(FAILURES)}")
     asyncio.run(
-        serve(args.port, args.tick_ms / 1000, load_s=args.load_ms / 1000, metrics=not args.no_metrics)
+        serve(
+            args.port,
+            args.tick_ms / 1000,
+            load_s=args.load_ms / 1000,
+            metrics=not args.no_metrics,
+            fail_every=args.fail_every,
+            fail_with=args.fail_with,
+        )
     )
 
 

@@ -54,8 +54,14 @@ class PerformanceTest(
     workers: int | None = None  # load-generator processes; default: loadgen.default_workers
     request_timeout_s: float = 300.0
     seed: int = 0
+    # Failed requests a level may have, as a share of its measured ones; past it the level fails (and stops
+    # early once that is clear), and the sweep ends there unless `continue_after_failure`.
+    max_error_rate: float = 0.05
+    continue_after_failure: bool = False
 
     def __post_init__(self) -> None:
+        if not 0 <= self.max_error_rate <= 1:
+            raise ValueError("max_error_rate is a share of the requests: between 0 and 1 (0.05 is 5 %)")
         if not self.concurrency or any(c < 1 for c in self.concurrency):
             raise ValueError("concurrency must list positive integers")
         if any(r <= 0 for r in self.rate):

@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 
 from kitt import cancelling
-from kitt.bench import workloads
+from kitt.bench import errors, workloads
 from kitt.bench.loadplan import EMIT_EVERY, LoadPlan, OnRecords
 from kitt.bench.records import MS_STEP, RequestRecord, WorkerStats
 from kitt.bench.sketch import Sketch
@@ -54,12 +54,15 @@ class Worker:
         self.decoding: asyncio.Queue[tuple[RequestRecord, httpconn.Response]] = asyncio.Queue()
         self.running = True
         self.sessions = 0
+        self.budget = errors.Budget(plan.max_error_rate)
 
     def _claim(self, reserved: bool = False) -> int | None:
         """The next request's index, or None when the level is over (`reserved`: a chat's turn, already
         counted against the request bound by `_reserve`)."""
         plan = self.plan
         if cancelling.requested():  # a cancellation lost on the way (kitt/cancelling.py) still ends the level
+            return None
+        if self.budget.blown:  # the server is failing: a longer level would only measure that
             return None
         budget = self._budget()
         if not reserved and budget is not None and self.issued + self.reserved >= budget:
@@ -173,6 +176,8 @@ class Worker:
             self.reserved -= turns - sent
 
     def _keep(self, record: RequestRecord) -> None:
+        if not record.warmup:
+            self.budget.count(record.error is not None)
         self.batch.append(record)
         if len(self.batch) >= EMIT_EVERY:
             self._flush()
@@ -219,6 +224,8 @@ class Worker:
         shared = plan.schedule.share(self.worker, plan.stride) if plan.schedule is not None else None
         for index, due in shared if shared is not None else enumerate(plan.arrivals):
             if self.plan.max_duration_s is not None and due >= self.plan.max_duration_s:
+                break
+            if self.budget.blown:
                 break
             delay = self.t0 + due - time.perf_counter()
             if delay > 0:
@@ -303,4 +310,5 @@ class Worker:
             wall_s=time.perf_counter() - wall0,
             loop_lag_ms=self.lag.state(),
             lateness_ms=self.lateness.state(),
+            stopped_for_errors=self.budget.blown,
         )

@@ -61,12 +61,51 @@ def charts(runs: Sequence[ReportRun]) -> list[Markup]:
     return [c for c in found if c is not None] + figures.engine_vs_load(docs) + over_time
 
 
+class FailedLevel(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    benchmark: str
+    level: str
+    rate_pct: float
+    classes: str  # "HTTP 503: 50, timeout: 2"
+
+
+def failed_levels(docs: Sequence[ResultDocument]) -> list[FailedLevel]:
+    """Every level that had failed requests: its share of them, and how many of each class."""
+    out: list[FailedLevel] = []
+    for doc in docs:
+        for bench in doc.benchmarks:
+            rates = {_level(m.labels): m.value for m in bench.metrics if m.name == "error_rate"}
+            for level, rate in rates.items():
+                if not rate:
+                    continue
+                counts = [
+                    f"{m.labels.get('class')}: {m.value:g}"
+                    for m in bench.metrics
+                    if m.name == "errors" and _level(m.labels) == level
+                ]
+                out.append(
+                    FailedLevel(
+                        run_id=doc.run_id,
+                        benchmark=bench.name,
+                        level=level,
+                        rate_pct=rate,
+                        classes=", ".join(counts),
+                    )
+                )
+    return out
+
+
+def _level(labels: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in labels.items() if k in ("concurrency", "rate", "run"))
+
+
 def render(runs: Sequence[ReportRun], ab: Sequence[LevelComparison] | None, *, style: str) -> str:
     """`style`: the stylesheet to inline (the web UI's own), so the file needs nothing else."""
     template = _environment().get_template("report.html")
     return template.render(
         runs=[r.doc for r in runs],
         charts=charts(runs),
+        failures=failed_levels([r.doc for r in runs]),
         ab=ab,
         style=Markup(style),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -115,3 +115,5 @@ def _print(result: Comparison) -> None:
                 f"[{colour}]{d.verdict}[/{colour}]",
             )
         console().print(table)
+        if level.failed_a or level.failed_b:
+            console().print(f"failed requests: A {level.failed_a or 'none'} · B {level.failed_b or 'none'}")

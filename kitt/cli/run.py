@@ -151,6 +151,7 @@ def _summary(outcome: RunOutcome) -> None:
         *(f"{n} {p} (ms)" for n, p in SUMMARY),
         "req/s",
         "out tok/s",
+        "failed",
         title=f"run {outcome.run_id}",
     )
     for result in outcome.benchmarks:
@@ -205,10 +206,14 @@ def _quality_table(console: Console, outcome: RunOutcome) -> None:
 
 def _rows(table: Table, result: BenchmarkResult) -> None:
     levels: dict[str, dict[str, float | None]] = {}
+    classes: dict[str, list[str]] = {}  # level -> "HTTP 503: 50", ...
     for m in result.metrics:
         level = next((f"{k}={v}" for k, v in m.labels.items() if k in ("concurrency", "rate")), "")
         if "run" in m.labels and m.labels["run"] != "0":
             level += f" run {int(m.labels['run']) + 1}"
+        if m.name == "errors" and m.value is not None:
+            classes.setdefault(level, []).append(f"{m.labels.get('class')}: {m.value:g}")
+            continue
         key = f"{m.name} {m.percentile}" if m.percentile else m.name
         levels.setdefault(level, {})[key] = m.value
     if not any(levels):
@@ -228,4 +233,12 @@ def _rows(table: Table, result: BenchmarkResult) -> None:
             *(fmt(f"{n} {p}") for n, p in SUMMARY),
             fmt("request_throughput"),
             fmt("output_throughput"),
+            _failed(values.get("error_rate"), classes.get(level, [])),
         )
+
+
+def _failed(rate: float | None, classes: list[str]) -> str:
+    """`25 % (HTTP 503: 50)`: the level's share of failed requests and how many of each class."""
+    if rate is None:
+        return "-"
+    return f"{rate:.3g} %" + (f" ({', '.join(classes)})" if classes else "")

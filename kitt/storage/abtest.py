@@ -4,7 +4,7 @@ from collections.abc import Iterator, Sequence
 
 from nats.aio.client import Client
 
-from kitt.bench import significance
+from kitt.bench import errors, significance
 from kitt.events.results import BenchmarkResult, ResultDocument
 from kitt.storage import records
 
@@ -36,6 +36,14 @@ async def levels(
         by_level_a = await records.columns_by_level(nc, result_a)
         by_level_b = await records.columns_by_level(nc, result_b)
         for level in sorted(by_level_a.keys() & by_level_b.keys()):
-            found = significance.ab(by_level_a[level], by_level_b[level], metrics)
-            out.append(significance.LevelComparison(benchmark=name, level=level, differences=found))
+            a, b = by_level_a[level], by_level_b[level]
+            out.append(
+                significance.LevelComparison(
+                    benchmark=name,
+                    level=level,
+                    differences=significance.ab(a, b, metrics),
+                    failed_a=errors.describe(a.error_classes),
+                    failed_b=errors.describe(b.error_classes),
+                )
+            )
     return out

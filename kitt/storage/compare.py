@@ -16,9 +16,10 @@ from kitt.events.results import BenchmarkResult, Metric, ResultDocument
 DEFAULT_NOISE_PCT = 5.0
 LOWER_BETTER_UNITS = {"ms", "s", "J/tok"}
 HIGHER_BETTER_UNITS = {"tok/s", "req/s", "fraction", "tok/s/W"}
-LOWER_BETTER_NAMES = {"failed"}
+LOWER_BETTER_NAMES = {"failed", "error_rate", "errors"}
 HEADLINE = {"ttft", "itl", "tpot", "e2e", "request_throughput", "output_throughput", "goodput", "score"}
 HEADLINE |= {"joules_per_output_token", "output_tokens_per_watt"}  # where the run had a GPU to measure
+HEADLINE |= {"error_rate", "errors"}  # failed requests, in all and per class
 HEADLINE_PERCENTILES = {None, "p50", "p99"}
 SKIPPED_LABELS = {"worker"}  # the load generator's own health, not the engine's
 
