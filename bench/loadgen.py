@@ -178,6 +178,33 @@ async def run_reference(port: int, concurrency: int, requests: int) -> dict[str,
     }
 
 
+def decode_cost(iterations: int, repeats: int) -> None:
+    """What decoding one finished 100-token stream costs the worker, in its two paths: the one-pass decode
+    (kitt.engines.openai_stream) and event by event (medians of `repeats` timings)."""
+    event = (
+        b'data: {"id":"cmpl-stub","object":"text_completion",'
+        b'"choices":[{"index":0,"text":" tok","finish_reason":null}]}\n\n'
+    )
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":100}}\n\n'
+    pieces = [(float(i), event) for i in range(TOKENS)] + [(100.0, usage), (100.0, b"data: [DONE]\n\n")]
+    response = httpconn.Response(status=200, headers={}, sent_at=0.0, pieces=pieces, ended_at=101.0)
+    dialect = dialects.OpenAI()
+    figures = {}
+    for name, decode in (("one pass", dialects.decode_stream), ("event by event", dialects.decode_events)):
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(iterations):
+                decode(dialect, response)
+            runs.append((time.perf_counter() - started) / iterations * 1e6)
+        figures[name] = statistics.median(runs)
+    print(
+        f"decode of a finished {TOKENS}-token stream: one pass {figures['one pass']:.1f} µs, "
+        f"event by event {figures['event by event']:.1f} µs",
+        flush=True,
+    )
+
+
 def _median(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
@@ -224,6 +251,8 @@ async def main() -> None:
             await asyncio.to_thread(subprocess.run, [python, "-c", _TOKENIZER, str(tokenizer)], check=True)
         else:
             print("guidellm not found (--guidellm PATH): printing KITT only")
+        if not args.soak_only:
+            decode_cost(200 if args.smoke else 2000, 3 if args.smoke else 7)
         for c in [] if args.soak_only else args.concurrency:
             n = max(c * args.rounds, 20)
             kitt_rows = [await run_kitt(port, c, n) for _ in range(args.repeat)]

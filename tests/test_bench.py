@@ -41,6 +41,7 @@ CASES = {
         rf"^kitt\s+c=8\s+{FIGURES} req/s \| TTFT p50",
         rf"^raw-socket c=8\s+{FIGURES} req/s",
         r"soak: peak RSS: kitt run's processes \d+ MiB",
+        rf"decode of a finished 100-token stream: one pass {FIGURES} µs, event by event {FIGURES} µs",
     ],
     "api.py": [
         rf"API results list \(50 runs\)\s+{FIGURES} req/s, p50 \S+, p99 \S+, non-2xx 0",
