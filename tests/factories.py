@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+from kitt.bench import loadgen
+from kitt.engines import dialects
 from kitt.events.envelope import Envelope, wrap
 from kitt.events.results import BenchmarkResult, Gpu, Hardware, Metric, ResultDocument, RunInfo
 from kitt.events.types import BenchmarkCompleted, RunFinished, RunStarted
@@ -145,3 +147,24 @@ def measured(status: str, error: str | None) -> bool:
     worker saturated (CPU or event-loop lag), which it must say on a busy machine with other tests beside
     it; the engine and the whole measurement path still ran."""
     return status == "succeeded" or (status == "invalid" and "worker" in (error or ""))
+
+
+def forced_plan(endpoint, prompt: str, max_tokens: int, requests: int, concurrency: int = 2):
+    """A completions level of `requests` identical requests, each forced to `max_tokens` tokens where the
+    engine allows (min_tokens), its chunking as the engine's spec says."""
+
+    spec = endpoint.spec
+    request = dialects.GenRequest(
+        model=endpoint.model, prompt=prompt, max_tokens=max_tokens, force_length=True
+    )
+    return loadgen.LoadPlan(
+        host=endpoint.host,
+        port=endpoint.port,
+        dialect="openai",
+        path="/v1/completions",
+        bodies=(dialects.OpenAI(min_tokens=True).body(request),),
+        concurrency=concurrency,
+        max_requests=requests,
+        min_tokens=True,
+        chunk_per_token=spec.chunk_per_token,
+    )

@@ -14,8 +14,9 @@ from kitt.bench import loadgen, performance, telemetry
 from kitt.bench.enginewatch import EngineWatch
 from kitt.bench.suites import PerformanceTest, Sampling
 from kitt.charts import figures
-from kitt.engines import dialects, prometheus, specs
+from kitt.engines import prometheus, specs
 from kitt.engines.runtime import Endpoint
+from tests.factories import forced_plan
 from tests.stubprocess import running_stub
 
 RECORDED = Path(__file__).parent / "recordings" / "llama_cpp_metrics.txt"
@@ -65,18 +66,7 @@ def test_a_page_that_is_not_prometheus_text_is_an_error(page, error):
 async def test_the_watch_counts_what_the_real_llama_server_generated(llama_server):
     """Between the level's first and last scrape the engine's own counter grew by exactly the tokens the
     client received, and it saw requests running."""
-    request = dialects.GenRequest(model=llama_server.model, prompt="hi", max_tokens=24)
-    body = dialects.OpenAI(min_tokens=True).body(request)
-    plan = loadgen.LoadPlan(
-        host=llama_server.host,
-        port=llama_server.port,
-        dialect="openai",
-        path="/v1/completions",
-        bodies=(body,),
-        concurrency=2,
-        max_requests=24,
-        min_tokens=True,
-    )
+    plan = forced_plan(llama_server, "hi", 24, 24)
     async with EngineWatch(llama_server, interval_s=0.02) as watch:
         result = await loadgen.run(plan)
     assert watch.warning is None and len(watch.scrapes) >= 3

@@ -23,14 +23,14 @@ from kitt import children
 from kitt.bench import loadgen
 from kitt.bench.enginewatch import EngineWatch
 from kitt.children import free_port
-from kitt.engines import cpu_launch, dialects, envs, specs
+from kitt.engines import cpu_launch, envs, specs
 from kitt.engines.native import NativeRuntime
 from kitt.engines.runtime import Endpoint
 from kitt.events.ids import uuid7
 from kitt.models import tiny_hf
 from kitt.orchestration.executor import Executor, RunRequest
 from kitt.orchestration.reporting import CommandReporter
-from tests import vllmenv
+from tests import factories, vllmenv
 from tests.factories import measured
 from tests.replay import RECORDINGS
 from tests.test_cli import kitt
@@ -303,19 +303,7 @@ async def test_vllms_own_counters_grow_by_what_the_client_received(served):
     endpoint = Endpoint(host=host, port=int(port), model=model, spec=spec)
     # The recordings' prompt: on "hi" (two tokens) this vLLM CPU build's worker died mid-request here.
     prompt = "The capital of France"
-    request = dialects.GenRequest(model=model, prompt=prompt, max_tokens=8, force_length=True)
-    body = dialects.OpenAI(min_tokens=True).body(request)
-    plan = loadgen.LoadPlan(
-        host=host,
-        port=int(port),
-        dialect="openai",
-        path="/v1/completions",
-        bodies=(body,),
-        concurrency=2,
-        max_requests=8,
-        min_tokens=True,
-        chunk_per_token=True,
-    )
+    plan = factories.forced_plan(endpoint, prompt, 8, 8)
     async with EngineWatch(endpoint, interval_s=0.05) as watch:
         result = await loadgen.run(plan)
     assert watch.warning is None and result.columns.first_error is None, result.columns.first_error
