@@ -351,7 +351,9 @@ class Executor:
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=ENGINE_WATCH_S)
-                if not task.done() and not await runtime.alive():
+                # Asked once more when the work has ended: a level that stops early because every request
+                # failed (its error budget) can end before the next look, and the cause is the engine's exit.
+                if not await runtime.alive():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
